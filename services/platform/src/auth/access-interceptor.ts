@@ -1,0 +1,61 @@
+import { getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { access, type AccessPolicy } from "../../../../gen/grocery/auth/v1/auth_pb.js";
+import { kPrincipal, type Principal } from "../context.js";
+import type { Logger } from "../logger.js";
+import { InvalidTokenError, type TokenVerifier } from "./verify-token.js";
+
+export interface AccessInterceptorOptions {
+  verify: TokenVerifier;
+  /**
+   * Extra check on an authenticated principal, such as identity's live-session check. Throws (a ConnectError)
+   * to refuse the call.
+   */
+  checkPrincipal?: (principal: Principal, method: DescMethod) => Promise<void>;
+  logger?: Logger;
+}
+
+/** The access policy declared on an RPC in the proto, or undefined when it declares none. */
+export function accessPolicyOf(method: DescMethod): AccessPolicy | undefined {
+  return hasOption(method, access) ? getOption(method, access) : undefined;
+}
+
+/**
+ * Enforces each RPC's `grocery.auth.v1.access` option: public methods pass; other methods need a valid bearer token carrying one of the listed roles.
+ * A method without a policy is denied to everyone.
+ */
+export function createAccessInterceptor(options: AccessInterceptorOptions): Interceptor {
+  const policies = new Map<DescMethod, AccessPolicy | undefined>();
+  return (next) => async (req) => {
+    let policy = policies.get(req.method);
+    if (!policies.has(req.method)) {
+      policy = accessPolicyOf(req.method);
+      policies.set(req.method, policy);
+    }
+    if (!policy || (!policy.public && policy.roles.length === 0)) {
+      throw new ConnectError("method has no access policy", Code.PermissionDenied);
+    }
+    // Public methods ignore credentials, so a stale token in a browser never blocks Login or Register.
+    if (policy.public) return next(req);
+    const authorization = req.header.get("authorization");
+    if (authorization === null) throw new ConnectError("authentication required", Code.Unauthenticated);
+    const m = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)$/i.exec(authorization.trim());
+    if (!m?.[1]) throw new ConnectError("malformed authorization header", Code.Unauthenticated);
+    let principal: Principal;
+    try {
+      principal = await options.verify(m[1]);
+    } catch (e) {
+      if (e instanceof InvalidTokenError) {
+        options.logger?.debug("token rejected", { reason: e.message, method: req.method.name });
+        throw new ConnectError("invalid or expired token", Code.Unauthenticated);
+      }
+      throw e;
+    }
+    if (!principal.roles.some((r) => policy.roles.includes(r))) {
+      throw new ConnectError("permission denied", Code.PermissionDenied);
+    }
+    await options.checkPrincipal?.(principal, req.method);
+    req.contextValues.set(kPrincipal, principal);
+    return next(req);
+  };
+}

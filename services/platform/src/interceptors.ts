@@ -1,0 +1,75 @@
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { kPrincipal, kRequestId } from "./context.js";
+import { toConnectError } from "./errors.js";
+import type { Logger } from "./logger.js";
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Outermost: gives every call a request id (the caller's `x-request-id` when well-formed), echoes it in the
+ * response headers, and logs one line per RPC with its code and duration.
+ */
+export function createLoggingInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const offered = req.header.get("x-request-id");
+    const requestId = offered !== null && requestIdPattern.test(offered) ? offered : randomUUID();
+    req.contextValues.set(kRequestId, requestId);
+    const line = (code: Code | "OK") => ({
+      service: req.service.typeName,
+      method: req.method.name,
+      code: code === "OK" ? "ok" : Code[code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase()),
+      duration_ms: Math.round((performance.now() - started) * 100) / 100,
+      request_id: requestId,
+      principal: req.contextValues.get(kPrincipal)?.subject ?? "",
+    });
+    try {
+      const res = await next(req);
+      res.header.set("x-request-id", requestId);
+      logger.info("rpc", line("OK"));
+      return res;
+    } catch (e) {
+      const err = ConnectError.from(e);
+      err.metadata.set("x-request-id", requestId);
+      logger.info("rpc", line(err.code));
+      throw err;
+    }
+  };
+}
+
+/**
+ * Innermost: maps DomainErrors to their codes, database outages to UNAVAILABLE, and anything else to an
+ * INTERNAL whose message says nothing of the cause; the cause is logged with the request id.
+ */
+export function createErrorInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const map = (e: unknown): ConnectError => {
+      const { error, unexpected } = toConnectError(e);
+      if (unexpected) {
+        logger.error("unexpected error", {
+          service: req.service.typeName,
+          method: req.method.name,
+          request_id: req.contextValues.get(kRequestId),
+          error: e,
+        });
+      }
+      return error;
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) return res;
+      return { ...res, message: mapStreamErrors(res, map) };
+    } catch (e) {
+      throw map(e);
+    }
+  };
+}
+
+async function* mapStreamErrors(res: StreamResponse, map: (e: unknown) => ConnectError) {
+  try {
+    yield* res.message;
+  } catch (e) {
+    throw map(e);
+  }
+}

@@ -1,0 +1,210 @@
+import { resolve } from "node:path";
+import type { DescMethod } from "@bufbuild/protobuf";
+import { Health as healthService } from "../../../gen/grpc/health/v1/health_pb.js";
+import { createAccessInterceptor } from "./auth/access-interceptor.js";
+import { createJwksCache, httpJwksSource } from "./auth/jwks.js";
+import { createTokenVerifier } from "./auth/verify-token.js";
+import { ConfigError, envDuration, envEnum, envInt, envList, envString, envUrl, type Env } from "./config.js";
+import type { Principal } from "./context.js";
+import { migrate, openDatabase, type Database } from "./db.js";
+import { createHealthRegistry, ServingStatus, watchDatabase } from "./health.js";
+import { createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
+import { createLogger, type Logger, type LogLevel } from "./logger.js";
+import { reflectionRoutes } from "./reflection.js";
+import { createRpcServer, type HttpRoute } from "./server.js";
+import type { Clock, ServiceDefinition, ServiceModule } from "./service-module.js";
+
+export interface PlatformConfig {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  corsOrigins: string[];
+  maxMessageBytes: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+  jwtIssuer: string;
+  jwtAudience: string;
+  /** Where services that do not sign tokens fetch identity's keys. */
+  jwksUrl: string | undefined;
+  trustForwardedFor: boolean;
+  healthProbeMs: number;
+}
+
+/** Reads the shared settings; throws ConfigError naming the variable at fault. */
+export function readPlatformConfig(env: Env): PlatformConfig {
+  return {
+    port: envInt(env, "PORT", 8080, { min: 0, max: 65535 }),
+    host: envString(env, "HOST", "0.0.0.0"),
+    databaseUrl: envUrl(env, "DATABASE_URL"),
+    dataDir: resolve(envString(env, "DATA_DIR", "./data")),
+    corsOrigins: envList(env, "CORS_ORIGINS", ["http://localhost:5173", "http://localhost:8080"]),
+    maxMessageBytes: envInt(env, "MAX_MESSAGE_BYTES", 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    shutdownGraceMs: envDuration(env, "SHUTDOWN_GRACE", 10) * 1000,
+    logLevel: envEnum(env, "LOG_LEVEL", ["debug", "info", "warn", "error", "silent"], "info"),
+    jwtIssuer: envString(env, "JWT_ISSUER", "https://identity.grocery.local"),
+    jwtAudience: envString(env, "JWT_AUDIENCE", "grocery"),
+    jwksUrl: envUrl(env, "IDENTITY_JWKS_URL"),
+    trustForwardedFor: envEnum(env, "TRUST_FORWARDED_FOR", ["true", "false"], "false") === "true",
+    healthProbeMs: envInt(env, "HEALTH_PROBE_MS", 5000, { min: 100 }),
+  };
+}
+
+export interface BuildOptions {
+  env?: Env;
+  clock?: Clock;
+  logger?: Logger;
+  /** An already opened database (tests pass one; otherwise it is opened from the config). */
+  database?: Database;
+}
+
+export interface Platform {
+  readonly port: number;
+  readonly url: string;
+  readonly config: PlatformConfig;
+  readonly database: Database;
+  /** Graceful stop: NOT_SERVING, refuse new calls, let in-flight ones finish, close the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database, applies each service's migrations, builds the services and serves them, with health and
+ * reflection, on one port. Listens on `config.port` (0 picks a free one).
+ */
+export async function buildPlatform(config: PlatformConfig, definitions: readonly ServiceDefinition[], options: BuildOptions = {}): Promise<Platform> {
+  const env = options.env ?? process.env;
+  const clock = options.clock ?? Date.now;
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const database = options.database ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
+  try {
+    for (const def of definitions) {
+      const applied = await migrate(database.db, { schema: def.name, folder: def.migrationsFolder });
+      if (applied.length > 0) logger.info("migrations applied", { service: def.name, migrations: applied });
+    }
+    const modules: ServiceModule[] = [];
+    for (const def of definitions) {
+      modules.push(await def.build({ db: database.db, env, logger: logger.child({ component: def.name }), clock }));
+    }
+    const ownJwks = modules.find((m) => m.jwksSource)?.jwksSource;
+    if (!ownJwks && !config.jwksUrl) throw new ConfigError("IDENTITY_JWKS_URL is required when identity does not run in this process");
+    const verify = createTokenVerifier({
+      jwks: createJwksCache({ source: ownJwks ?? httpJwksSource(config.jwksUrl ?? ""), now: clock }),
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      now: () => Math.floor(clock() / 1000),
+    });
+    const checkers = modules.flatMap((m) => (m.checkPrincipal ? [m.checkPrincipal.bind(m)] : []));
+    const checkPrincipal = async (principal: Principal, method: DescMethod) => {
+      for (const check of checkers) await check(principal, method);
+    };
+
+    const services = modules.flatMap((m) => m.services);
+    const health = createHealthRegistry(services.map((s) => s.typeName));
+    const reflection = reflectionRoutes([...services, healthService]);
+    const httpRoutes: Record<string, HttpRoute> = Object.assign({}, ...modules.map((m) => m.httpRoutes ?? {}));
+    httpRoutes["/healthz"] = (_req, res) => {
+      const serving = health.get("") === ServingStatus.SERVING;
+      res.statusCode = serving ? 200 : 503;
+      res.setHeader("Content-Type", "text/plain");
+      res.end(serving ? "SERVING\n" : "NOT_SERVING\n");
+    };
+    const server = createRpcServer({
+      routes: (router) => {
+        for (const m of modules) m.routes(router);
+        health.routes(router);
+        reflection(router);
+      },
+      interceptors: [
+        createLoggingInterceptor(logger),
+        createAccessInterceptor({ verify, checkPrincipal, logger }),
+        createErrorInterceptor(logger),
+      ],
+      httpRoutes,
+      corsOrigins: config.corsOrigins,
+      maxMessageBytes: config.maxMessageBytes,
+      trustForwardedFor: config.trustForwardedFor,
+    });
+    for (const m of modules) await m.start?.();
+    const port = await server.listen(config.port, config.host);
+    const stopProbe = watchDatabase({
+      health,
+      names: ["", ...services.map((s) => s.typeName)],
+      ping: database.ping,
+      intervalMs: config.healthProbeMs,
+      onChange: (serving, error) => {
+        if (serving) logger.info("database reachable");
+        else logger.error("database unreachable", { error });
+      },
+    });
+
+    let closing: Promise<void> | undefined;
+    return {
+      port,
+      url: `http://127.0.0.1:${port}`,
+      config,
+      database,
+      close: () =>
+        (closing ??= (async () => {
+          stopProbe();
+          health.setAll(ServingStatus.NOT_SERVING);
+          // Let Watch streams carry NOT_SERVING out before they end.
+          await new Promise((r) => setTimeout(r, 50));
+          health.close();
+          await server.close(config.shutdownGraceMs);
+          for (const m of modules) await m.close?.();
+          if (!options.database) await database.close();
+          logger.info("stopped");
+        })()),
+    };
+  } catch (e) {
+    if (!options.database) await database.close();
+    throw e;
+  }
+}
+
+/**
+ * Entry point for a process: reads the config from the environment (a bad value prints the message and exits
+ * with 78), serves the given services and stops gracefully on SIGTERM/SIGINT.
+ */
+export async function runMain(definitions: readonly ServiceDefinition[], banner?: (platform: Platform) => string): Promise<void> {
+  let config: PlatformConfig;
+  try {
+    config = readPlatformConfig(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${e.message}\n`);
+      process.exit(78);
+    }
+    throw e;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  let platform: Platform;
+  try {
+    platform = await buildPlatform(config, definitions, { logger });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${e.message}\n`);
+      process.exit(78);
+    }
+    logger.error("start-up failed", { error: e });
+    process.exit(1);
+  }
+  logger.info("ready", {
+    port: platform.port,
+    services: definitions.map((d) => d.name),
+    database: platform.database.kind === "pglite" ? `pglite:${config.dataDir}` : "postgres",
+  });
+  if (banner) process.stdout.write(banner(platform) + "\n");
+  const stop = (signal: string) => {
+    logger.info("shutting down", { signal });
+    platform.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error("shutdown failed", { error: e });
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}

@@ -1,0 +1,43 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import type { JwksSource } from "./auth/jwks.js";
+import type { Env } from "./config.js";
+import type { Principal } from "./context.js";
+import type { Db } from "./db.js";
+import type { Logger } from "./logger.js";
+import type { HttpRoute } from "./server.js";
+
+/** Wall-clock time in milliseconds since the epoch; injected so tests can move time. */
+export type Clock = () => number;
+
+/** What the platform hands each service when it builds it. */
+export interface ServiceDeps {
+  /** The service's database; its tables live in the Postgres schema named after the service. */
+  readonly db: Db;
+  readonly env: Env;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/** A built service: its handlers plus what the platform needs to serve and supervise it. */
+export interface ServiceModule {
+  readonly services: readonly DescService[];
+  routes(router: ConnectRouter): void;
+  readonly httpRoutes?: Record<string, HttpRoute>;
+  /** Where the verification keys come from when this service signs tokens itself (identity). */
+  readonly jwksSource?: JwksSource;
+  /** Extra per-call check of an authenticated caller (identity's live-session check). */
+  checkPrincipal?(principal: Principal, method: DescMethod): Promise<void>;
+  /** Work to run once listening, such as bootstrapping the first admin. */
+  start?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** How to build one service; services/<name>/src/service.ts exports one of these. */
+export interface ServiceDefinition {
+  /** Short name; also its Postgres schema. */
+  readonly name: string;
+  /** drizzle-kit output folder with meta/_journal.json. */
+  readonly migrationsFolder: string;
+  build(deps: ServiceDeps): ServiceModule | Promise<ServiceModule>;
+}
