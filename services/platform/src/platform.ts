@@ -1,6 +1,8 @@
 import { resolve } from "node:path";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Health as healthService } from "../../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { createAccessInterceptor } from "./auth/access-interceptor.js";
 import { createJwksCache, httpJwksSource } from "./auth/jwks.js";
 import { createTokenVerifier } from "./auth/verify-token.js";
@@ -13,6 +15,9 @@ import { createLogger, type Logger, type LogLevel } from "./logger.js";
 import { reflectionRoutes } from "./reflection.js";
 import { createRpcServer, type HttpRoute } from "./server.js";
 import type { Clock, ServiceDefinition, ServiceModule } from "./service-module.js";
+
+/** Standard services every process serves; their protos carry no access option and they are open to all. */
+const standardServices = [healthService.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName];
 
 export interface PlatformConfig {
   port: number;
@@ -116,7 +121,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       },
       interceptors: [
         createLoggingInterceptor(logger),
-        createAccessInterceptor({ verify, checkPrincipal, logger }),
+        createAccessInterceptor({ verify, checkPrincipal, logger, publicServices: standardServices }),
         createErrorInterceptor(logger),
       ],
       httpRoutes,

@@ -16,7 +16,7 @@ export function reflectionRoutes(services: readonly DescService[]): (router: Con
     files.set(file.name, file);
     file.dependencies.forEach(collect);
   };
-  services.forEach((s) => collect(s.file));
+  [...services, v1.ServerReflection, v1alpha.ServerReflection].forEach((s) => collect(s.file));
   const registry = createRegistry(...files.values());
   const encoded = new Map([...files].map(([name, file]) => [name, toBinary(FileDescriptorProtoSchema, file.proto)]));
   const serviceNames = [...services.map((s) => s.typeName), v1.ServerReflection.typeName, v1alpha.ServerReflection.typeName].sort();

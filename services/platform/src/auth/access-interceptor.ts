@@ -1,6 +1,6 @@
-import { getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
+import { create, getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { access, type AccessPolicy } from "../../../../gen/grocery/auth/v1/auth_pb.js";
+import { access, AccessPolicySchema, type AccessPolicy } from "../../../../gen/grocery/auth/v1/auth_pb.js";
 import { kPrincipal, type Principal } from "../context.js";
 import type { Logger } from "../logger.js";
 import { InvalidTokenError, type TokenVerifier } from "./verify-token.js";
@@ -13,6 +13,10 @@ export interface AccessInterceptorOptions {
    */
   checkPrincipal?: (principal: Principal, method: DescMethod) => Promise<void>;
   logger?: Logger;
+  /**
+   * Services whose protos we do not own and so cannot annotate (health, reflection): every method is public.
+   */
+  publicServices?: readonly string[];
 }
 
 /** The access policy declared on an RPC in the proto, or undefined when it declares none. */
@@ -26,10 +30,12 @@ export function accessPolicyOf(method: DescMethod): AccessPolicy | undefined {
  */
 export function createAccessInterceptor(options: AccessInterceptorOptions): Interceptor {
   const policies = new Map<DescMethod, AccessPolicy | undefined>();
+  const publicServices = new Set(options.publicServices ?? []);
+  const publicPolicy = create(AccessPolicySchema, { public: true });
   return (next) => async (req) => {
     let policy = policies.get(req.method);
     if (!policies.has(req.method)) {
-      policy = accessPolicyOf(req.method);
+      policy = publicServices.has(req.method.parent.typeName) ? publicPolicy : accessPolicyOf(req.method);
       policies.set(req.method, policy);
     }
     if (!policy || (!policy.public && policy.roles.length === 0)) {

@@ -1,0 +1,79 @@
+/**
+ * Postal-code formats per country, after Google's libaddressinput metadata (the `zip` and `zipex` keys). A
+ * pattern must match the whole normalised code (trimmed, upper-cased, inner whitespace collapsed to one
+ * space); `examples` are real codes of that country and double as test data.
+ *
+ * Countries missing from `postalFormats` still need a postal code unless they are in `countriesWithoutPostalCodes`,
+ * and it must look like one (`genericPostalCode`).
+ */
+export interface PostalFormat {
+  readonly pattern: RegExp;
+  /** Valid codes, as a customer would type them. */
+  readonly examples: readonly string[];
+}
+
+function format(source: string, examples: string[]): PostalFormat {
+  return { pattern: new RegExp(`^(?:${source})$`), examples };
+}
+
+export const postalFormats: ReadonlyMap<string, PostalFormat> = new Map([
+  // India: six-digit PIN, first digit 1–9, sometimes written "110 001".
+  ["IN", format(String.raw`[1-9]\d{2} ?\d{3}`, ["110001", "560 034", "400050"])],
+  // United States: ZIP or ZIP+4.
+  ["US", format(String.raw`\d{5}(?:[ -]\d{4})?`, ["95014", "22162-1010", "10001 0001"])],
+  // United Kingdom: outward code (area, district) and inward code; plus the Girobank code.
+  ["GB", format(String.raw`GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2}`, ["EC1Y 8SY", "SW1A 1AA", "M1 1AE", "gir 0aa", "B338TH"])],
+  // Canada: A1A 1A1 without D, F, I, O, Q, U (and W, Z in first place).
+  ["CA", format(String.raw`[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d`, ["H3Z 2Y7", "V8X 3X4", "k1a0b1"])],
+  ["DE", format(String.raw`\d{5}`, ["26133", "53225", "01067"])],
+  // France: five digits, often written with a space after the département.
+  ["FR", format(String.raw`\d{2} ?\d{3}`, ["75008", "33380", "06 000"])],
+  ["AU", format(String.raw`\d{4}`, ["2060", "3171", "0800"])],
+  // Netherlands: four digits (no leading 0) and two letters, except SA, SD and SS.
+  ["NL", format(String.raw`[1-9]\d{3} ?(?!SA|SD|SS)[A-Z]{2}`, ["1234 AB", "2490AA", "1012 js"])],
+  // Japan: 〒123-4567.
+  ["JP", format(String.raw`\d{3}-?\d{4}`, ["154-0023", "3501106"])],
+  ["SG", format(String.raw`\d{6}`, ["546080", "018956"])],
+  ["AT", format(String.raw`\d{4}`, ["1010", "3741"])],
+  ["BE", format(String.raw`\d{4}`, ["1000", "4000"])],
+  ["BR", format(String.raw`\d{5}-?\d{3}`, ["40301-110", "70002900"])],
+  ["CH", format(String.raw`\d{4}`, ["2544", "1211"])],
+  ["CN", format(String.raw`\d{6}`, ["266033", "100000"])],
+  ["DK", format(String.raw`\d{4}`, ["8660", "1566"])],
+  ["ES", format(String.raw`\d{5}`, ["28039", "08001"])],
+  ["IT", format(String.raw`\d{5}`, ["00144", "47037"])],
+  ["MX", format(String.raw`\d{5}`, ["02860", "77520"])],
+  ["NZ", format(String.raw`\d{4}`, ["6001", "0110"])],
+  ["PL", format(String.raw`\d{2}-\d{3}`, ["00-950", "05-075"])],
+  ["PT", format(String.raw`\d{4}-\d{3}`, ["2725-079", "1000-001"])],
+  ["SE", format(String.raw`\d{3} ?\d{2}`, ["11455", "112 51"])],
+  ["ZA", format(String.raw`\d{4}`, ["0083", "8001"])],
+]);
+
+/**
+ * Countries with no postal-code system (libaddressinput has no `zip` for them): a postal code is optional
+ * there, and checked only against `genericPostalCode` when given.
+ */
+export const countriesWithoutPostalCodes: ReadonlySet<string> = new Set([
+  "AE", "AG", "AO", "AW", "BF", "BI", "BJ", "BS", "BW", "BZ", "CD", "CF", "CG", "CI", "CK", "CM", "DJ", "DM",
+  "ER", "FJ", "GD", "GM", "GQ", "GY", "HK", "KI", "KM", "KN", "KP", "LY", "ML", "MO", "MR", "NR", "NU", "QA",
+  "RW", "SB", "SC", "SL", "SR", "ST", "SY", "TD", "TG", "TK", "TO", "TV", "UG", "VU", "YE", "ZW",
+]);
+
+/** What a postal code looks like anywhere: letters and digits, with single spaces or hyphens between. */
+export const genericPostalCode = /^[A-Z0-9](?:[A-Z0-9]|[ -](?=[A-Z0-9])){1,11}$/;
+
+/** Trimmed, upper-cased, inner whitespace collapsed: the form patterns are written for and codes are stored in. */
+export function normalizePostalCode(raw: string): string {
+  return raw.trim().replace(/\s+/g, " ").toUpperCase();
+}
+
+export type PostalCheck = "ok" | "required" | "malformed";
+
+/** Checks a normalised postal code against the rules of `countryCode` (an assigned ISO code, upper case). */
+export function checkPostalCode(countryCode: string, postalCode: string): PostalCheck {
+  if (postalCode === "") return countriesWithoutPostalCodes.has(countryCode) ? "ok" : "required";
+  const known = postalFormats.get(countryCode);
+  if (known) return known.pattern.test(postalCode) ? "ok" : "malformed";
+  return genericPostalCode.test(postalCode) ? "ok" : "malformed";
+}

@@ -1,0 +1,241 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "../../platform/src/logger.js";
+import type { Clock } from "../../platform/src/service-module.js";
+import { alreadyExists, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
+import type { CartConfig } from "./config.js";
+import { fromSnapshot, toSnapshot, type CartLine, type CartRecord, type CartView } from "./model.js";
+import { decodePageToken, encodePageToken, parsePageSize } from "./page-token.js";
+import {
+  checkVersion,
+  findLine,
+  parseCartId,
+  parseCartName,
+  parseNewItem,
+  parseOpaqueId,
+  parseQuantity,
+  parseRequestId,
+  planAddItem,
+  planSetQuantity,
+  type NewItemInput,
+} from "./rules.js";
+import type { CartStore, CartTx } from "./store.js";
+
+export interface CartsOptions {
+  store: CartStore;
+  config: CartConfig;
+  clock: Clock;
+  newId: () => string;
+  logger?: Logger;
+}
+
+/** The cart use cases; `owner` is always the authenticated caller, never a request field. */
+export interface Carts {
+  createCart(owner: string, input: { name: string }): Promise<CartView>;
+  getCart(owner: string, input: { cartId: string }): Promise<CartView>;
+  listCarts(owner: string, input: { pageSize: number; pageToken: string }): Promise<{ carts: CartView[]; nextPageToken: string }>;
+  renameCart(owner: string, input: { cartId: string; name: string; expectedVersion?: bigint | undefined }): Promise<CartView>;
+  deleteCart(owner: string, input: { cartId: string; expectedVersion?: bigint | undefined }): Promise<void>;
+  addItem(
+    owner: string,
+    input: { cartId: string; item?: NewItemInput | undefined; expectedVersion?: bigint | undefined; requestId: string },
+  ): Promise<CartView>;
+  updateItemQuantity(
+    owner: string,
+    input: { cartId: string; productId: string; shopId: string; quantity: number; expectedVersion?: bigint | undefined },
+  ): Promise<CartView>;
+  removeItem(owner: string, input: { cartId: string; productId: string; shopId: string; expectedVersion?: bigint | undefined }): Promise<CartView>;
+  clearCart(owner: string, input: { cartId: string; expectedVersion?: bigint | undefined }): Promise<CartView>;
+}
+
+/** How often, at most, one process deletes expired AddItem request ids. */
+const pruneIntervalMs = 5 * 60_000;
+
+/**
+ * Builds the cart use cases. Every mutation runs in one transaction that first locks the cart row, so concurrent
+ * mutations of a cart queue up instead of overwriting each other, and bumps the version by exactly one.
+ * Errors are DomainErrors: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED,
+ * RESOURCE_EXHAUSTED, as documented on each RPC in cart_service.proto.
+ */
+export function createCarts(options: CartsOptions): Carts {
+  const { store, config, clock, newId, logger } = options;
+  let lastPrune = Number.NEGATIVE_INFINITY;
+
+  /** The owner's cart, locked for the rest of the transaction; NOT_FOUND when absent or someone else's. */
+  async function lockCart(tx: CartTx, owner: string, cartId: string, expectedVersion: bigint | undefined): Promise<CartRecord> {
+    const cart = await tx.findCart(owner, cartId, true);
+    if (!cart) throw notFound("cart");
+    checkVersion(cart.version, expectedVersion);
+    return cart;
+  }
+
+  async function linesOf(tx: CartTx, cartId: string): Promise<CartLine[]> {
+    return (await tx.lines([cartId])).get(cartId) ?? [];
+  }
+
+  /** Bumps the cart's version and update time and returns the view after the change. */
+  async function commitChange(tx: CartTx, cart: CartRecord, lines: readonly CartLine[], now: number, name?: { name: string; key: string }): Promise<CartView> {
+    const version = cart.version + 1n;
+    await tx.updateCart(cart.id, { version, updateTime: now, ...(name ? { name } : {}) });
+    return { ...cart, ...(name ? { name: name.name } : {}), version, updateTime: now, items: lines };
+  }
+
+  async function maybePrune(now: number): Promise<void> {
+    if (now - lastPrune < pruneIntervalMs) return;
+    lastPrune = now;
+    try {
+      const removed = await store.pruneRequests(now - config.requestIdTtlSeconds * 1000);
+      if (removed > 0) logger?.debug("expired request ids pruned", { removed });
+    } catch (e) {
+      // Pruning is housekeeping: the AddItem that triggered it has already succeeded.
+      logger?.warn("pruning request ids failed", { error: e });
+    }
+  }
+
+  return {
+    async createCart(owner, input) {
+      const name = parseCartName(input.name, config);
+      const now = clock();
+      return store.write(async (tx) => {
+        await tx.lockOwner(owner);
+        if (await tx.nameTaken(owner, name.key)) throw alreadyExistsName();
+        if ((await tx.countCarts(owner)) >= config.maxCarts) throw resourceExhausted(`a user may keep at most ${config.maxCarts} carts`);
+        const cart: CartRecord = { id: newId(), ownerId: owner, name: name.name, version: 1n, createTime: now, updateTime: now };
+        await tx.insertCart(cart, name.key);
+        return { ...cart, items: [] };
+      });
+    },
+
+    async getCart(owner, input) {
+      const cartId = parseCartId(input.cartId);
+      return store.read(async (tx) => {
+        const cart = await tx.findCart(owner, cartId, false);
+        if (!cart) throw notFound("cart");
+        return { ...cart, items: await linesOf(tx, cart.id) };
+      });
+    },
+
+    async listCarts(owner, input) {
+      const pageSize = parsePageSize(input.pageSize);
+      const after = decodePageToken(input.pageToken);
+      return store.read(async (tx) => {
+        // One extra row says whether another page follows.
+        const rows = await tx.listCarts(owner, after, pageSize + 1);
+        const page = rows.slice(0, pageSize);
+        const lines = await tx.lines(page.map((c) => c.id));
+        const last = page[page.length - 1];
+        return {
+          carts: page.map((c) => ({ ...c, items: lines.get(c.id) ?? [] })),
+          nextPageToken: rows.length > pageSize && last ? encodePageToken({ createTime: last.createTime, id: last.id }) : "",
+        };
+      });
+    },
+
+    async renameCart(owner, input) {
+      const cartId = parseCartId(input.cartId);
+      const name = parseCartName(input.name, config);
+      const now = clock();
+      return store.write(async (tx) => {
+        // The owner lock first, as CreateCart takes it, so two renames to one name cannot both pass the check.
+        await tx.lockOwner(owner);
+        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
+        if (await tx.nameTaken(owner, name.key, cart.id)) throw alreadyExistsName();
+        return commitChange(tx, cart, await linesOf(tx, cart.id), now, name);
+      });
+    },
+
+    async deleteCart(owner, input) {
+      const cartId = parseCartId(input.cartId);
+      await store.write(async (tx) => {
+        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
+        await tx.deleteCart(cart.id);
+      });
+    },
+
+    async addItem(owner, input) {
+      const cartId = parseCartId(input.cartId);
+      const item = parseNewItem(input.item, config);
+      const requestId = parseRequestId(input.requestId);
+      const now = clock();
+      const fingerprint = requestId === undefined ? "" : fingerprintOf([cartId, item, input.expectedVersion?.toString() ?? null]);
+      const view = await store.write(async (tx): Promise<CartView> => {
+        if (requestId !== undefined) {
+          // Claiming before locking the cart: a concurrent call with the same id waits here for the first one,
+          // then finds its result. Claims never wait while holding a cart lock, so no deadlock is possible.
+          const claimed = await tx.claimRequest({
+            ownerId: owner,
+            requestId,
+            fingerprint,
+            createTime: now,
+            expiredBefore: now - config.requestIdTtlSeconds * 1000,
+          });
+          if (!claimed) {
+            const previous = await tx.findRequest(owner, requestId);
+            if (!previous?.result || previous.fingerprint !== fingerprint) {
+              throw invalidArgument("request_id", "was already used for a different request");
+            }
+            return fromSnapshot(previous.result as Parameters<typeof fromSnapshot>[0]);
+          }
+        }
+        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
+        const plan = planAddItem(await linesOf(tx, cart.id), item, cart.version + 1n, config);
+        if (plan.kind === "insert") await tx.insertLine(cart.id, plan.line);
+        else await tx.updateLine(cart.id, plan.line);
+        const result = await commitChange(tx, cart, plan.lines, now);
+        if (requestId !== undefined) await tx.saveRequestResult(owner, requestId, toSnapshot(result));
+        return result;
+      });
+      if (requestId !== undefined) await maybePrune(now);
+      return view;
+    },
+
+    async updateItemQuantity(owner, input) {
+      const cartId = parseCartId(input.cartId);
+      const productId = parseOpaqueId("product_id", input.productId);
+      const shopId = parseOpaqueId("shop_id", input.shopId);
+      const quantity = parseQuantity("quantity", input.quantity, 0, config);
+      const now = clock();
+      return store.write(async (tx) => {
+        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
+        const plan = planSetQuantity(await linesOf(tx, cart.id), productId, shopId, quantity);
+        if (quantity === 0) await tx.deleteLine(cart.id, productId, shopId);
+        else await tx.updateLine(cart.id, plan.line);
+        return commitChange(tx, cart, plan.lines, now);
+      });
+    },
+
+    async removeItem(owner, input) {
+      const cartId = parseCartId(input.cartId);
+      const productId = parseOpaqueId("product_id", input.productId);
+      const shopId = parseOpaqueId("shop_id", input.shopId);
+      const now = clock();
+      return store.write(async (tx) => {
+        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
+        const lines = await linesOf(tx, cart.id);
+        const line = findLine(lines, productId, shopId);
+        if (!line) throw notFound("cart item");
+        await tx.deleteLine(cart.id, productId, shopId);
+        return commitChange(tx, cart, lines.filter((l) => l !== line), now);
+      });
+    },
+
+    async clearCart(owner, input) {
+      const cartId = parseCartId(input.cartId);
+      const now = clock();
+      return store.write(async (tx) => {
+        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
+        await tx.deleteLines(cart.id);
+        return commitChange(tx, cart, [], now);
+      });
+    },
+  };
+}
+
+function alreadyExistsName() {
+  return alreadyExists("a cart with this name");
+}
+
+/** A stable hash of what an AddItem asks for, to tell a retry from a different request reusing its id. */
+function fingerprintOf(parts: unknown[]): string {
+  const json = JSON.stringify(parts, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  return createHash("sha256").update(json).digest("base64url");
+}

@@ -1,0 +1,205 @@
+import { and, asc, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
+import type { Db } from "../../platform/src/db.js";
+import { alreadyExists, sqlState } from "../../platform/src/errors.js";
+import type { CartLine, CartRecord, CartSnapshot } from "./model.js";
+import type { CartCursor } from "./page-token.js";
+import { addItemRequests, cartItems, carts } from "./schema.js";
+
+/**
+ * The cart service's queries, each run inside a transaction the domain opens explicitly. Methods that lock say so;
+ * ownership is part of every cart lookup, so another user's cart is simply absent.
+ */
+export interface CartTx {
+  /** Serialises changes that depend on all of an owner's carts (count limit, names) until the transaction ends. */
+  lockOwner(ownerId: string): Promise<void>;
+  countCarts(ownerId: string): Promise<number>;
+  /** True when another of the owner's carts (not `exceptCartId`) has this name key. */
+  nameTaken(ownerId: string, nameKey: string, exceptCartId?: string): Promise<boolean>;
+  /** Inserts a cart; a name key already used by the owner raises ALREADY_EXISTS. */
+  insertCart(cart: CartRecord, nameKey: string): Promise<void>;
+  /** The owner's cart, or undefined; with `lock` the row stays locked (FOR UPDATE) until the transaction ends. */
+  findCart(ownerId: string, cartId: string, lock: boolean): Promise<CartRecord | undefined>;
+  /** Up to `limit` of the owner's carts after `after`, ordered by (createTime, id). */
+  listCarts(ownerId: string, after: CartCursor | undefined, limit: number): Promise<CartRecord[]>;
+  /** The lines of each cart, ordered by position; carts without lines are absent from the map. */
+  lines(cartIds: readonly string[]): Promise<Map<string, CartLine[]>>;
+  insertLine(cartId: string, line: CartLine): Promise<void>;
+  /** Writes a line's name, price and quantity. */
+  updateLine(cartId: string, line: CartLine): Promise<void>;
+  deleteLine(cartId: string, productId: string, shopId: string): Promise<void>;
+  deleteLines(cartId: string): Promise<void>;
+  /** Sets a cart's version and update time, and its name when given; a taken name raises ALREADY_EXISTS. */
+  updateCart(cartId: string, change: { version: bigint; updateTime: number; name?: { name: string; key: string } }): Promise<void>;
+  deleteCart(cartId: string): Promise<void>;
+  /**
+   * Claims an AddItem request id for this transaction. False when the owner already used it (and that use has not
+   * expired, i.e. is not older than `expiredBefore`); a concurrent claim of the same id waits for the first one's
+   * transaction to end.
+   */
+  claimRequest(claim: { ownerId: string; requestId: string; fingerprint: string; createTime: number; expiredBefore: number }): Promise<boolean>;
+  findRequest(ownerId: string, requestId: string): Promise<{ fingerprint: string; result: CartSnapshot | null } | undefined>;
+  saveRequestResult(ownerId: string, requestId: string, result: CartSnapshot): Promise<void>;
+}
+
+export interface CartStore {
+  /** Runs `fn` in a read-write transaction (READ COMMITTED; row locks order concurrent writers). */
+  write<T>(fn: (tx: CartTx) => Promise<T>): Promise<T>;
+  /** Runs `fn` in a read-only REPEATABLE READ transaction, so a cart and its lines are read consistently. */
+  read<T>(fn: (tx: CartTx) => Promise<T>): Promise<T>;
+  /** Deletes request ids recorded before `before` (ms); returns how many. */
+  pruneRequests(before: number): Promise<number>;
+}
+
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+const cartColumns = {
+  id: carts.id,
+  ownerId: carts.ownerId,
+  name: carts.name,
+  version: carts.version,
+  createTime: carts.createTime,
+  updateTime: carts.updateTime,
+};
+
+function toRecord(row: { id: string; ownerId: string; name: string; version: bigint; createTime: Date; updateTime: Date }): CartRecord {
+  return { ...row, createTime: row.createTime.getTime(), updateTime: row.updateTime.getTime() };
+}
+
+/** Maps a unique violation of the owner/name index to ALREADY_EXISTS; rethrows anything else. */
+function nameConflict(e: unknown): never {
+  if (sqlState(e) === "23505") throw alreadyExists("a cart with this name");
+  throw e;
+}
+
+function createTx(tx: Tx): CartTx {
+  return {
+    async lockOwner(ownerId) {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${"grocery.cart.owner:" + ownerId}, 0))`);
+    },
+    async countCarts(ownerId) {
+      const [row] = await tx.select({ n: count() }).from(carts).where(eq(carts.ownerId, ownerId));
+      return row?.n ?? 0;
+    },
+    async nameTaken(ownerId, nameKey, exceptCartId) {
+      const rows = await tx
+        .select({ id: carts.id })
+        .from(carts)
+        .where(and(eq(carts.ownerId, ownerId), eq(carts.nameKey, nameKey), exceptCartId ? ne(carts.id, exceptCartId) : undefined))
+        .limit(1);
+      return rows.length > 0;
+    },
+    async insertCart(cart, nameKey) {
+      await tx
+        .insert(carts)
+        .values({ ...cart, nameKey, createTime: new Date(cart.createTime), updateTime: new Date(cart.updateTime) })
+        .catch(nameConflict);
+    },
+    async findCart(ownerId, cartId, lock) {
+      const query = tx.select(cartColumns).from(carts).where(and(eq(carts.id, cartId), eq(carts.ownerId, ownerId)));
+      const rows = lock ? await query.for("update") : await query;
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    },
+    async listCarts(ownerId, after, limit) {
+      const rows = await tx
+        .select(cartColumns)
+        .from(carts)
+        .where(
+          and(
+            eq(carts.ownerId, ownerId),
+            after
+              ? sql`(${carts.createTime}, ${carts.id}) > (${new Date(after.createTime).toISOString()}::timestamptz, ${after.id}::uuid)`
+              : undefined,
+          ),
+        )
+        .orderBy(asc(carts.createTime), asc(carts.id))
+        .limit(limit);
+      return rows.map(toRecord);
+    },
+    async lines(cartIds) {
+      const byCart = new Map<string, CartLine[]>();
+      if (cartIds.length === 0) return byCart;
+      const rows = await tx
+        .select()
+        .from(cartItems)
+        .where(inArray(cartItems.cartId, [...cartIds]))
+        .orderBy(asc(cartItems.cartId), asc(cartItems.position));
+      for (const { cartId, ...line } of rows) {
+        const list = byCart.get(cartId);
+        if (list) list.push(line);
+        else byCart.set(cartId, [line]);
+      }
+      return byCart;
+    },
+    async insertLine(cartId, line) {
+      await tx.insert(cartItems).values({ cartId, ...line });
+    },
+    async updateLine(cartId, line) {
+      await tx
+        .update(cartItems)
+        .set({ name: line.name, unitPriceMinor: line.unitPriceMinor, quantity: line.quantity })
+        .where(and(eq(cartItems.cartId, cartId), eq(cartItems.productId, line.productId), eq(cartItems.shopId, line.shopId)));
+    },
+    async deleteLine(cartId, productId, shopId) {
+      await tx.delete(cartItems).where(and(eq(cartItems.cartId, cartId), eq(cartItems.productId, productId), eq(cartItems.shopId, shopId)));
+    },
+    async deleteLines(cartId) {
+      await tx.delete(cartItems).where(eq(cartItems.cartId, cartId));
+    },
+    async updateCart(cartId, change) {
+      await tx
+        .update(carts)
+        .set({
+          version: change.version,
+          updateTime: new Date(change.updateTime),
+          ...(change.name ? { name: change.name.name, nameKey: change.name.key } : {}),
+        })
+        .where(eq(carts.id, cartId))
+        .catch(nameConflict);
+    },
+    async deleteCart(cartId) {
+      await tx.delete(carts).where(eq(carts.id, cartId));
+    },
+    async claimRequest(claim) {
+      const rows = await tx
+        .insert(addItemRequests)
+        .values({ ownerId: claim.ownerId, requestId: claim.requestId, fingerprint: claim.fingerprint, createTime: new Date(claim.createTime) })
+        .onConflictDoUpdate({
+          target: [addItemRequests.ownerId, addItemRequests.requestId],
+          // An expired id may be reused as if new.
+          set: { fingerprint: claim.fingerprint, result: null, createTime: new Date(claim.createTime) },
+          setWhere: lt(addItemRequests.createTime, new Date(claim.expiredBefore)),
+        })
+        .returning({ requestId: addItemRequests.requestId });
+      return rows.length > 0;
+    },
+    async findRequest(ownerId, requestId) {
+      const rows = await tx
+        .select({ fingerprint: addItemRequests.fingerprint, result: addItemRequests.result })
+        .from(addItemRequests)
+        .where(and(eq(addItemRequests.ownerId, ownerId), eq(addItemRequests.requestId, requestId)));
+      const row = rows[0];
+      return row ? { fingerprint: row.fingerprint, result: (row.result ?? null) as CartSnapshot | null } : undefined;
+    },
+    async saveRequestResult(ownerId, requestId, result) {
+      await tx
+        .update(addItemRequests)
+        .set({ result })
+        .where(and(eq(addItemRequests.ownerId, ownerId), eq(addItemRequests.requestId, requestId)));
+    },
+  };
+}
+
+/** The drizzle-backed CartStore over the service's database handle. */
+export function createCartStore(db: Db): CartStore {
+  return {
+    write: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "read committed" }),
+    read: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "repeatable read", accessMode: "read only" }),
+    async pruneRequests(before) {
+      const rows = await db
+        .delete(addItemRequests)
+        .where(lt(addItemRequests.createTime, new Date(before)))
+        .returning({ requestId: addItemRequests.requestId });
+      return rows.length;
+    },
+  };
+}

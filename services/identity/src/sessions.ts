@@ -1,0 +1,118 @@
+import { randomUUID } from "node:crypto";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import type { Db } from "../../platform/src/db.js";
+import type { Clock } from "../../platform/src/service-module.js";
+import { hashRefreshToken, newRefreshToken } from "./refresh-tokens.js";
+import { refreshTokens, sessions } from "./schema.js";
+
+export type SessionRow = typeof sessions.$inferSelect;
+
+export interface SessionPolicy {
+  idleTimeoutSeconds: number;
+  maxLifetimeSeconds: number;
+}
+
+/** A session is live when not revoked, within its absolute lifetime, and used within the idle timeout. */
+export function isLive(session: SessionRow, now: number, policy: SessionPolicy): boolean {
+  return (
+    session.revokeTime === null &&
+    session.expireTime.getTime() > now &&
+    session.lastUsedTime.getTime() + policy.idleTimeoutSeconds * 1000 > now
+  );
+}
+
+/** Seconds until the refresh token of `session` stops working if unused. */
+export function refreshExpiresIn(session: SessionRow, now: number, policy: SessionPolicy): number {
+  const idleEnd = now + policy.idleTimeoutSeconds * 1000;
+  return Math.max(0, Math.floor((Math.min(idleEnd, session.expireTime.getTime()) - now) / 1000));
+}
+
+/** Opens a session for `userId` and issues its first refresh token. */
+export async function openSession(
+  db: Db,
+  clock: Clock,
+  policy: SessionPolicy,
+  input: { userId: string; userAgent: string; ip: string },
+): Promise<{ session: SessionRow; refreshToken: string }> {
+  const now = new Date(clock());
+  const refresh = newRefreshToken();
+  return db.transaction(async (tx) => {
+    const [session] = await tx
+      .insert(sessions)
+      .values({
+        id: randomUUID(),
+        userId: input.userId,
+        createTime: now,
+        lastUsedTime: now,
+        expireTime: new Date(now.getTime() + policy.maxLifetimeSeconds * 1000),
+        userAgent: input.userAgent,
+        ip: input.ip,
+      })
+      .returning();
+    if (!session) throw new Error("session insert returned nothing");
+    await tx.insert(refreshTokens).values({ tokenHash: refresh.hash, sessionId: session.id, createTime: now });
+    return { session, refreshToken: refresh.token };
+  });
+}
+
+export type RotateResult =
+  | { kind: "rotated"; session: SessionRow; refreshToken: string }
+  | { kind: "unknown" }
+  | { kind: "dead"; session: SessionRow }
+  /** A spent token came back: the session has now been revoked (RFC 9700 reuse detection). */
+  | { kind: "reused"; session: SessionRow };
+
+/**
+ * Spends `token` and issues its successor in one transaction. The token row is locked, so two concurrent uses
+ * of the same token cannot both succeed: the second sees it spent and revokes the session.
+ */
+export async function rotateRefreshToken(db: Db, clock: Clock, policy: SessionPolicy, token: string): Promise<RotateResult> {
+  const now = new Date(clock());
+  return db.transaction(async (tx): Promise<RotateResult> => {
+    const [found] = await tx
+      .select()
+      .from(refreshTokens)
+      .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)))
+      .for("update");
+    if (!found) return { kind: "unknown" };
+    const [session] = await tx.select().from(sessions).where(eq(sessions.id, found.sessionId)).for("update");
+    if (!session) return { kind: "unknown" };
+    if (found.spendTime !== null) {
+      if (session.revokeTime === null) {
+        await tx.update(sessions).set({ revokeTime: now, revokeReason: "refresh_token_reuse" }).where(eq(sessions.id, session.id));
+      }
+      return { kind: "reused", session };
+    }
+    if (!isLive(session, now.getTime(), policy)) return { kind: "dead", session };
+    const next = newRefreshToken();
+    await tx.update(refreshTokens).set({ spendTime: now }).where(eq(refreshTokens.tokenHash, found.tokenHash));
+    await tx.insert(refreshTokens).values({ tokenHash: next.hash, sessionId: session.id, createTime: now });
+    const [updated] = await tx.update(sessions).set({ lastUsedTime: now }).where(eq(sessions.id, session.id)).returning();
+    return { kind: "rotated", session: updated ?? session, refreshToken: next.token };
+  });
+}
+
+/** Revokes one session of `userId`; false when there is no such live session of that user. */
+export async function revokeSession(db: Db, clock: Clock, userId: string, sessionId: string, reason: string): Promise<boolean> {
+  const rows = await db
+    .update(sessions)
+    .set({ revokeTime: new Date(clock()), revokeReason: reason })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokeTime)))
+    .returning({ id: sessions.id });
+  return rows.length > 0;
+}
+
+/** Revokes every live session of `userId` except `keep`; returns the revoked ids. */
+export async function revokeAllSessions(db: Db, clock: Clock, userId: string, reason: string, keep?: string): Promise<string[]> {
+  const rows = await db
+    .update(sessions)
+    .set({ revokeTime: new Date(clock()), revokeReason: reason })
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokeTime), keep ? sql`${sessions.id} <> ${keep}` : undefined))
+    .returning({ id: sessions.id });
+  return rows.map((r) => r.id);
+}
+
+export async function findSession(db: Db, sessionId: string): Promise<SessionRow | undefined> {
+  const [row] = await db.select().from(sessions).where(eq(sessions.id, sessionId));
+  return row;
+}

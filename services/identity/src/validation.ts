@@ -1,0 +1,41 @@
+import { invalidArgument } from "../../platform/src/errors.js";
+import { isCommonPassword } from "./passwords.js";
+
+const usernamePattern = /^[a-z0-9_.-]{3,32}$/;
+// Pragmatic address check: one @, a dotted domain, no spaces; deliverability is proven by mail, not regex.
+const emailPattern = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
+
+/** Lower-cases the username; INVALID_ARGUMENT naming `field` when it breaks the rules. */
+export function normaliseUsername(raw: string, field = "username"): string {
+  const username = raw.trim().toLowerCase();
+  if (!usernamePattern.test(username)) throw invalidArgument(field, "must be 3–32 characters of a-z, 0-9, _ . -");
+  return username;
+}
+
+/** Trims and lower-cases the address (NFC first); INVALID_ARGUMENT when it is not an address. */
+export function normaliseEmail(raw: string, field = "email"): string {
+  const email = raw.normalize("NFC").trim().toLowerCase();
+  if (email.length > 254 || !emailPattern.test(email)) throw invalidArgument(field, "must be a valid email address");
+  return email;
+}
+
+/** Password rules: 8–128 characters, not common, not the username or email. */
+export function checkPassword(password: string, context: { username: string; email: string }, field = "password"): void {
+  const length = [...password].length;
+  if (length < 8) throw invalidArgument(field, "must be at least 8 characters");
+  if (length > 128) throw invalidArgument(field, "must be at most 128 characters");
+  if (isCommonPassword(password)) throw invalidArgument(field, "is too common");
+  const lower = password.toLowerCase();
+  if (lower === context.username.toLowerCase() || lower === context.email.toLowerCase() || lower === context.email.split("@")[0]?.toLowerCase()) {
+    throw invalidArgument(field, "must not be the username or email");
+  }
+}
+
+export function normaliseDisplayName(raw: string, fallback: string, field = "display_name"): string {
+  const name = raw.normalize("NFC").trim();
+  if (name === "") return fallback;
+  if ([...name].length > 64) throw invalidArgument(field, "must be at most 64 characters");
+  // Control characters would corrupt receipts and notifications.
+  if (/\p{Cc}/u.test(name)) throw invalidArgument(field, "must not contain control characters");
+  return name;
+}
