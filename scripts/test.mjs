@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Runs every test file with node's test runner (Node 20 needs the files listed explicitly).
+// PGlite suites always run; with TEST_DATABASE_URL set the same suites run against PostgreSQL too, and an
+// unreachable server is a failure, never a skip.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import postgres from "postgres";
+
+const roots = ["services", "test", "web"];
+const files = [];
+const walk = (dir) => {
+  for (const name of readdirSync(dir)) {
+    if (name === "node_modules") continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path);
+    else if (name.endsWith(".test.ts")) files.push(path);
+  }
+};
+for (const root of roots) {
+  try {
+    walk(root);
+  } catch (e) {
+    if (e.code !== "ENOENT") throw e;
+  }
+}
+const only = process.argv.slice(2);
+const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
+if (selected.length === 0) {
+  console.error("no test files found");
+  process.exit(1);
+}
+
+const dbUrl = process.env.TEST_DATABASE_URL;
+if (dbUrl) {
+  const sql = postgres(dbUrl, { max: 1, connect_timeout: 5, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+  } catch (e) {
+    console.error(`TEST_DATABASE_URL is set but PostgreSQL is unreachable: ${e.message}`);
+    process.exit(1);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+  console.log(`backends: pglite, postgres (${new URL(dbUrl).host})`);
+} else {
+  console.log("backends: pglite (set TEST_DATABASE_URL to also run against PostgreSQL)");
+}
+
+const result = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, "--test-reporter=spec", ...selected.sort()],
+  { stdio: "inherit", env: process.env },
+);
+process.exit(result.status ?? 1);
