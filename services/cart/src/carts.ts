@@ -173,7 +173,7 @@ export function createCarts(options: CartsOptions): Carts {
             if (!previous?.result || previous.fingerprint !== fingerprint) {
               throw invalidArgument("request_id", "was already used for a different request");
             }
-            return fromSnapshot(previous.result as Parameters<typeof fromSnapshot>[0]);
+            return fromSnapshot(previous.result);
           }
         }
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);

@@ -1,0 +1,5 @@
+import { runMain } from "../../platform/src/platform.js";
+import { cartService } from "./service.js";
+
+// The cart service alone: DATABASE_URL (or embedded PGlite under DATA_DIR) and IDENTITY_JWKS_URL to verify tokens.
+await runMain([cartService]);
