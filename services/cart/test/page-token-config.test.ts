@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { ConfigError } from "../../platform/src/config.js";
+import { DomainError } from "../../platform/src/errors.js";
+import { defaultCartConfig, readCartConfig } from "../src/config.js";
+import { decodePageToken, encodePageToken, parsePageSize } from "../src/page-token.js";
+
+const invalid = (field: string) => (e: unknown) => e instanceof DomainError && e.code === Code.InvalidArgument && e.field === field;
+
+describe("page size and tokens (AIP-158)", () => {
+  it("defaults to 20, caps at 100, refuses negative sizes", () => {
+    assert.equal(parsePageSize(0), 20);
+    assert.equal(parsePageSize(7), 7);
+    assert.equal(parsePageSize(100), 100);
+    assert.equal(parsePageSize(5000), 100);
+    assert.throws(() => parsePageSize(-1), invalid("page_size"));
+  });
+  it("round-trips a cursor through an opaque URL-safe token", () => {
+    const cursor = { createTime: 1_764_000_000_123, id: "0f8fad5b-d9cb-469f-a165-70867728950e" };
+    const token = encodePageToken(cursor);
+    assert.match(token, /^[A-Za-z0-9_-]+$/);
+    assert.deepEqual(decodePageToken(token), cursor);
+    assert.equal(decodePageToken(""), undefined);
+  });
+  it("refuses tokens it did not issue", () => {
+    for (const token of ["x", "!!!", Buffer.from("[]").toString("base64url"), Buffer.from('{"v":2,"t":1,"i":"a"}').toString("base64url"), "a".repeat(300)]) {
+      assert.throws(() => decodePageToken(token), invalid("page_token"), token);
+    }
+  });
+});
+
+describe("cart config", () => {
+  it("has the documented defaults", () => {
+    assert.deepEqual(readCartConfig({}), defaultCartConfig);
+    assert.deepEqual(defaultCartConfig, { maxCarts: 20, maxLines: 100, maxQuantity: 999, maxNameLength: 64, requestIdTtlSeconds: 86400 });
+  });
+  it("reads overrides", () => {
+    const c = readCartConfig({ CART_MAX_CARTS: "3", CART_MAX_LINES: "5", CART_MAX_QUANTITY: "10", CART_MAX_NAME_LENGTH: "8", CART_REQUEST_ID_TTL: "48h" });
+    assert.deepEqual(c, { maxCarts: 3, maxLines: 5, maxQuantity: 10, maxNameLength: 8, requestIdTtlSeconds: 48 * 3600 });
+  });
+  it("names the variable at fault", () => {
+    for (const [name, value] of [
+      ["CART_MAX_CARTS", "many"],
+      ["CART_MAX_CARTS", "0"],
+      ["CART_MAX_LINES", "-1"],
+      ["CART_MAX_QUANTITY", "1e3"],
+      ["CART_MAX_NAME_LENGTH", "0"],
+      ["CART_REQUEST_ID_TTL", "a day"],
+    ] as const) {
+      assert.throws(() => readCartConfig({ [name]: value }), (e: unknown) => e instanceof ConfigError && e.message.includes(name));
+    }
+  });
+});
