@@ -1,0 +1,172 @@
+import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../../platform/src/errors.js";
+import type { AddressConfig } from "./config.js";
+import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
+import { decodePageToken, encodePageToken, resolvePageSize } from "./pagination.js";
+import type { AddressStore } from "./store.js";
+import { resolveUpdateMask } from "./update-mask.js";
+import { checkLatLng, validateAddress } from "./validation.js";
+
+/** Who is asking, as the address rules see it. */
+export interface Caller {
+  /** The access token's subject: owner of every address the caller touches. */
+  readonly ownerId: string;
+  /** Holds ROLE_SHOP_OWNER, so may manage SHOP addresses. */
+  readonly isShopOwner: boolean;
+}
+
+/** Address fields as a request carries them: the kind may be missing (ADDRESS_KIND_UNSPECIFIED). */
+export type AddressInput = Omit<AddressFields, "kind"> & { kind: AddressKind | undefined };
+
+export interface ListRequest {
+  pageSize: number;
+  pageToken: string;
+  kind: AddressKind | undefined;
+}
+
+export interface UpdateRequest {
+  id: string;
+  input: AddressInput;
+  /** update_mask paths, proto field names. */
+  paths: readonly string[];
+  expectedVersion: number | undefined;
+}
+
+export interface NearbyRequest {
+  location: LatLng | undefined;
+  radiusKm: number;
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextPageToken: string;
+}
+
+/**
+ * The address book rules on top of the store. Every method throws DomainErrors: INVALID_ARGUMENT naming the
+ * field, NOT_FOUND for unknown, malformed or foreign ids, PERMISSION_DENIED for SHOP addresses without
+ * ROLE_SHOP_OWNER, FAILED_PRECONDITION for kind changes to or from SHOP, ABORTED for stale versions,
+ * RESOURCE_EXHAUSTED for a full book. Bad input is refused before anything is written.
+ */
+export interface AddressBook {
+  create(caller: Caller, input: AddressInput): Promise<Address>;
+  get(caller: Caller, id: string): Promise<Address>;
+  list(caller: Caller, request: ListRequest): Promise<Page<Address> & { totalSize: number }>;
+  update(caller: Caller, request: UpdateRequest): Promise<Address>;
+  delete(caller: Caller, id: string, expectedVersion: number | undefined): Promise<{ promoted: Address | undefined }>;
+  setDefault(caller: Caller, id: string): Promise<Address>;
+  findNearbyShops(request: NearbyRequest): Promise<Page<NearbyShop> & { radiusKm: number }>;
+}
+
+export interface AddressBookOptions {
+  store: AddressStore;
+  config: AddressConfig;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function createAddressBook({ store, config }: AddressBookOptions): AddressBook {
+  /** A well-formed id, or NOT_FOUND: a malformed id names no address, like someone else's. */
+  const addressId = (id: string, field: string): string => {
+    if (id === "") throw invalidArgument(field, "required");
+    if (!uuidPattern.test(id)) throw notFound("address");
+    return id.toLowerCase();
+  };
+
+  const requireShopOwner = (caller: Caller, kind: AddressKind) => {
+    if (kind === "shop" && !caller.isShopOwner) throw permissionDenied("only shop owners manage SHOP addresses");
+  };
+
+  return {
+    async create(caller, input) {
+      const kind = input.kind;
+      if (kind === undefined) throw invalidArgument("address.kind", "required");
+      requireShopOwner(caller, kind);
+      const fields = validateAddress({ ...input, kind });
+      return store.create(caller.ownerId, fields, config.maxPerOwner);
+    },
+
+    async get(caller, id) {
+      const found = await store.get(caller.ownerId, addressId(id, "address_id"));
+      if (!found) throw notFound("address");
+      return found;
+    },
+
+    async list(caller, request) {
+      const limit = resolvePageSize(request.pageSize);
+      const kind = request.kind ?? "";
+      const after =
+        request.pageToken === ""
+          ? undefined
+          : decodePageToken(request.pageToken, (t) => {
+              if (t.m !== "list" || t.k !== kind || typeof t.t !== "string" || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
+              const createTime = new Date(t.t);
+              return Number.isNaN(createTime.getTime()) ? undefined : { createTime, id: t.i };
+            });
+      const { addresses, totalSize } = await store.list({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 });
+      const items = addresses.slice(0, limit);
+      const last = items.at(-1);
+      const nextPageToken =
+        addresses.length > limit && last ? encodePageToken({ m: "list", k: kind, t: last.createTime.toISOString(), i: last.id }) : "";
+      return { items, nextPageToken, totalSize };
+    },
+
+    async update(caller, request) {
+      if (request.id === "") throw invalidArgument("address.id", "required");
+      const fields = resolveUpdateMask(request.paths, (f) => isSet(request.input, f));
+      if (fields.has("kind") && request.input.kind === undefined) throw invalidArgument("address.kind", "required");
+      const id = addressId(request.id, "address.id");
+      return store.update(caller.ownerId, id, request.expectedVersion, (current) => {
+        const merged: AddressInput = { ...current };
+        for (const f of fields) copyField(merged, request.input, f);
+        const kind = merged.kind ?? current.kind;
+        // A SHOP address is a public listing: turning a private address into one (or back) by an update would
+        // publish or hide it as a side effect, so that takes a delete and a create.
+        if (kind !== current.kind && (kind === "shop" || current.kind === "shop")) {
+          throw failedPrecondition("an address cannot change to or from ADDRESS_KIND_SHOP; create a new address instead");
+        }
+        requireShopOwner(caller, kind);
+        return validateAddress({ ...merged, kind });
+      });
+    },
+
+    delete: (caller, id, expectedVersion) => store.delete(caller.ownerId, addressId(id, "address_id"), expectedVersion),
+
+    setDefault: (caller, id) => store.setDefault(caller.ownerId, addressId(id, "address_id")),
+
+    async findNearbyShops(request) {
+      const center = request.location;
+      if (!center) throw invalidArgument("location", "required");
+      checkLatLng(center, "location");
+      if (!Number.isFinite(request.radiusKm) || request.radiusKm < 0) throw invalidArgument("radius_km", "must be a positive number of kilometres");
+      const radiusKm = request.radiusKm === 0 ? config.defaultRadiusKm : Math.min(request.radiusKm, config.maxRadiusKm);
+      const limit = resolvePageSize(request.pageSize);
+      const query = { la: center.latitude, lo: center.longitude, r: radiusKm };
+      const after =
+        request.pageToken === ""
+          ? undefined
+          : decodePageToken(request.pageToken, (t) => {
+              if (t.m !== "nearby" || t.la !== query.la || t.lo !== query.lo || t.r !== query.r) return undefined;
+              if (typeof t.d !== "number" || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
+              return { distanceKm: t.d, id: t.i };
+            });
+      const shops = await store.findNearbyShops({ center, radiusKm, after, limit: limit + 1 });
+      const items = shops.slice(0, limit);
+      const last = items.at(-1);
+      const nextPageToken =
+        shops.length > limit && last ? encodePageToken({ m: "nearby", ...query, d: last.distanceKm, i: last.address.id }) : "";
+      return { items, nextPageToken, radiusKm };
+    },
+  };
+}
+
+/** Whether a request sets a field, for an update with an empty mask (AIP-134: every populated field). */
+function isSet(input: AddressInput, field: keyof AddressFields): boolean {
+  const value = input[field];
+  return value !== undefined && value !== null && value !== "";
+}
+
+function copyField<K extends keyof AddressFields>(target: AddressInput, source: AddressInput, field: K): void {
+  (target as Record<K, unknown>)[field] = source[field];
+}

@@ -1,0 +1,21 @@
+import { ConfigError, envInt, type Env } from "../../platform/src/config.js";
+
+export interface AddressConfig {
+  /** Most addresses one owner may keep (ADDRESS_MAX_PER_OWNER). */
+  readonly maxPerOwner: number;
+  /** FindNearbyShops radius when the request gives none (ADDRESS_DEFAULT_RADIUS_KM). */
+  readonly defaultRadiusKm: number;
+  /** Largest FindNearbyShops radius; larger requests are capped to it (ADDRESS_MAX_RADIUS_KM). */
+  readonly maxRadiusKm: number;
+}
+
+/** Reads the address service's settings; throws ConfigError naming the variable at fault. */
+export function readAddressConfig(env: Env): AddressConfig {
+  const maxPerOwner = envInt(env, "ADDRESS_MAX_PER_OWNER", 20, { min: 1, max: 1000 });
+  const maxRadiusKm = envInt(env, "ADDRESS_MAX_RADIUS_KM", 50, { min: 1, max: 1000 });
+  const defaultRadiusKm = envInt(env, "ADDRESS_DEFAULT_RADIUS_KM", Math.min(10, maxRadiusKm), { min: 1 });
+  if (defaultRadiusKm > maxRadiusKm) {
+    throw new ConfigError(`ADDRESS_DEFAULT_RADIUS_KM must be <= ADDRESS_MAX_RADIUS_KM (${maxRadiusKm}), got ${defaultRadiusKm}`);
+  }
+  return { maxPerOwner, defaultRadiusKm, maxRadiusKm };
+}

@@ -1,0 +1,5 @@
+import { runMain } from "../../platform/src/platform.js";
+import { addressService } from "./service.js";
+
+// The address service alone (npm run start:address); needs IDENTITY_JWKS_URL to verify tokens.
+await runMain([addressService]);

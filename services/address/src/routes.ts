@@ -1,0 +1,156 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import {
+  AddressKind as ProtoKind,
+  AddressSchema,
+  LatLngSchema,
+  type Address as ProtoAddress,
+  type LatLng as ProtoLatLng,
+} from "../../../gen/grocery/address/v1/address_pb.js";
+import { AddressService, NearbyShopSchema, type NearbyShop as ProtoNearbyShop } from "../../../gen/grocery/address/v1/address_service_pb.js";
+import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { hasRole, requirePrincipal } from "../../platform/src/context.js";
+import { invalidArgument } from "../../platform/src/errors.js";
+import type { AddressBook, AddressInput, Caller } from "./address-book.js";
+import type { Address, AddressKind, LatLng, NearbyShop } from "./model.js";
+
+/**
+ * Registers AddressService on a router. Handlers only translate between the wire and the address book; the
+ * access interceptor has already checked the caller's roles against the proto's access options.
+ */
+export function addressRoutes(book: AddressBook): (router: ConnectRouter) => void {
+  return (router) =>
+    router.service(AddressService, {
+      async createAddress(req, ctx) {
+        const address = await book.create(callerOf(ctx), inputFrom(req.address, "address"));
+        return { address: toProto(address) };
+      },
+      async getAddress(req, ctx) {
+        return { address: toProto(await book.get(callerOf(ctx), req.addressId)) };
+      },
+      async listAddresses(req, ctx) {
+        const page = await book.list(callerOf(ctx), { pageSize: req.pageSize, pageToken: req.pageToken, kind: kindFromProto(req.kind, "kind") });
+        return { addresses: page.items.map(toProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
+      },
+      async updateAddress(req, ctx) {
+        const address = await book.update(callerOf(ctx), {
+          id: req.address?.id ?? "",
+          input: inputFrom(req.address, "address"),
+          paths: req.updateMask?.paths ?? [],
+          expectedVersion: versionFrom(req.expectedVersion, "expected_version"),
+        });
+        return { address: toProto(address) };
+      },
+      async deleteAddress(req, ctx) {
+        const { promoted } = await book.delete(callerOf(ctx), req.addressId, versionFrom(req.expectedVersion, "expected_version"));
+        return { promotedAddress: promoted && toProto(promoted) };
+      },
+      async setDefaultAddress(req, ctx) {
+        return { address: toProto(await book.setDefault(callerOf(ctx), req.addressId)) };
+      },
+      async findNearbyShops(req) {
+        const page = await book.findNearbyShops({
+          location: req.location && latLngFrom(req.location),
+          radiusKm: req.radiusKm,
+          pageSize: req.pageSize,
+          pageToken: req.pageToken,
+        });
+        return { shops: page.items.map(nearbyToProto), nextPageToken: page.nextPageToken, radiusKm: page.radiusKm };
+      },
+    });
+}
+
+function callerOf(ctx: HandlerContext): Caller {
+  const principal = requirePrincipal(ctx);
+  return { ownerId: principal.subject, isShopOwner: hasRole(principal, Role.SHOP_OWNER) };
+}
+
+const kindByProto = new Map<ProtoKind, AddressKind>([
+  [ProtoKind.HOME, "home"],
+  [ProtoKind.WORK, "work"],
+  [ProtoKind.OTHER, "other"],
+  [ProtoKind.SHOP, "shop"],
+]);
+const protoByKind = new Map([...kindByProto].map(([proto, kind]) => [kind, proto]));
+
+/** undefined for ADDRESS_KIND_UNSPECIFIED; INVALID_ARGUMENT for a number the enum does not define. */
+function kindFromProto(kind: ProtoKind, field: string): AddressKind | undefined {
+  if (kind === ProtoKind.UNSPECIFIED) return undefined;
+  const known = kindByProto.get(kind);
+  if (known === undefined) throw invalidArgument(field, "unknown address kind");
+  return known;
+}
+
+function inputFrom(address: ProtoAddress | undefined, field: string): AddressInput {
+  if (!address) throw invalidArgument(field, "required");
+  return {
+    kind: kindFromProto(address.kind, `${field}.kind`),
+    label: address.label,
+    recipientName: address.recipientName,
+    phoneNumber: address.phoneNumber,
+    line1: address.line1,
+    line2: address.line2,
+    landmark: address.landmark,
+    city: address.city,
+    district: address.district,
+    state: address.state,
+    postalCode: address.postalCode,
+    countryCode: address.countryCode,
+    location: address.location ? latLngFrom(address.location) : null,
+    shopName: address.shopName,
+  };
+}
+
+function latLngFrom(p: ProtoLatLng): LatLng {
+  return { latitude: p.latitude, longitude: p.longitude };
+}
+
+/** 0 means "no check" (versions start at 1). */
+function versionFrom(version: bigint, field: string): number | undefined {
+  if (version < 0n || version > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(field, "must be a version this service returned");
+  return version === 0n ? undefined : Number(version);
+}
+
+function toProto(a: Address): ProtoAddress {
+  return create(AddressSchema, {
+    id: a.id,
+    kind: protoByKind.get(a.kind) ?? ProtoKind.UNSPECIFIED,
+    label: a.label,
+    recipientName: a.recipientName,
+    phoneNumber: a.phoneNumber,
+    line1: a.line1,
+    line2: a.line2,
+    landmark: a.landmark,
+    city: a.city,
+    district: a.district,
+    state: a.state,
+    postalCode: a.postalCode,
+    countryCode: a.countryCode,
+    location: a.location ? create(LatLngSchema, a.location) : undefined,
+    shopName: a.shopName,
+    isDefault: a.isDefault,
+    version: BigInt(a.version),
+    createTime: timestampFromDate(a.createTime),
+    updateTime: timestampFromDate(a.updateTime),
+  });
+}
+
+function nearbyToProto({ address: a, distanceKm }: NearbyShop): ProtoNearbyShop {
+  return create(NearbyShopSchema, {
+    addressId: a.id,
+    ownerId: a.ownerId,
+    shopName: a.shopName,
+    phoneNumber: a.phoneNumber,
+    line1: a.line1,
+    line2: a.line2,
+    landmark: a.landmark,
+    city: a.city,
+    district: a.district,
+    state: a.state,
+    postalCode: a.postalCode,
+    countryCode: a.countryCode,
+    location: a.location ? create(LatLngSchema, a.location) : undefined,
+    distanceKm,
+  });
+}

@@ -1,0 +1,22 @@
+import { fileURLToPath } from "node:url";
+import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
+import type { ServiceDefinition } from "../../platform/src/service-module.js";
+import { createAddressBook } from "./address-book.js";
+import { readAddressConfig } from "./config.js";
+import { addressRoutes } from "./routes.js";
+import { createAddressStore } from "./store.js";
+
+/** The address service: address books in the Postgres schema `address`, and the nearby-shops lookup. */
+export const addressService: ServiceDefinition = {
+  name: "address",
+  migrationsFolder: fileURLToPath(new URL("../migrations", import.meta.url)),
+  build(deps) {
+    const config = readAddressConfig(deps.env);
+    const store = createAddressStore({ db: deps.db, clock: deps.clock });
+    const book = createAddressBook({ store, config });
+    return {
+      services: [AddressService],
+      routes: addressRoutes(book),
+    };
+  },
+};
