@@ -1,0 +1,65 @@
+/** Real clients for tests: connect-node in its three protocols and @grpc/grpc-js. */
+import { fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type DescMessage, type MessageShape, create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+
+export type Protocol = "grpc" | "grpc-web" | "connect";
+
+/** A connect-node transport; gRPC over HTTP/2, gRPC-web and Connect over HTTP/1.1 (as browsers and curl do). */
+export function transportFor(url: string, protocol: Protocol): Transport {
+  switch (protocol) {
+    case "grpc":
+      // A short idle timeout so an idle HTTP/2 connection does not keep the test process alive.
+      return createGrpcTransport({ baseUrl: url, idleConnectionTimeoutMs: 500 });
+    case "grpc-web":
+      return createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1" });
+    case "connect":
+      return createConnectTransport({ baseUrl: url, httpVersion: "1.1" });
+  }
+}
+
+export function clientFor<S extends DescService>(service: S, url: string, protocol: Protocol = "grpc"): Client<S> {
+  return createClient(service, transportFor(url, protocol));
+}
+
+export function bearer(token: string): { headers: Record<string, string> } {
+  return { headers: { authorization: `Bearer ${token}` } };
+}
+
+/** The Connect code of a rejected call; fails the test if the call succeeded. */
+export async function codeOf(call: Promise<unknown>): Promise<Code> {
+  try {
+    await call;
+  } catch (e) {
+    return ConnectError.from(e).code;
+  }
+  throw new Error("expected the call to fail, it succeeded");
+}
+
+/** A plain @grpc/grpc-js client calling unary methods by descriptor, as another team's service would. */
+export function grpcJsClient(url: string) {
+  const address = new URL(url).host;
+  const client = new grpc.Client(`dns:///${address}`, grpc.credentials.createInsecure(), { "grpc.lb_policy_name": "round_robin" });
+  return {
+    unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      input: MessageInitShape<I>,
+      metadata: Record<string, string> = {},
+    ): Promise<MessageShape<O>> {
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+      return new Promise((resolve, reject) => {
+        client.makeUnaryRequest(
+          `/${method.parent.typeName}/${method.name}`,
+          (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
+          (b: Buffer) => fromBinary(method.output, b),
+          create(method.input, input),
+          md,
+          (err, res) => (err ? reject(new ConnectError(err.details, err.code as number as Code)) : resolve(res as MessageShape<O>)),
+        );
+      });
+    },
+    close: () => client.close(),
+  };
+}
