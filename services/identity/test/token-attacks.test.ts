@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import { createHmac, createPublicKey, generateKeyPairSync } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { Code } from "@connectrpc/connect";
+import jwt from "jsonwebtoken";
+import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { bearer, clientFor, codeOf } from "../../../test/clients.js";
+import { backends, registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
+
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+
+for (const backend of backends) {
+  describe(`token attacks are UNAUTHENTICATED (${backend})`, () => {
+    let tp: TestPlatform;
+    let user: TestUser;
+    let users: ReturnType<typeof clientFor<typeof UserService>>;
+    let claims: Record<string, unknown>;
+    let header: Record<string, string>;
+
+    before(async () => {
+      tp = await startTestPlatform({ backend });
+      users = clientFor(UserService, tp.url);
+      user = await registerAndLogin(tp.url);
+      const [h, p] = user.accessToken.split(".");
+      header = JSON.parse(Buffer.from(h!, "base64url").toString()) as Record<string, string>;
+      claims = JSON.parse(Buffer.from(p!, "base64url").toString()) as Record<string, unknown>;
+    });
+    after(() => tp.close());
+
+    const rejected = async (token: string) => assert.equal(await codeOf(users.getMe({}, bearer(token))), Code.Unauthenticated);
+    /** A token signed with a fresh key that identity never published, but with identity's real kid. */
+    const signWithOtherKey = (payload: Record<string, unknown>, kid = header["kid"]!) => {
+      const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      return jwt.sign(payload, privateKey, { algorithm: "ES256", header: { alg: "ES256", typ: "at+jwt", kid } });
+    };
+
+    it("accepts the genuine token (control)", async () => {
+      assert.equal((await users.getMe({}, bearer(user.accessToken))).user?.id, user.userId);
+    });
+
+    it("no token on a protected method", async () => {
+      assert.equal(await codeOf(users.getMe({})), Code.Unauthenticated);
+    });
+
+    it("garbage and malformed Authorization headers", async () => {
+      await rejected("not.a.jwt");
+      assert.equal(await codeOf(users.getMe({}, { headers: { authorization: "Basic dXNlcjpwYXNz" } })), Code.Unauthenticated);
+      assert.equal(await codeOf(users.getMe({}, { headers: { authorization: "Bearer" } })), Code.Unauthenticated);
+    });
+
+    it("alg none", async () => {
+      await rejected(`${b64({ alg: "none", typ: "at+jwt", kid: header["kid"] })}.${b64(claims)}.`);
+    });
+
+    it("HS256 signed with the public key as the secret", async () => {
+      const { keys } = await clientFor(AuthService, tp.url).getJwks({});
+      const jwk = keys.find((k) => k.kid === header["kid"])!;
+      const pem = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, format: "jwk" }).export({ type: "spki", format: "pem" });
+      const token = `${b64({ alg: "HS256", typ: "at+jwt", kid: header["kid"] })}.${b64(claims)}`;
+      const sig = createHmac("sha256", pem).update(token).digest("base64url");
+      await rejected(`${token}.${sig}`);
+    });
+
+    it("expired", async () => {
+      const now = Math.floor(Date.now() / 1000);
+      await rejected(signWithOtherKey({ ...claims, iat: now - 3600, exp: now - 1800 }));
+    });
+
+    it("expired but genuinely signed", async () => {
+      // Move the server's clock past the token's expiry; the real signature no longer helps.
+      tp.clock.advance(16 * 60_000);
+      try {
+        await rejected(user.accessToken);
+      } finally {
+        tp.clock.advance(-16 * 60_000);
+      }
+    });
+
+    it("not yet valid (nbf in the future)", async () => {
+      await rejected(signWithOtherKey({ ...claims, nbf: Math.floor(Date.now() / 1000) + 3600 }));
+    });
+
+    it("wrong iss, wrong aud", async () => {
+      await rejected(signWithOtherKey({ ...claims, iss: "https://evil.example" }));
+      await rejected(signWithOtherKey({ ...claims, aud: "someone-else" }));
+    });
+
+    it("unknown kid", async () => {
+      await rejected(signWithOtherKey(claims, "no-such-kid"));
+    });
+
+    it("payload tampered (roles raised to admin, sub changed)", async () => {
+      const [h, , s] = user.accessToken.split(".");
+      await rejected(`${h}.${b64({ ...claims, roles: ["admin"] })}.${s}`);
+      await rejected(`${h}.${b64({ ...claims, sub: "00000000-0000-0000-0000-000000000000" })}.${s}`);
+    });
+
+    it("signed by another key under the real kid", async () => {
+      await rejected(signWithOtherKey(claims));
+    });
+
+    it("not an access token (typ JWT)", async () => {
+      const [, p, s] = user.accessToken.split(".");
+      await rejected(`${b64({ ...header, typ: "JWT" })}.${p}.${s}`);
+    });
+
+    it("refresh token used as a bearer token", async () => {
+      await rejected(user.refreshToken);
+    });
+  });
+}
