@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/identity/v1/auth_service.proto.
  */
 export const file_grocery_identity_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZncm9jZXJ5L2lkZW50aXR5L3YxL2F1dGhfc2VydmljZS5wcm90bxITZ3JvY2VyeS5pZGVudGl0eS52MSJ/Cg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSDQoFZW1haWwYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSIwoEcm9sZRgEIAEoDjIVLmdyb2NlcnkuYXV0aC52MS5Sb2xlEhQKDGRpc3BsYXlfbmFtZRgFIAEoCSI7ChBSZWdpc3RlclJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5ncm9jZXJ5LmlkZW50aXR5LnYxLlVzZXIiLwoMTG9naW5SZXF1ZXN0Eg0KBWxvZ2luGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIqkBCg1Mb2dpblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRISCgp0b2tlbl90eXBlGAIgASgJEhIKCmV4cGlyZXNfaW4YAyABKAUSFQoNcmVmcmVzaF90b2tlbhgEIAEoCRIaChJyZWZyZXNoX2V4cGlyZXNfaW4YBSABKAUSJwoEdXNlchgGIAEoCzIZLmdyb2NlcnkuaWRlbnRpdHkudjEuVXNlciIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkihwEKFFJlZnJlc2hUb2tlblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRISCgp0b2tlbl90eXBlGAIgASgJEhIKCmV4cGlyZXNfaW4YAyABKAUSFQoNcmVmcmVzaF90b2tlbhgEIAEoCRIaChJyZWZyZXNoX2V4cGlyZXNfaW4YBSABKAUiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIQCg5HZXRKd2tzUmVxdWVzdCI5Cg9HZXRKd2tzUmVzcG9uc2USJgoEa2V5cxgBIAMoCzIYLmdyb2NlcnkuaWRlbnRpdHkudjEuSndrIlwKA0p3axILCgNrdHkYASABKAkSCwoDY3J2GAIgASgJEgkKAXgYAyABKAkSCQoBeRgEIAEoCRILCgNraWQYBSABKAkSCwoDdXNlGAYgASgJEgsKA2FsZxgHIAEoCTLvAwoLQXV0aFNlcnZpY2USXwoIUmVnaXN0ZXISJC5ncm9jZXJ5LmlkZW50aXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBolLmdyb2NlcnkuaWRlbnRpdHkudjEuUmVnaXN0ZXJSZXNwb25zZSIGwvMYAggBElYKBUxvZ2luEiEuZ3JvY2VyeS5pZGVudGl0eS52MS5Mb2dpblJlcXVlc3QaIi5ncm9jZXJ5LmlkZW50aXR5LnYxLkxvZ2luUmVzcG9uc2UiBsLzGAIIARJrCgxSZWZyZXNoVG9rZW4SKC5ncm9jZXJ5LmlkZW50aXR5LnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaKS5ncm9jZXJ5LmlkZW50aXR5LnYxLlJlZnJlc2hUb2tlblJlc3BvbnNlIgbC8xgCCAESXAoGTG9nb3V0EiIuZ3JvY2VyeS5pZGVudGl0eS52MS5Mb2dvdXRSZXF1ZXN0GiMuZ3JvY2VyeS5pZGVudGl0eS52MS5Mb2dvdXRSZXNwb25zZSIJwvMYBRIDAQIDElwKB0dldEp3a3MSIy5ncm9jZXJ5LmlkZW50aXR5LnYxLkdldEp3a3NSZXF1ZXN0GiQuZ3JvY2VyeS5pZGVudGl0eS52MS5HZXRKd2tzUmVzcG9uc2UiBsLzGAIIAWIGcHJvdG8z", [file_grocery_auth_v1_auth, file_grocery_identity_v1_user]);
+  fileDesc("CiZncm9jZXJ5L2lkZW50aXR5L3YxL2F1dGhfc2VydmljZS5wcm90bxITZ3JvY2VyeS5pZGVudGl0eS52MSJ/Cg9SZWdpc3RlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSDQoFZW1haWwYAiABKAkSEAoIcGFzc3dvcmQYAyABKAkSIwoEcm9sZRgEIAEoDjIVLmdyb2NlcnkuYXV0aC52MS5Sb2xlEhQKDGRpc3BsYXlfbmFtZRgFIAEoCSI7ChBSZWdpc3RlclJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5ncm9jZXJ5LmlkZW50aXR5LnYxLlVzZXIiLwoMTG9naW5SZXF1ZXN0Eg0KBWxvZ2luGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJIqkBCg1Mb2dpblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRISCgp0b2tlbl90eXBlGAIgASgJEhIKCmV4cGlyZXNfaW4YAyABKAUSFQoNcmVmcmVzaF90b2tlbhgEIAEoCRIaChJyZWZyZXNoX2V4cGlyZXNfaW4YBSABKAUSJwoEdXNlchgGIAEoCzIZLmdyb2NlcnkuaWRlbnRpdHkudjEuVXNlciIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkihwEKFFJlZnJlc2hUb2tlblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRISCgp0b2tlbl90eXBlGAIgASgJEhIKCmV4cGlyZXNfaW4YAyABKAUSFQoNcmVmcmVzaF90b2tlbhgEIAEoCRIaChJyZWZyZXNoX2V4cGlyZXNfaW4YBSABKAUiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIQCg5HZXRKd2tzUmVxdWVzdCI5Cg9HZXRKd2tzUmVzcG9uc2USJgoEa2V5cxgBIAMoCzIYLmdyb2NlcnkuaWRlbnRpdHkudjEuSndrIlwKA0p3axILCgNrdHkYASABKAkSCwoDY3J2GAIgASgJEgkKAXgYAyABKAkSCQoBeRgEIAEoCRILCgNraWQYBSABKAkSCwoDdXNlGAYgASgJEgsKA2FsZxgHIAEoCSJHChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSGAoQY3VycmVudF9wYXNzd29yZBgBIAEoCRIUCgxuZXdfcGFzc3dvcmQYAiABKAkiGAoWQ2hhbmdlUGFzc3dvcmRSZXNwb25zZSIsChtSZXF1ZXN0UGFzc3dvcmRSZXNldFJlcXVlc3QSDQoFZW1haWwYASABKAkiHgocUmVxdWVzdFBhc3N3b3JkUmVzZXRSZXNwb25zZSJBChRSZXNldFBhc3N3b3JkUmVxdWVzdBITCgtyZXNldF90b2tlbhgBIAEoCRIUCgxuZXdfcGFzc3dvcmQYAiABKAkiFwoVUmVzZXRQYXNzd29yZFJlc3BvbnNlIkQKGElzc3VlU2VydmljZVRva2VuUmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSFQoNY2xpZW50X3NlY3JldBgCIAEoCSJZChlJc3N1ZVNlcnZpY2VUb2tlblJlc3BvbnNlEhQKDGFjY2Vzc190b2tlbhgBIAEoCRISCgp0b2tlbl90eXBlGAIgASgJEhIKCmV4cGlyZXNfaW4YAyABKAUiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiJwoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEgsKA2tpZBgBIAEoCTLRCAoLQXV0aFNlcnZpY2USXwoIUmVnaXN0ZXISJC5ncm9jZXJ5LmlkZW50aXR5LnYxLlJlZ2lzdGVyUmVxdWVzdBolLmdyb2NlcnkuaWRlbnRpdHkudjEuUmVnaXN0ZXJSZXNwb25zZSIGwvMYAggBElYKBUxvZ2luEiEuZ3JvY2VyeS5pZGVudGl0eS52MS5Mb2dpblJlcXVlc3QaIi5ncm9jZXJ5LmlkZW50aXR5LnYxLkxvZ2luUmVzcG9uc2UiBsLzGAIIARJrCgxSZWZyZXNoVG9rZW4SKC5ncm9jZXJ5LmlkZW50aXR5LnYxLlJlZnJlc2hUb2tlblJlcXVlc3QaKS5ncm9jZXJ5LmlkZW50aXR5LnYxLlJlZnJlc2hUb2tlblJlc3BvbnNlIgbC8xgCCAESXAoGTG9nb3V0EiIuZ3JvY2VyeS5pZGVudGl0eS52MS5Mb2dvdXRSZXF1ZXN0GiMuZ3JvY2VyeS5pZGVudGl0eS52MS5Mb2dvdXRSZXNwb25zZSIJwvMYBRIDAQIDElwKB0dldEp3a3MSIy5ncm9jZXJ5LmlkZW50aXR5LnYxLkdldEp3a3NSZXF1ZXN0GiQuZ3JvY2VyeS5pZGVudGl0eS52MS5HZXRKd2tzUmVzcG9uc2UiBsLzGAIIARJ0Cg5DaGFuZ2VQYXNzd29yZBIqLmdyb2NlcnkuaWRlbnRpdHkudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GisuZ3JvY2VyeS5pZGVudGl0eS52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlIgnC8xgFEgMBAgMSgwEKFFJlcXVlc3RQYXNzd29yZFJlc2V0EjAuZ3JvY2VyeS5pZGVudGl0eS52MS5SZXF1ZXN0UGFzc3dvcmRSZXNldFJlcXVlc3QaMS5ncm9jZXJ5LmlkZW50aXR5LnYxLlJlcXVlc3RQYXNzd29yZFJlc2V0UmVzcG9uc2UiBsLzGAIIARJuCg1SZXNldFBhc3N3b3JkEikuZ3JvY2VyeS5pZGVudGl0eS52MS5SZXNldFBhc3N3b3JkUmVxdWVzdBoqLmdyb2NlcnkuaWRlbnRpdHkudjEuUmVzZXRQYXNzd29yZFJlc3BvbnNlIgbC8xgCCAESegoRSXNzdWVTZXJ2aWNlVG9rZW4SLS5ncm9jZXJ5LmlkZW50aXR5LnYxLklzc3VlU2VydmljZVRva2VuUmVxdWVzdBouLmdyb2NlcnkuaWRlbnRpdHkudjEuSXNzdWVTZXJ2aWNlVG9rZW5SZXNwb25zZSIGwvMYAggBEngKEFJvdGF0ZVNpZ25pbmdLZXkSLC5ncm9jZXJ5LmlkZW50aXR5LnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0Gi0uZ3JvY2VyeS5pZGVudGl0eS52MS5Sb3RhdGVTaWduaW5nS2V5UmVzcG9uc2UiB8LzGAMSAQNiBnByb3RvMw", [file_grocery_auth_v1_auth, file_grocery_identity_v1_user]);
 
 /**
  * Request of AuthService.Register.
@@ -370,6 +370,227 @@ export const JwkSchema: GenMessage<Jwk> = /*@__PURE__*/
   messageDesc(file_grocery_identity_v1_auth_service, 10);
 
 /**
+ * Request of AuthService.ChangePassword.
+ *
+ * @generated from message grocery.identity.v1.ChangePasswordRequest
+ */
+export type ChangePasswordRequest = Message<"grocery.identity.v1.ChangePasswordRequest"> & {
+  /**
+   * The caller's current password.
+   *
+   * @generated from field: string current_password = 1;
+   */
+  currentPassword: string;
+
+  /**
+   * The new password: 8–128 characters, not a common password, not the username or email.
+   *
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ChangePasswordRequest.
+ * Use `create(ChangePasswordRequestSchema)` to create a new message.
+ */
+export const ChangePasswordRequestSchema: GenMessage<ChangePasswordRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 11);
+
+/**
+ * Response of AuthService.ChangePassword.
+ *
+ * @generated from message grocery.identity.v1.ChangePasswordResponse
+ */
+export type ChangePasswordResponse = Message<"grocery.identity.v1.ChangePasswordResponse"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.ChangePasswordResponse.
+ * Use `create(ChangePasswordResponseSchema)` to create a new message.
+ */
+export const ChangePasswordResponseSchema: GenMessage<ChangePasswordResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 12);
+
+/**
+ * Request of AuthService.RequestPasswordReset.
+ *
+ * @generated from message grocery.identity.v1.RequestPasswordResetRequest
+ */
+export type RequestPasswordResetRequest = Message<"grocery.identity.v1.RequestPasswordResetRequest"> & {
+  /**
+   * The account's email address.
+   *
+   * @generated from field: string email = 1;
+   */
+  email: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.RequestPasswordResetRequest.
+ * Use `create(RequestPasswordResetRequestSchema)` to create a new message.
+ */
+export const RequestPasswordResetRequestSchema: GenMessage<RequestPasswordResetRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 13);
+
+/**
+ * Response of AuthService.RequestPasswordReset; the same whether or not the address is known.
+ *
+ * @generated from message grocery.identity.v1.RequestPasswordResetResponse
+ */
+export type RequestPasswordResetResponse = Message<"grocery.identity.v1.RequestPasswordResetResponse"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.RequestPasswordResetResponse.
+ * Use `create(RequestPasswordResetResponseSchema)` to create a new message.
+ */
+export const RequestPasswordResetResponseSchema: GenMessage<RequestPasswordResetResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 14);
+
+/**
+ * Request of AuthService.ResetPassword.
+ *
+ * @generated from message grocery.identity.v1.ResetPasswordRequest
+ */
+export type ResetPasswordRequest = Message<"grocery.identity.v1.ResetPasswordRequest"> & {
+  /**
+   * The token from the reset mail.
+   *
+   * @generated from field: string reset_token = 1;
+   */
+  resetToken: string;
+
+  /**
+   * The new password: 8–128 characters, not a common password, not the username or email.
+   *
+   * @generated from field: string new_password = 2;
+   */
+  newPassword: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ResetPasswordRequest.
+ * Use `create(ResetPasswordRequestSchema)` to create a new message.
+ */
+export const ResetPasswordRequestSchema: GenMessage<ResetPasswordRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 15);
+
+/**
+ * Response of AuthService.ResetPassword.
+ *
+ * @generated from message grocery.identity.v1.ResetPasswordResponse
+ */
+export type ResetPasswordResponse = Message<"grocery.identity.v1.ResetPasswordResponse"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.ResetPasswordResponse.
+ * Use `create(ResetPasswordResponseSchema)` to create a new message.
+ */
+export const ResetPasswordResponseSchema: GenMessage<ResetPasswordResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 16);
+
+/**
+ * Request of AuthService.IssueServiceToken.
+ *
+ * @generated from message grocery.identity.v1.IssueServiceTokenRequest
+ */
+export type IssueServiceTokenRequest = Message<"grocery.identity.v1.IssueServiceTokenRequest"> & {
+  /**
+   * The service account's client id.
+   *
+   * @generated from field: string client_id = 1;
+   */
+  clientId: string;
+
+  /**
+   * The secret returned by UserService.CreateServiceAccount.
+   *
+   * @generated from field: string client_secret = 2;
+   */
+  clientSecret: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.IssueServiceTokenRequest.
+ * Use `create(IssueServiceTokenRequestSchema)` to create a new message.
+ */
+export const IssueServiceTokenRequestSchema: GenMessage<IssueServiceTokenRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 17);
+
+/**
+ * Response of AuthService.IssueServiceToken.
+ *
+ * @generated from message grocery.identity.v1.IssueServiceTokenResponse
+ */
+export type IssueServiceTokenResponse = Message<"grocery.identity.v1.IssueServiceTokenResponse"> & {
+  /**
+   * Signed JWT (ES256, typ at+jwt) with role SERVICE and no session.
+   *
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * Always "Bearer".
+   *
+   * @generated from field: string token_type = 2;
+   */
+  tokenType: string;
+
+  /**
+   * Seconds until the access token expires.
+   *
+   * @generated from field: int32 expires_in = 3;
+   */
+  expiresIn: number;
+};
+
+/**
+ * Describes the message grocery.identity.v1.IssueServiceTokenResponse.
+ * Use `create(IssueServiceTokenResponseSchema)` to create a new message.
+ */
+export const IssueServiceTokenResponseSchema: GenMessage<IssueServiceTokenResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 18);
+
+/**
+ * Request of AuthService.RotateSigningKey.
+ *
+ * @generated from message grocery.identity.v1.RotateSigningKeyRequest
+ */
+export type RotateSigningKeyRequest = Message<"grocery.identity.v1.RotateSigningKeyRequest"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.RotateSigningKeyRequest.
+ * Use `create(RotateSigningKeyRequestSchema)` to create a new message.
+ */
+export const RotateSigningKeyRequestSchema: GenMessage<RotateSigningKeyRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 19);
+
+/**
+ * Response of AuthService.RotateSigningKey.
+ *
+ * @generated from message grocery.identity.v1.RotateSigningKeyResponse
+ */
+export type RotateSigningKeyResponse = Message<"grocery.identity.v1.RotateSigningKeyResponse"> & {
+  /**
+   * Key id of the new current key.
+   *
+   * @generated from field: string kid = 1;
+   */
+  kid: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.RotateSigningKeyResponse.
+ * Use `create(RotateSigningKeyResponseSchema)` to create a new message.
+ */
+export const RotateSigningKeyResponseSchema: GenMessage<RotateSigningKeyResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_auth_service, 20);
+
+/**
  * AuthService registers accounts and issues, refreshes and revokes tokens.
  *
  * @generated from service grocery.identity.v1.AuthService
@@ -426,6 +647,63 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof GetJwksRequestSchema;
     output: typeof GetJwksResponseSchema;
+  },
+  /**
+   * ChangePassword sets a new password after checking the current one, and ends every other session of the
+   * user (the calling one survives). A wrong current password answers INVALID_ARGUMENT naming
+   * current_password; repeated failures are throttled like logins.
+   *
+   * @generated from rpc grocery.identity.v1.AuthService.ChangePassword
+   */
+  changePassword: {
+    methodKind: "unary";
+    input: typeof ChangePasswordRequestSchema;
+    output: typeof ChangePasswordResponseSchema;
+  },
+  /**
+   * RequestPasswordReset mails a single-use reset token to the address when it belongs to an enabled
+   * account. It answers the same way whether or not it does.
+   *
+   * @generated from rpc grocery.identity.v1.AuthService.RequestPasswordReset
+   */
+  requestPasswordReset: {
+    methodKind: "unary";
+    input: typeof RequestPasswordResetRequestSchema;
+    output: typeof RequestPasswordResetResponseSchema;
+  },
+  /**
+   * ResetPassword sets a new password with a token from RequestPasswordReset, spends the token and ends every
+   * session of the user. Unknown, spent and expired tokens all answer the same INVALID_ARGUMENT.
+   *
+   * @generated from rpc grocery.identity.v1.AuthService.ResetPassword
+   */
+  resetPassword: {
+    methodKind: "unary";
+    input: typeof ResetPasswordRequestSchema;
+    output: typeof ResetPasswordResponseSchema;
+  },
+  /**
+   * IssueServiceToken exchanges a service account's client id and secret for a short-lived access token with
+   * role SERVICE and `sub` = the client id (OAuth 2.0 client credentials). Every failure answers the same
+   * UNAUTHENTICATED.
+   *
+   * @generated from rpc grocery.identity.v1.AuthService.IssueServiceToken
+   */
+  issueServiceToken: {
+    methodKind: "unary";
+    input: typeof IssueServiceTokenRequestSchema;
+    output: typeof IssueServiceTokenResponseSchema;
+  },
+  /**
+   * RotateSigningKey makes a new signing key current at once (administrators only). The previous key stays
+   * published until the tokens it signed have expired, and is then dropped.
+   *
+   * @generated from rpc grocery.identity.v1.AuthService.RotateSigningKey
+   */
+  rotateSigningKey: {
+    methodKind: "unary";
+    input: typeof RotateSigningKeyRequestSchema;
+    output: typeof RotateSigningKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_grocery_identity_v1_auth_service, 0);

@@ -2,8 +2,8 @@
 // @generated from file grocery/identity/v1/user.proto (package grocery.identity.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Role } from "../../auth/v1/auth_pb.js";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/identity/v1/user.proto.
  */
 export const file_grocery_identity_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("Ch5ncm9jZXJ5L2lkZW50aXR5L3YxL3VzZXIucHJvdG8SE2dyb2NlcnkuaWRlbnRpdHkudjEi4wEKBFVzZXISCgoCaWQYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSDQoFZW1haWwYAyABKAkSJAoFcm9sZXMYBCADKA4yFS5ncm9jZXJ5LmF1dGgudjEuUm9sZRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZGlzYWJsZWQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcGIGcHJvdG8z", [file_google_protobuf_timestamp, file_grocery_auth_v1_auth]);
+  fileDesc("Ch5ncm9jZXJ5L2lkZW50aXR5L3YxL3VzZXIucHJvdG8SE2dyb2NlcnkuaWRlbnRpdHkudjEisAIKBFVzZXISCgoCaWQYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSDQoFZW1haWwYAyABKAkSJAoFcm9sZXMYBCADKA4yFS5ncm9jZXJ5LmF1dGgudjEuUm9sZRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZGlzYWJsZWQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxwaG9uZV9udW1iZXIYCSABKAkSNQoLcHJlZmVyZW5jZXMYCiABKAsyIC5ncm9jZXJ5LmlkZW50aXR5LnYxLlByZWZlcmVuY2VzIp4BCgtQcmVmZXJlbmNlcxIVCg1sYW5ndWFnZV9jb2RlGAEgASgJEhUKDWN1cnJlbmN5X2NvZGUYAiABKAkSGAoQbWFya2V0aW5nX29wdF9pbhgDIAEoCBJHChVub3RpZmljYXRpb25fY2hhbm5lbHMYBCADKA4yKC5ncm9jZXJ5LmlkZW50aXR5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwqmAEKE05vdGlmaWNhdGlvbkNoYW5uZWwSJAogTk9USUZJQ0FUSU9OX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIeChpOT1RJRklDQVRJT05fQ0hBTk5FTF9FTUFJTBABEhwKGE5PVElGSUNBVElPTl9DSEFOTkVMX1NNUxACEh0KGU5PVElGSUNBVElPTl9DSEFOTkVMX1BVU0gQA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_grocery_auth_v1_auth]);
 
 /**
  * User is an account on the platform: a customer, a shop owner or an administrator.
@@ -77,6 +77,20 @@ export type User = Message<"grocery.identity.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 8;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Phone number in E.164 form (`+` and up to 15 digits, such as "+4915112345678"); empty when not given.
+   *
+   * @generated from field: string phone_number = 9;
+   */
+  phoneNumber: string;
+
+  /**
+   * How the user wants to be addressed and notified.
+   *
+   * @generated from field: grocery.identity.v1.Preferences preferences = 10;
+   */
+  preferences?: Preferences | undefined;
 };
 
 /**
@@ -85,4 +99,87 @@ export type User = Message<"grocery.identity.v1.User"> & {
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
   messageDesc(file_grocery_identity_v1_user, 0);
+
+/**
+ * Preferences are the user's typed settings, changed with UserService.UpdateMe.
+ *
+ * @generated from message grocery.identity.v1.Preferences
+ */
+export type Preferences = Message<"grocery.identity.v1.Preferences"> & {
+  /**
+   * Preferred language as a BCP 47 tag in canonical form (such as "de", "en-GB"); empty when not chosen.
+   *
+   * @generated from field: string language_code = 1;
+   */
+  languageCode: string;
+
+  /**
+   * Preferred currency as an ISO 4217 code (such as "EUR"); empty when not chosen.
+   *
+   * @generated from field: string currency_code = 2;
+   */
+  currencyCode: string;
+
+  /**
+   * Whether the user agreed to receive marketing messages.
+   *
+   * @generated from field: bool marketing_opt_in = 3;
+   */
+  marketingOptIn: boolean;
+
+  /**
+   * The channels the user wants notifications on, without duplicates; empty means none.
+   *
+   * @generated from field: repeated grocery.identity.v1.NotificationChannel notification_channels = 4;
+   */
+  notificationChannels: NotificationChannel[];
+};
+
+/**
+ * Describes the message grocery.identity.v1.Preferences.
+ * Use `create(PreferencesSchema)` to create a new message.
+ */
+export const PreferencesSchema: GenMessage<Preferences> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user, 1);
+
+/**
+ * NotificationChannel is a way of reaching a user about orders and their account.
+ *
+ * @generated from enum grocery.identity.v1.NotificationChannel
+ */
+export enum NotificationChannel {
+  /**
+   * Never valid in a request.
+   *
+   * @generated from enum value: NOTIFICATION_CHANNEL_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Email to the account's address.
+   *
+   * @generated from enum value: NOTIFICATION_CHANNEL_EMAIL = 1;
+   */
+  EMAIL = 1,
+
+  /**
+   * Text message to the account's phone number.
+   *
+   * @generated from enum value: NOTIFICATION_CHANNEL_SMS = 2;
+   */
+  SMS = 2,
+
+  /**
+   * Push notification to the user's apps.
+   *
+   * @generated from enum value: NOTIFICATION_CHANNEL_PUSH = 3;
+   */
+  PUSH = 3,
+}
+
+/**
+ * Describes the enum grocery.identity.v1.NotificationChannel.
+ */
+export const NotificationChannelSchema: GenEnum<NotificationChannel> = /*@__PURE__*/
+  enumDesc(file_grocery_identity_v1_user, 0);
 

@@ -2,8 +2,11 @@
 // @generated from file grocery/identity/v1/user_service.proto (package grocery.identity.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Role } from "../../auth/v1/auth_pb.js";
 import { file_grocery_auth_v1_auth } from "../../auth/v1/auth_pb.js";
 import type { User } from "./user_pb.js";
 import { file_grocery_identity_v1_user } from "./user_pb.js";
@@ -13,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/identity/v1/user_service.proto.
  */
 export const file_grocery_identity_v1_user_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZncm9jZXJ5L2lkZW50aXR5L3YxL3VzZXJfc2VydmljZS5wcm90bxITZ3JvY2VyeS5pZGVudGl0eS52MSIOCgxHZXRNZVJlcXVlc3QiOAoNR2V0TWVSZXNwb25zZRInCgR1c2VyGAEgASgLMhkuZ3JvY2VyeS5pZGVudGl0eS52MS5Vc2VyMmgKC1VzZXJTZXJ2aWNlElkKBUdldE1lEiEuZ3JvY2VyeS5pZGVudGl0eS52MS5HZXRNZVJlcXVlc3QaIi5ncm9jZXJ5LmlkZW50aXR5LnYxLkdldE1lUmVzcG9uc2UiCcLzGAUSAwECA2IGcHJvdG8z", [file_grocery_auth_v1_auth, file_grocery_identity_v1_user]);
+  fileDesc("CiZncm9jZXJ5L2lkZW50aXR5L3YxL3VzZXJfc2VydmljZS5wcm90bxITZ3JvY2VyeS5pZGVudGl0eS52MSIOCgxHZXRNZVJlcXVlc3QiOAoNR2V0TWVSZXNwb25zZRInCgR1c2VyGAEgASgLMhkuZ3JvY2VyeS5pZGVudGl0eS52MS5Vc2VyIoUBCg9VcGRhdGVNZVJlcXVlc3QSJwoEdXNlchgBIAEoCzIZLmdyb2NlcnkuaWRlbnRpdHkudjEuVXNlchIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2sSGAoQY3VycmVudF9wYXNzd29yZBgDIAEoCSI7ChBVcGRhdGVNZVJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5ncm9jZXJ5LmlkZW50aXR5LnYxLlVzZXIiIwoPRGVsZXRlTWVSZXF1ZXN0EhAKCHBhc3N3b3JkGAEgASgJIhIKEERlbGV0ZU1lUmVzcG9uc2Ui5AEKB1Nlc3Npb24SCgoCaWQYASABKAkSLwoLY3JlYXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKdXNlcl9hZ2VudBgFIAEoCRISCgppcF9hZGRyZXNzGAYgASgJEg8KB2N1cnJlbnQYByABKAgiPAoTTGlzdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJfChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIuCghzZXNzaW9ucxgBIAMoCzIcLmdyb2NlcnkuaWRlbnRpdHkudjEuU2Vzc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKgoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIXChVSZXZva2VTZXNzaW9uUmVzcG9uc2Ui0QEKDUFjdGl2aXR5RXZlbnQSCgoCaWQYASABKAkSLwoEa2luZBgCIAEoDjIhLmdyb2NlcnkuaWRlbnRpdHkudjEuQWN0aXZpdHlLaW5kEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgppcF9hZGRyZXNzGAQgASgJEhIKCnVzZXJfYWdlbnQYBSABKAkSEgoKc2Vzc2lvbl9pZBgGIAEoCRIWCg5jaGFuZ2VkX2ZpZWxkcxgHIAMoCSI8ChNMaXN0QWN0aXZpdHlSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImMKFExpc3RBY3Rpdml0eVJlc3BvbnNlEjIKBmV2ZW50cxgBIAMoCzIiLmdyb2NlcnkuaWRlbnRpdHkudjEuQWN0aXZpdHlFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkidAoQTGlzdFVzZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIUCgxsb2dpbl9wcmVmaXgYAyABKAkSIwoEcm9sZRgEIAEoDjIVLmdyb2NlcnkuYXV0aC52MS5Sb2xlIlYKEUxpc3RVc2Vyc1Jlc3BvbnNlEigKBXVzZXJzGAEgAygLMhkuZ3JvY2VyeS5pZGVudGl0eS52MS5Vc2VyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhCg5HZXRVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIjoKD0dldFVzZXJSZXNwb25zZRInCgR1c2VyGAEgASgLMhkuZ3JvY2VyeS5pZGVudGl0eS52MS5Vc2VyIk8KFlVwZGF0ZVVzZXJSb2xlc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIkCgVyb2xlcxgCIAMoDjIVLmdyb2NlcnkuYXV0aC52MS5Sb2xlIkIKF1VwZGF0ZVVzZXJSb2xlc1Jlc3BvbnNlEicKBHVzZXIYASABKAsyGS5ncm9jZXJ5LmlkZW50aXR5LnYxLlVzZXIiOwoWU2V0VXNlckRpc2FibGVkUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhAKCGRpc2FibGVkGAIgASgIIkIKF1NldFVzZXJEaXNhYmxlZFJlc3BvbnNlEicKBHVzZXIYASABKAsyGS5ncm9jZXJ5LmlkZW50aXR5LnYxLlVzZXIiJAoRRGVsZXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UilgEKDlNlcnZpY2VBY2NvdW50EhEKCWNsaWVudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X3VzZWRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiKwobQ3JlYXRlU2VydmljZUFjY291bnRSZXF1ZXN0EgwKBG5hbWUYASABKAkicwocQ3JlYXRlU2VydmljZUFjY291bnRSZXNwb25zZRI8Cg9zZXJ2aWNlX2FjY291bnQYASABKAsyIy5ncm9jZXJ5LmlkZW50aXR5LnYxLlNlcnZpY2VBY2NvdW50EhUKDWNsaWVudF9zZWNyZXQYAiABKAkiQwoaTGlzdFNlcnZpY2VBY2NvdW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkidQobTGlzdFNlcnZpY2VBY2NvdW50c1Jlc3BvbnNlEj0KEHNlcnZpY2VfYWNjb3VudHMYASADKAsyIy5ncm9jZXJ5LmlkZW50aXR5LnYxLlNlcnZpY2VBY2NvdW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIwChtEZWxldGVTZXJ2aWNlQWNjb3VudFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJIh4KHERlbGV0ZVNlcnZpY2VBY2NvdW50UmVzcG9uc2Uq8wMKDEFjdGl2aXR5S2luZBIdChlBQ1RJVklUWV9LSU5EX1VOU1BFQ0lGSUVEEAASIQodQUNUSVZJVFlfS0lORF9MT0dJTl9TVUNDRUVERUQQARIeChpBQ1RJVklUWV9LSU5EX0xPR0lOX0ZBSUxFRBACEiYKIkFDVElWSVRZX0tJTkRfUkVGUkVTSF9UT0tFTl9SRVVTRUQQAxIYChRBQ1RJVklUWV9LSU5EX0xPR09VVBAEEiEKHUFDVElWSVRZX0tJTkRfU0VTU0lPTl9SRVZPS0VEEAUSIgoeQUNUSVZJVFlfS0lORF9QQVNTV09SRF9DSEFOR0VEEAYSKgomQUNUSVZJVFlfS0lORF9QQVNTV09SRF9SRVNFVF9SRVFVRVNURUQQBxIgChxBQ1RJVklUWV9LSU5EX1BBU1NXT1JEX1JFU0VUEAgSIQodQUNUSVZJVFlfS0lORF9QUk9GSUxFX1VQREFURUQQCRIfChtBQ1RJVklUWV9LSU5EX0VNQUlMX0NIQU5HRUQQChIfChtBQ1RJVklUWV9LSU5EX1JPTEVTX0NIQU5HRUQQCxIiCh5BQ1RJVklUWV9LSU5EX0FDQ09VTlRfRElTQUJMRUQQDBIhCh1BQ1RJVklUWV9LSU5EX0FDQ09VTlRfRU5BQkxFRBANMrAMCgtVc2VyU2VydmljZRJZCgVHZXRNZRIhLmdyb2NlcnkuaWRlbnRpdHkudjEuR2V0TWVSZXF1ZXN0GiIuZ3JvY2VyeS5pZGVudGl0eS52MS5HZXRNZVJlc3BvbnNlIgnC8xgFEgMBAgMSYgoIVXBkYXRlTWUSJC5ncm9jZXJ5LmlkZW50aXR5LnYxLlVwZGF0ZU1lUmVxdWVzdBolLmdyb2NlcnkuaWRlbnRpdHkudjEuVXBkYXRlTWVSZXNwb25zZSIJwvMYBRIDAQIDEmIKCERlbGV0ZU1lEiQuZ3JvY2VyeS5pZGVudGl0eS52MS5EZWxldGVNZVJlcXVlc3QaJS5ncm9jZXJ5LmlkZW50aXR5LnYxLkRlbGV0ZU1lUmVzcG9uc2UiCcLzGAUSAwECAxJuCgxMaXN0U2Vzc2lvbnMSKC5ncm9jZXJ5LmlkZW50aXR5LnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaKS5ncm9jZXJ5LmlkZW50aXR5LnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlIgnC8xgFEgMBAgMScQoNUmV2b2tlU2Vzc2lvbhIpLmdyb2NlcnkuaWRlbnRpdHkudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaKi5ncm9jZXJ5LmlkZW50aXR5LnYxLlJldm9rZVNlc3Npb25SZXNwb25zZSIJwvMYBRIDAQIDEm4KDExpc3RBY3Rpdml0eRIoLmdyb2NlcnkuaWRlbnRpdHkudjEuTGlzdEFjdGl2aXR5UmVxdWVzdBopLmdyb2NlcnkuaWRlbnRpdHkudjEuTGlzdEFjdGl2aXR5UmVzcG9uc2UiCcLzGAUSAwECAxJjCglMaXN0VXNlcnMSJS5ncm9jZXJ5LmlkZW50aXR5LnYxLkxpc3RVc2Vyc1JlcXVlc3QaJi5ncm9jZXJ5LmlkZW50aXR5LnYxLkxpc3RVc2Vyc1Jlc3BvbnNlIgfC8xgDEgEDEl4KB0dldFVzZXISIy5ncm9jZXJ5LmlkZW50aXR5LnYxLkdldFVzZXJSZXF1ZXN0GiQuZ3JvY2VyeS5pZGVudGl0eS52MS5HZXRVc2VyUmVzcG9uc2UiCMLzGAQSAgMEEnUKD1VwZGF0ZVVzZXJSb2xlcxIrLmdyb2NlcnkuaWRlbnRpdHkudjEuVXBkYXRlVXNlclJvbGVzUmVxdWVzdBosLmdyb2NlcnkuaWRlbnRpdHkudjEuVXBkYXRlVXNlclJvbGVzUmVzcG9uc2UiB8LzGAMSAQMSdQoPU2V0VXNlckRpc2FibGVkEisuZ3JvY2VyeS5pZGVudGl0eS52MS5TZXRVc2VyRGlzYWJsZWRSZXF1ZXN0GiwuZ3JvY2VyeS5pZGVudGl0eS52MS5TZXRVc2VyRGlzYWJsZWRSZXNwb25zZSIHwvMYAxIBAxJmCgpEZWxldGVVc2VyEiYuZ3JvY2VyeS5pZGVudGl0eS52MS5EZWxldGVVc2VyUmVxdWVzdBonLmdyb2NlcnkuaWRlbnRpdHkudjEuRGVsZXRlVXNlclJlc3BvbnNlIgfC8xgDEgEDEoQBChRDcmVhdGVTZXJ2aWNlQWNjb3VudBIwLmdyb2NlcnkuaWRlbnRpdHkudjEuQ3JlYXRlU2VydmljZUFjY291bnRSZXF1ZXN0GjEuZ3JvY2VyeS5pZGVudGl0eS52MS5DcmVhdGVTZXJ2aWNlQWNjb3VudFJlc3BvbnNlIgfC8xgDEgEDEoEBChNMaXN0U2VydmljZUFjY291bnRzEi8uZ3JvY2VyeS5pZGVudGl0eS52MS5MaXN0U2VydmljZUFjY291bnRzUmVxdWVzdBowLmdyb2NlcnkuaWRlbnRpdHkudjEuTGlzdFNlcnZpY2VBY2NvdW50c1Jlc3BvbnNlIgfC8xgDEgEDEoQBChREZWxldGVTZXJ2aWNlQWNjb3VudBIwLmdyb2NlcnkuaWRlbnRpdHkudjEuRGVsZXRlU2VydmljZUFjY291bnRSZXF1ZXN0GjEuZ3JvY2VyeS5pZGVudGl0eS52MS5EZWxldGVTZXJ2aWNlQWNjb3VudFJlc3BvbnNlIgfC8xgDEgEDYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_grocery_auth_v1_auth, file_grocery_identity_v1_user]);
 
 /**
  * Request of UserService.GetMe.
@@ -52,6 +55,914 @@ export const GetMeResponseSchema: GenMessage<GetMeResponse> = /*@__PURE__*/
   messageDesc(file_grocery_identity_v1_user_service, 1);
 
 /**
+ * Request of UserService.UpdateMe.
+ *
+ * @generated from message grocery.identity.v1.UpdateMeRequest
+ */
+export type UpdateMeRequest = Message<"grocery.identity.v1.UpdateMeRequest"> & {
+  /**
+   * The new values; only the fields named in `update_mask` are read.
+   *
+   * @generated from field: grocery.identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+
+  /**
+   * The fields to change: display_name, phone_number, email, preferences, or one of preferences.language_code,
+   * preferences.currency_code, preferences.marketing_opt_in, preferences.notification_channels; "*" means all
+   * of them. When absent, every field set to a non-default value in `user` is changed.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+
+  /**
+   * The caller's password; required when the email changes.
+   *
+   * @generated from field: string current_password = 3;
+   */
+  currentPassword: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.UpdateMeRequest.
+ * Use `create(UpdateMeRequestSchema)` to create a new message.
+ */
+export const UpdateMeRequestSchema: GenMessage<UpdateMeRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 2);
+
+/**
+ * Response of UserService.UpdateMe.
+ *
+ * @generated from message grocery.identity.v1.UpdateMeResponse
+ */
+export type UpdateMeResponse = Message<"grocery.identity.v1.UpdateMeResponse"> & {
+  /**
+   * The user after the change.
+   *
+   * @generated from field: grocery.identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message grocery.identity.v1.UpdateMeResponse.
+ * Use `create(UpdateMeResponseSchema)` to create a new message.
+ */
+export const UpdateMeResponseSchema: GenMessage<UpdateMeResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 3);
+
+/**
+ * Request of UserService.DeleteMe.
+ *
+ * @generated from message grocery.identity.v1.DeleteMeRequest
+ */
+export type DeleteMeRequest = Message<"grocery.identity.v1.DeleteMeRequest"> & {
+  /**
+   * The caller's password, to confirm.
+   *
+   * @generated from field: string password = 1;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.DeleteMeRequest.
+ * Use `create(DeleteMeRequestSchema)` to create a new message.
+ */
+export const DeleteMeRequestSchema: GenMessage<DeleteMeRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 4);
+
+/**
+ * Response of UserService.DeleteMe.
+ *
+ * @generated from message grocery.identity.v1.DeleteMeResponse
+ */
+export type DeleteMeResponse = Message<"grocery.identity.v1.DeleteMeResponse"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.DeleteMeResponse.
+ * Use `create(DeleteMeResponseSchema)` to create a new message.
+ */
+export const DeleteMeResponseSchema: GenMessage<DeleteMeResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 5);
+
+/**
+ * Session is one login of a user on one device or client.
+ *
+ * @generated from message grocery.identity.v1.Session
+ */
+export type Session = Message<"grocery.identity.v1.Session"> & {
+  /**
+   * Session id (UUID); the `sid` claim of its access tokens.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When the user logged in.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 2;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When the session last refreshed its tokens.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_time = 3;
+   */
+  lastUsedTime?: Timestamp | undefined;
+
+  /**
+   * When the session ends unless it is used again (idle timeout or absolute lifetime, whichever is sooner).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 4;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * User-Agent header of the login request.
+   *
+   * @generated from field: string user_agent = 5;
+   */
+  userAgent: string;
+
+  /**
+   * Client IP address of the login request.
+   *
+   * @generated from field: string ip_address = 6;
+   */
+  ipAddress: string;
+
+  /**
+   * True for the session of the access token that made this call.
+   *
+   * @generated from field: bool current = 7;
+   */
+  current: boolean;
+};
+
+/**
+ * Describes the message grocery.identity.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 6);
+
+/**
+ * Request of UserService.ListSessions.
+ *
+ * @generated from message grocery.identity.v1.ListSessionsRequest
+ */
+export type ListSessionsRequest = Message<"grocery.identity.v1.ListSessionsRequest"> & {
+  /**
+   * Maximum number of sessions to return; 0 means 50, larger values are capped at 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * A `next_page_token` from a previous call, to get the following page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListSessionsRequest.
+ * Use `create(ListSessionsRequestSchema)` to create a new message.
+ */
+export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 7);
+
+/**
+ * Response of UserService.ListSessions.
+ *
+ * @generated from message grocery.identity.v1.ListSessionsResponse
+ */
+export type ListSessionsResponse = Message<"grocery.identity.v1.ListSessionsResponse"> & {
+  /**
+   * The caller's live sessions, newest first.
+   *
+   * @generated from field: repeated grocery.identity.v1.Session sessions = 1;
+   */
+  sessions: Session[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListSessionsResponse.
+ * Use `create(ListSessionsResponseSchema)` to create a new message.
+ */
+export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 8);
+
+/**
+ * Request of UserService.RevokeSession.
+ *
+ * @generated from message grocery.identity.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"grocery.identity.v1.RevokeSessionRequest"> & {
+  /**
+   * Id of one of the caller's live sessions (possibly the current one).
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 9);
+
+/**
+ * Response of UserService.RevokeSession.
+ *
+ * @generated from message grocery.identity.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"grocery.identity.v1.RevokeSessionResponse"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 10);
+
+/**
+ * ActivityEvent is one entry of a user's security history.
+ *
+ * @generated from message grocery.identity.v1.ActivityEvent
+ */
+export type ActivityEvent = Message<"grocery.identity.v1.ActivityEvent"> & {
+  /**
+   * Event id (UUID).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: grocery.identity.v1.ActivityKind kind = 2;
+   */
+  kind: ActivityKind;
+
+  /**
+   * When it happened.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 3;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * Client IP address of the request that caused it; empty when not known.
+   *
+   * @generated from field: string ip_address = 4;
+   */
+  ipAddress: string;
+
+  /**
+   * User-Agent of the request that caused it; empty when not known.
+   *
+   * @generated from field: string user_agent = 5;
+   */
+  userAgent: string;
+
+  /**
+   * The session concerned, when there is one.
+   *
+   * @generated from field: string session_id = 6;
+   */
+  sessionId: string;
+
+  /**
+   * For PROFILE_UPDATED the fields that changed; for ROLES_CHANGED the new role names.
+   *
+   * @generated from field: repeated string changed_fields = 7;
+   */
+  changedFields: string[];
+};
+
+/**
+ * Describes the message grocery.identity.v1.ActivityEvent.
+ * Use `create(ActivityEventSchema)` to create a new message.
+ */
+export const ActivityEventSchema: GenMessage<ActivityEvent> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 11);
+
+/**
+ * Request of UserService.ListActivity.
+ *
+ * @generated from message grocery.identity.v1.ListActivityRequest
+ */
+export type ListActivityRequest = Message<"grocery.identity.v1.ListActivityRequest"> & {
+  /**
+   * Maximum number of events to return; 0 means 50, larger values are capped at 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * A `next_page_token` from a previous call, to get the following page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListActivityRequest.
+ * Use `create(ListActivityRequestSchema)` to create a new message.
+ */
+export const ListActivityRequestSchema: GenMessage<ListActivityRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 12);
+
+/**
+ * Response of UserService.ListActivity.
+ *
+ * @generated from message grocery.identity.v1.ListActivityResponse
+ */
+export type ListActivityResponse = Message<"grocery.identity.v1.ListActivityResponse"> & {
+  /**
+   * The caller's events, newest first.
+   *
+   * @generated from field: repeated grocery.identity.v1.ActivityEvent events = 1;
+   */
+  events: ActivityEvent[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListActivityResponse.
+ * Use `create(ListActivityResponseSchema)` to create a new message.
+ */
+export const ListActivityResponseSchema: GenMessage<ListActivityResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 13);
+
+/**
+ * Request of UserService.ListUsers.
+ *
+ * @generated from message grocery.identity.v1.ListUsersRequest
+ */
+export type ListUsersRequest = Message<"grocery.identity.v1.ListUsersRequest"> & {
+  /**
+   * Maximum number of users to return; 0 means 50, larger values are capped at 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * A `next_page_token` from a previous call with the same filters, to get the following page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Only users whose username or email starts with this (ignoring case); empty means everyone.
+   *
+   * @generated from field: string login_prefix = 3;
+   */
+  loginPrefix: string;
+
+  /**
+   * Only users holding this role; ROLE_UNSPECIFIED means any.
+   *
+   * @generated from field: grocery.auth.v1.Role role = 4;
+   */
+  role: Role;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListUsersRequest.
+ * Use `create(ListUsersRequestSchema)` to create a new message.
+ */
+export const ListUsersRequestSchema: GenMessage<ListUsersRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 14);
+
+/**
+ * Response of UserService.ListUsers.
+ *
+ * @generated from message grocery.identity.v1.ListUsersResponse
+ */
+export type ListUsersResponse = Message<"grocery.identity.v1.ListUsersResponse"> & {
+  /**
+   * The matching users, ordered by username.
+   *
+   * @generated from field: repeated grocery.identity.v1.User users = 1;
+   */
+  users: User[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListUsersResponse.
+ * Use `create(ListUsersResponseSchema)` to create a new message.
+ */
+export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 15);
+
+/**
+ * Request of UserService.GetUser.
+ *
+ * @generated from message grocery.identity.v1.GetUserRequest
+ */
+export type GetUserRequest = Message<"grocery.identity.v1.GetUserRequest"> & {
+  /**
+   * The user's id.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.GetUserRequest.
+ * Use `create(GetUserRequestSchema)` to create a new message.
+ */
+export const GetUserRequestSchema: GenMessage<GetUserRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 16);
+
+/**
+ * Response of UserService.GetUser.
+ *
+ * @generated from message grocery.identity.v1.GetUserResponse
+ */
+export type GetUserResponse = Message<"grocery.identity.v1.GetUserResponse"> & {
+  /**
+   * The user.
+   *
+   * @generated from field: grocery.identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message grocery.identity.v1.GetUserResponse.
+ * Use `create(GetUserResponseSchema)` to create a new message.
+ */
+export const GetUserResponseSchema: GenMessage<GetUserResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 17);
+
+/**
+ * Request of UserService.UpdateUserRoles.
+ *
+ * @generated from message grocery.identity.v1.UpdateUserRolesRequest
+ */
+export type UpdateUserRolesRequest = Message<"grocery.identity.v1.UpdateUserRolesRequest"> & {
+  /**
+   * The user's id.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * The complete new set: one or more of ROLE_CUSTOMER, ROLE_SHOP_OWNER, ROLE_ADMIN.
+   *
+   * @generated from field: repeated grocery.auth.v1.Role roles = 2;
+   */
+  roles: Role[];
+};
+
+/**
+ * Describes the message grocery.identity.v1.UpdateUserRolesRequest.
+ * Use `create(UpdateUserRolesRequestSchema)` to create a new message.
+ */
+export const UpdateUserRolesRequestSchema: GenMessage<UpdateUserRolesRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 18);
+
+/**
+ * Response of UserService.UpdateUserRoles.
+ *
+ * @generated from message grocery.identity.v1.UpdateUserRolesResponse
+ */
+export type UpdateUserRolesResponse = Message<"grocery.identity.v1.UpdateUserRolesResponse"> & {
+  /**
+   * The user after the change.
+   *
+   * @generated from field: grocery.identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message grocery.identity.v1.UpdateUserRolesResponse.
+ * Use `create(UpdateUserRolesResponseSchema)` to create a new message.
+ */
+export const UpdateUserRolesResponseSchema: GenMessage<UpdateUserRolesResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 19);
+
+/**
+ * Request of UserService.SetUserDisabled.
+ *
+ * @generated from message grocery.identity.v1.SetUserDisabledRequest
+ */
+export type SetUserDisabledRequest = Message<"grocery.identity.v1.SetUserDisabledRequest"> & {
+  /**
+   * The user's id.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * True to disable the account, false to enable it again.
+   *
+   * @generated from field: bool disabled = 2;
+   */
+  disabled: boolean;
+};
+
+/**
+ * Describes the message grocery.identity.v1.SetUserDisabledRequest.
+ * Use `create(SetUserDisabledRequestSchema)` to create a new message.
+ */
+export const SetUserDisabledRequestSchema: GenMessage<SetUserDisabledRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 20);
+
+/**
+ * Response of UserService.SetUserDisabled.
+ *
+ * @generated from message grocery.identity.v1.SetUserDisabledResponse
+ */
+export type SetUserDisabledResponse = Message<"grocery.identity.v1.SetUserDisabledResponse"> & {
+  /**
+   * The user after the change.
+   *
+   * @generated from field: grocery.identity.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message grocery.identity.v1.SetUserDisabledResponse.
+ * Use `create(SetUserDisabledResponseSchema)` to create a new message.
+ */
+export const SetUserDisabledResponseSchema: GenMessage<SetUserDisabledResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 21);
+
+/**
+ * Request of UserService.DeleteUser.
+ *
+ * @generated from message grocery.identity.v1.DeleteUserRequest
+ */
+export type DeleteUserRequest = Message<"grocery.identity.v1.DeleteUserRequest"> & {
+  /**
+   * The user's id.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.DeleteUserRequest.
+ * Use `create(DeleteUserRequestSchema)` to create a new message.
+ */
+export const DeleteUserRequestSchema: GenMessage<DeleteUserRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 22);
+
+/**
+ * Response of UserService.DeleteUser.
+ *
+ * @generated from message grocery.identity.v1.DeleteUserResponse
+ */
+export type DeleteUserResponse = Message<"grocery.identity.v1.DeleteUserResponse"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.DeleteUserResponse.
+ * Use `create(DeleteUserResponseSchema)` to create a new message.
+ */
+export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 23);
+
+/**
+ * ServiceAccount is a machine client that gets SERVICE tokens with the client-credentials flow.
+ *
+ * @generated from message grocery.identity.v1.ServiceAccount
+ */
+export type ServiceAccount = Message<"grocery.identity.v1.ServiceAccount"> & {
+  /**
+   * Client id, the `sub` and `client_id` of its tokens.
+   *
+   * @generated from field: string client_id = 1;
+   */
+  clientId: string;
+
+  /**
+   * Unique name, 2–64 characters of [a-z0-9._-].
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 3;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * When it last got a token; absent if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_time = 4;
+   */
+  lastUsedTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ServiceAccount.
+ * Use `create(ServiceAccountSchema)` to create a new message.
+ */
+export const ServiceAccountSchema: GenMessage<ServiceAccount> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 24);
+
+/**
+ * Request of UserService.CreateServiceAccount.
+ *
+ * @generated from message grocery.identity.v1.CreateServiceAccountRequest
+ */
+export type CreateServiceAccountRequest = Message<"grocery.identity.v1.CreateServiceAccountRequest"> & {
+  /**
+   * Unique name, 2–64 characters of [a-z0-9._-], such as "cart-service".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.CreateServiceAccountRequest.
+ * Use `create(CreateServiceAccountRequestSchema)` to create a new message.
+ */
+export const CreateServiceAccountRequestSchema: GenMessage<CreateServiceAccountRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 25);
+
+/**
+ * Response of UserService.CreateServiceAccount.
+ *
+ * @generated from message grocery.identity.v1.CreateServiceAccountResponse
+ */
+export type CreateServiceAccountResponse = Message<"grocery.identity.v1.CreateServiceAccountResponse"> & {
+  /**
+   * The new service account.
+   *
+   * @generated from field: grocery.identity.v1.ServiceAccount service_account = 1;
+   */
+  serviceAccount?: ServiceAccount | undefined;
+
+  /**
+   * The client secret; shown only here, store it now.
+   *
+   * @generated from field: string client_secret = 2;
+   */
+  clientSecret: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.CreateServiceAccountResponse.
+ * Use `create(CreateServiceAccountResponseSchema)` to create a new message.
+ */
+export const CreateServiceAccountResponseSchema: GenMessage<CreateServiceAccountResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 26);
+
+/**
+ * Request of UserService.ListServiceAccounts.
+ *
+ * @generated from message grocery.identity.v1.ListServiceAccountsRequest
+ */
+export type ListServiceAccountsRequest = Message<"grocery.identity.v1.ListServiceAccountsRequest"> & {
+  /**
+   * Maximum number of accounts to return; 0 means 50, larger values are capped at 100.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * A `next_page_token` from a previous call, to get the following page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListServiceAccountsRequest.
+ * Use `create(ListServiceAccountsRequestSchema)` to create a new message.
+ */
+export const ListServiceAccountsRequestSchema: GenMessage<ListServiceAccountsRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 27);
+
+/**
+ * Response of UserService.ListServiceAccounts.
+ *
+ * @generated from message grocery.identity.v1.ListServiceAccountsResponse
+ */
+export type ListServiceAccountsResponse = Message<"grocery.identity.v1.ListServiceAccountsResponse"> & {
+  /**
+   * The service accounts, ordered by name.
+   *
+   * @generated from field: repeated grocery.identity.v1.ServiceAccount service_accounts = 1;
+   */
+  serviceAccounts: ServiceAccount[];
+
+  /**
+   * Token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.ListServiceAccountsResponse.
+ * Use `create(ListServiceAccountsResponseSchema)` to create a new message.
+ */
+export const ListServiceAccountsResponseSchema: GenMessage<ListServiceAccountsResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 28);
+
+/**
+ * Request of UserService.DeleteServiceAccount.
+ *
+ * @generated from message grocery.identity.v1.DeleteServiceAccountRequest
+ */
+export type DeleteServiceAccountRequest = Message<"grocery.identity.v1.DeleteServiceAccountRequest"> & {
+  /**
+   * Client id of the account to delete.
+   *
+   * @generated from field: string client_id = 1;
+   */
+  clientId: string;
+};
+
+/**
+ * Describes the message grocery.identity.v1.DeleteServiceAccountRequest.
+ * Use `create(DeleteServiceAccountRequestSchema)` to create a new message.
+ */
+export const DeleteServiceAccountRequestSchema: GenMessage<DeleteServiceAccountRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 29);
+
+/**
+ * Response of UserService.DeleteServiceAccount.
+ *
+ * @generated from message grocery.identity.v1.DeleteServiceAccountResponse
+ */
+export type DeleteServiceAccountResponse = Message<"grocery.identity.v1.DeleteServiceAccountResponse"> & {
+};
+
+/**
+ * Describes the message grocery.identity.v1.DeleteServiceAccountResponse.
+ * Use `create(DeleteServiceAccountResponseSchema)` to create a new message.
+ */
+export const DeleteServiceAccountResponseSchema: GenMessage<DeleteServiceAccountResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_identity_v1_user_service, 30);
+
+/**
+ * ActivityKind is what happened to an account.
+ *
+ * @generated from enum grocery.identity.v1.ActivityKind
+ */
+export enum ActivityKind {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: ACTIVITY_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A login with the right password.
+   *
+   * @generated from enum value: ACTIVITY_KIND_LOGIN_SUCCEEDED = 1;
+   */
+  LOGIN_SUCCEEDED = 1,
+
+  /**
+   * A login with a wrong password, or on a disabled account.
+   *
+   * @generated from enum value: ACTIVITY_KIND_LOGIN_FAILED = 2;
+   */
+  LOGIN_FAILED = 2,
+
+  /**
+   * A spent refresh token was presented again; its session was revoked.
+   *
+   * @generated from enum value: ACTIVITY_KIND_REFRESH_TOKEN_REUSED = 3;
+   */
+  REFRESH_TOKEN_REUSED = 3,
+
+  /**
+   * The user logged out.
+   *
+   * @generated from enum value: ACTIVITY_KIND_LOGOUT = 4;
+   */
+  LOGOUT = 4,
+
+  /**
+   * A session was revoked through UserService.RevokeSession.
+   *
+   * @generated from enum value: ACTIVITY_KIND_SESSION_REVOKED = 5;
+   */
+  SESSION_REVOKED = 5,
+
+  /**
+   * The password was changed with AuthService.ChangePassword.
+   *
+   * @generated from enum value: ACTIVITY_KIND_PASSWORD_CHANGED = 6;
+   */
+  PASSWORD_CHANGED = 6,
+
+  /**
+   * A password reset was requested.
+   *
+   * @generated from enum value: ACTIVITY_KIND_PASSWORD_RESET_REQUESTED = 7;
+   */
+  PASSWORD_RESET_REQUESTED = 7,
+
+  /**
+   * The password was set through a reset token.
+   *
+   * @generated from enum value: ACTIVITY_KIND_PASSWORD_RESET = 8;
+   */
+  PASSWORD_RESET = 8,
+
+  /**
+   * Profile fields changed; `changed_fields` names them.
+   *
+   * @generated from enum value: ACTIVITY_KIND_PROFILE_UPDATED = 9;
+   */
+  PROFILE_UPDATED = 9,
+
+  /**
+   * The email address changed.
+   *
+   * @generated from enum value: ACTIVITY_KIND_EMAIL_CHANGED = 10;
+   */
+  EMAIL_CHANGED = 10,
+
+  /**
+   * An administrator changed the roles.
+   *
+   * @generated from enum value: ACTIVITY_KIND_ROLES_CHANGED = 11;
+   */
+  ROLES_CHANGED = 11,
+
+  /**
+   * An administrator disabled the account.
+   *
+   * @generated from enum value: ACTIVITY_KIND_ACCOUNT_DISABLED = 12;
+   */
+  ACCOUNT_DISABLED = 12,
+
+  /**
+   * An administrator enabled the account again.
+   *
+   * @generated from enum value: ACTIVITY_KIND_ACCOUNT_ENABLED = 13;
+   */
+  ACCOUNT_ENABLED = 13,
+}
+
+/**
+ * Describes the enum grocery.identity.v1.ActivityKind.
+ */
+export const ActivityKindSchema: GenEnum<ActivityKind> = /*@__PURE__*/
+  enumDesc(file_grocery_identity_v1_user_service, 0);
+
+/**
  * UserService manages the caller's own account and, for administrators, everyone's.
  *
  * @generated from service grocery.identity.v1.UserService
@@ -66,6 +977,146 @@ export const UserService: GenService<{
     methodKind: "unary";
     input: typeof GetMeRequestSchema;
     output: typeof GetMeResponseSchema;
+  },
+  /**
+   * UpdateMe changes the caller's profile: the fields named in `update_mask` (AIP-134). Changing the email
+   * needs the current password. Unknown or read-only mask paths and bad values answer INVALID_ARGUMENT.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.UpdateMe
+   */
+  updateMe: {
+    methodKind: "unary";
+    input: typeof UpdateMeRequestSchema;
+    output: typeof UpdateMeResponseSchema;
+  },
+  /**
+   * DeleteMe deletes the caller's account after checking its password; every session ends and a
+   * `user.deleted` event is recorded for the services that hold the user's data.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.DeleteMe
+   */
+  deleteMe: {
+    methodKind: "unary";
+    input: typeof DeleteMeRequestSchema;
+    output: typeof DeleteMeResponseSchema;
+  },
+  /**
+   * ListSessions returns the caller's live sessions, newest first.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.ListSessions
+   */
+  listSessions: {
+    methodKind: "unary";
+    input: typeof ListSessionsRequestSchema;
+    output: typeof ListSessionsResponseSchema;
+  },
+  /**
+   * RevokeSession ends one of the caller's sessions; its refresh token and access tokens stop working.
+   * Another user's session id, or one that has already ended, answers NOT_FOUND.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * ListActivity returns the caller's security history (logins, password and profile changes, session
+   * revocations…), newest first, paginated (AIP-158).
+   *
+   * @generated from rpc grocery.identity.v1.UserService.ListActivity
+   */
+  listActivity: {
+    methodKind: "unary";
+    input: typeof ListActivityRequestSchema;
+    output: typeof ListActivityResponseSchema;
+  },
+  /**
+   * ListUsers returns users ordered by username, optionally filtered by a username/email prefix and a role
+   * (administrators only).
+   *
+   * @generated from rpc grocery.identity.v1.UserService.ListUsers
+   */
+  listUsers: {
+    methodKind: "unary";
+    input: typeof ListUsersRequestSchema;
+    output: typeof ListUsersResponseSchema;
+  },
+  /**
+   * GetUser returns one user by id (administrators, and services that need a user's profile).
+   *
+   * @generated from rpc grocery.identity.v1.UserService.GetUser
+   */
+  getUser: {
+    methodKind: "unary";
+    input: typeof GetUserRequestSchema;
+    output: typeof GetUserResponseSchema;
+  },
+  /**
+   * UpdateUserRoles replaces a user's roles (administrators only). New tokens carry them at once; existing
+   * sessions get them at their next refresh. A change that would leave no enabled administrator answers
+   * FAILED_PRECONDITION.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.UpdateUserRoles
+   */
+  updateUserRoles: {
+    methodKind: "unary";
+    input: typeof UpdateUserRolesRequestSchema;
+    output: typeof UpdateUserRolesResponseSchema;
+  },
+  /**
+   * SetUserDisabled disables or re-enables a user (administrators only). Disabling ends every session of the
+   * user at once and refuses their logins.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.SetUserDisabled
+   */
+  setUserDisabled: {
+    methodKind: "unary";
+    input: typeof SetUserDisabledRequestSchema;
+    output: typeof SetUserDisabledResponseSchema;
+  },
+  /**
+   * DeleteUser deletes a user (administrators only), as DeleteMe does for oneself.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.DeleteUser
+   */
+  deleteUser: {
+    methodKind: "unary";
+    input: typeof DeleteUserRequestSchema;
+    output: typeof DeleteUserResponseSchema;
+  },
+  /**
+   * CreateServiceAccount creates a machine client (administrators only) and returns its client secret, which
+   * is never shown again. The account gets tokens from AuthService.IssueServiceToken.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.CreateServiceAccount
+   */
+  createServiceAccount: {
+    methodKind: "unary";
+    input: typeof CreateServiceAccountRequestSchema;
+    output: typeof CreateServiceAccountResponseSchema;
+  },
+  /**
+   * ListServiceAccounts returns the service accounts ordered by name (administrators only).
+   *
+   * @generated from rpc grocery.identity.v1.UserService.ListServiceAccounts
+   */
+  listServiceAccounts: {
+    methodKind: "unary";
+    input: typeof ListServiceAccountsRequestSchema;
+    output: typeof ListServiceAccountsResponseSchema;
+  },
+  /**
+   * DeleteServiceAccount deletes a service account (administrators only); it can get no new tokens and
+   * identity refuses the ones it holds.
+   *
+   * @generated from rpc grocery.identity.v1.UserService.DeleteServiceAccount
+   */
+  deleteServiceAccount: {
+    methodKind: "unary";
+    input: typeof DeleteServiceAccountRequestSchema;
+    output: typeof DeleteServiceAccountResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_grocery_identity_v1_user_service, 0);
