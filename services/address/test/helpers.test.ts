@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { ConfigError } from "../../platform/src/config.js";
+import { DomainError } from "../../platform/src/errors.js";
+import { readAddressConfig } from "../src/config.js";
+import { boundingBox, haversineKm } from "../src/geo.js";
+import type { LatLng } from "../src/model.js";
+import { decodePageToken, encodePageToken, resolvePageSize } from "../src/pagination.js";
+import { resolveUpdateMask } from "../src/update-mask.js";
+
+function invalidField(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    assert.ok(e instanceof DomainError);
+    assert.equal(e.code, Code.InvalidArgument);
+    return e.field;
+  }
+}
+
+describe("resolveUpdateMask", () => {
+  const none = () => false;
+  it("maps proto paths to fields", () => {
+    assert.deepEqual([...resolveUpdateMask(["line1", "postal_code", "location", "kind"], none)], ["line1", "postalCode", "location", "kind"]);
+  });
+  it("uses the populated fields when the mask is empty, and every field for *", () => {
+    assert.deepEqual([...resolveUpdateMask([], (f) => f === "city" || f === "label")].sort(), ["city", "label"]);
+    assert.equal(resolveUpdateMask(["*"], none).size, 14);
+  });
+  it("refuses unknown, output-only and sub-field paths", () => {
+    for (const path of ["is_default", "id", "version", "create_time", "update_time", "owner_id", "location.latitude", "lineOne", ""]) {
+      assert.equal(invalidField(() => resolveUpdateMask([path], none)), "update_mask", path);
+    }
+    assert.equal(invalidField(() => resolveUpdateMask(["*", "city"], none)), "update_mask");
+  });
+});
+
+describe("pagination", () => {
+  it("defaults, caps and refuses negative page sizes", () => {
+    assert.equal(resolvePageSize(0), 20);
+    assert.equal(resolvePageSize(7), 7);
+    assert.equal(resolvePageSize(100), 100);
+    assert.equal(resolvePageSize(5000), 100);
+    assert.equal(invalidField(() => resolvePageSize(-1)), "page_size");
+  });
+  it("round-trips tokens and refuses foreign ones", () => {
+    const token = encodePageToken({ m: "list", i: "x" });
+    assert.match(token, /^[A-Za-z0-9_-]+$/);
+    assert.deepEqual(decodePageToken(token, (v) => v), { m: "list", i: "x" });
+    assert.equal(invalidField(() => decodePageToken(token, () => undefined)), "page_token");
+    for (const bad of ["%%%", "bm90IGpzb24", encodePageToken({}).slice(1), "W10", "x".repeat(2000)]) {
+      assert.equal(invalidField(() => decodePageToken(bad, (v) => (v["m"] === "list" ? v : undefined))), "page_token", bad);
+    }
+  });
+});
+
+/** The point `km` away from `from` on initial bearing `bearingDeg` (the standard destination formula). */
+function destination(from: LatLng, km: number, bearingDeg: number): LatLng {
+  const R = 6371.0088;
+  const rad = Math.PI / 180;
+  const d = km / R;
+  const b = bearingDeg * rad;
+  const lat1 = from.latitude * rad;
+  const lng1 = from.longitude * rad;
+  const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b));
+  const lng2 = lng1 + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
+  return { latitude: lat2 / rad, longitude: ((lng2 / rad + 540) % 360) - 180 };
+}
+
+function inBox(p: LatLng, box: ReturnType<typeof boundingBox>): boolean {
+  return p.latitude >= box.minLatitude && p.latitude <= box.maxLatitude && box.longitudeRanges.some(([a, b]) => p.longitude >= a && p.longitude <= b);
+}
+
+describe("geo", () => {
+  it("measures great-circle distances", () => {
+    const bengaluru = { latitude: 12.9716, longitude: 77.5946 };
+    const mumbai = { latitude: 19.076, longitude: 72.8777 };
+    assert.ok(Math.abs(haversineKm(bengaluru, mumbai) - 845) < 5);
+    assert.equal(haversineKm(bengaluru, bengaluru), 0);
+    assert.ok(Math.abs(haversineKm({ latitude: 0, longitude: 179.95 }, { latitude: 0, longitude: -179.95 }) - 11.12) < 0.05);
+  });
+
+  it("puts every point of the circle inside the bounding box, across the antimeridian and near the poles", () => {
+    const centres: LatLng[] = [
+      { latitude: 12.9716, longitude: 77.5946 },
+      { latitude: 51.5074, longitude: -0.1278 },
+      { latitude: -16.8, longitude: 179.95 },
+      { latitude: 10, longitude: -179.99 },
+      { latitude: 89.8, longitude: 20 },
+      { latitude: -89.95, longitude: -100 },
+      { latitude: 70, longitude: 0 },
+    ];
+    for (const centre of centres) {
+      for (const radius of [0.5, 10, 50]) {
+        const box = boundingBox(centre, radius);
+        for (let bearing = 0; bearing < 360; bearing += 7.5) {
+          const p = destination(centre, radius * 0.999999, bearing);
+          assert.ok(inBox(p, box), `${JSON.stringify(centre)} r=${radius} bearing=${bearing} ${JSON.stringify(p)} ${JSON.stringify(box)}`);
+        }
+        const outside = destination(centre, radius * 3, 90);
+        if (Math.abs(centre.latitude) < 80) assert.ok(!inBox(outside, box), "box is tight enough to prefilter");
+      }
+    }
+  });
+});
+
+describe("readAddressConfig", () => {
+  it("has the documented defaults", () => {
+    assert.deepEqual(readAddressConfig({}), { maxPerOwner: 20, defaultRadiusKm: 10, maxRadiusKm: 50 });
+  });
+  it("reads overrides and names the variable at fault", () => {
+    assert.deepEqual(readAddressConfig({ ADDRESS_MAX_PER_OWNER: "5", ADDRESS_MAX_RADIUS_KM: "8" }), { maxPerOwner: 5, defaultRadiusKm: 8, maxRadiusKm: 8 });
+    assert.throws(() => readAddressConfig({ ADDRESS_MAX_PER_OWNER: "0" }), (e: unknown) => e instanceof ConfigError && e.message.includes("ADDRESS_MAX_PER_OWNER"));
+    assert.throws(() => readAddressConfig({ ADDRESS_MAX_RADIUS_KM: "ten" }), (e: unknown) => e instanceof ConfigError && e.message.includes("ADDRESS_MAX_RADIUS_KM"));
+    assert.throws(
+      () => readAddressConfig({ ADDRESS_MAX_RADIUS_KM: "20", ADDRESS_DEFAULT_RADIUS_KM: "30" }),
+      (e: unknown) => e instanceof ConfigError && e.message.includes("ADDRESS_DEFAULT_RADIUS_KM"),
+    );
+  });
+});

@@ -1,0 +1,103 @@
+/** Shared pieces of the address integration tests: real clients over real sockets, and sample addresses. */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { AddressKind, type Address, type AddressSchema, type LatLng } from "../../../gen/grocery/address/v1/address_pb.js";
+import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
+import { allServices } from "../../all-services.js";
+import type { ServiceDefinition } from "../../platform/src/service-module.js";
+import { addressService } from "../src/service.js";
+
+/** The whole platform, with the address service in it. */
+export const services: readonly ServiceDefinition[] = allServices.some((s) => s.name === addressService.name)
+  ? allServices
+  : [...allServices, addressService];
+
+export type Protocol = "grpc" | "grpc-web" | "connect";
+
+function transport(url: string, protocol: Protocol, interceptors: Interceptor[]): Transport {
+  switch (protocol) {
+    case "grpc":
+      // A short idle timeout, so an idle HTTP/2 connection does not keep the test process alive.
+      return createGrpcTransport({ baseUrl: url, interceptors, idleConnectionTimeoutMs: 500 });
+    case "grpc-web":
+      return createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
+    case "connect":
+      return createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
+  }
+}
+
+export type AddressClient = Client<typeof AddressService>;
+
+/** An AddressService client that sends `token` as its bearer token (none when undefined). */
+export function addressClient(url: string, token: string | undefined, protocol: Protocol = "grpc"): AddressClient {
+  const auth: Interceptor = (next) => (req) => {
+    if (token !== undefined) req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  };
+  return createClient(AddressService, transport(url, protocol, [auth]));
+}
+
+/** The code of a call that must fail; throws when it succeeds. */
+export async function codeOf(call: Promise<unknown>): Promise<Code> {
+  try {
+    await call;
+  } catch (e) {
+    return ConnectError.from(e).code;
+  }
+  throw new Error("expected the call to fail, it succeeded");
+}
+
+/** The INVALID_ARGUMENT field a failing call names (the platform puts it before the colon of the message). */
+export async function invalidFieldOf(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+  } catch (e) {
+    const err = ConnectError.from(e);
+    if (err.code !== Code.InvalidArgument) throw new Error(`expected INVALID_ARGUMENT, got ${Code[err.code]}: ${err.rawMessage}`);
+    return err.rawMessage.split(":")[0] ?? "";
+  }
+  throw new Error("expected the call to fail, it succeeded");
+}
+
+/** The writable fields of an Address, as plain values (what CreateAddress and UpdateAddress take). */
+export type AddressInit = Partial<Omit<MessageInitShape<typeof AddressSchema> & Address, "$typeName" | "$unknown" | "location" | "createTime" | "updateTime">> & {
+  location?: { latitude: number; longitude: number } | undefined;
+};
+
+/** A valid HOME address in Bengaluru; `overrides` replace fields. */
+export function home(overrides: AddressInit = {}): AddressInit {
+  return {
+    kind: AddressKind.HOME,
+    label: "Home",
+    recipientName: "Asha Rao",
+    phoneNumber: "+919876543210",
+    line1: "12 MG Road",
+    city: "Bengaluru",
+    state: "Karnataka",
+    postalCode: "560001",
+    countryCode: "IN",
+    location: { latitude: 12.9716, longitude: 77.5946 },
+    ...overrides,
+  };
+}
+
+/** A valid SHOP address at `location`. */
+export function shop(name: string, location: { latitude: number; longitude: number }, overrides: AddressInit = {}): AddressInit {
+  return home({ kind: AddressKind.SHOP, label: name, shopName: name, recipientName: "", location, ...overrides });
+}
+
+/** The point `km` away from `from` on initial bearing `bearingDeg` (the standard destination-point formula). */
+export function destination(from: { latitude: number; longitude: number }, km: number, bearingDeg: number): { latitude: number; longitude: number } {
+  const R = 6371.0088;
+  const rad = Math.PI / 180;
+  const d = km / R;
+  const b = bearingDeg * rad;
+  const lat1 = from.latitude * rad;
+  const lng1 = from.longitude * rad;
+  const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b));
+  const lng2 = lng1 + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
+  return { latitude: lat2 / rad, longitude: ((lng2 / rad + 540) % 360) - 180 };
+}
+
+export type { LatLng };

@@ -1,0 +1,164 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { DomainError } from "../../platform/src/errors.js";
+import { countries, isCountryCode } from "../src/countries.js";
+import type { AddressFields } from "../src/model.js";
+import { checkPostalCode, countriesWithoutPostalCodes, normalizePostalCode, postalFormats } from "../src/postal-codes.js";
+import { maxLengths, validateAddress } from "../src/validation.js";
+
+/** Codes each formatted country must refuse; every country of postalFormats needs a row here. */
+const invalidPostalCodes: Record<string, string[]> = {
+  IN: ["011001", "11001", "1100011", "ABCDEF", "110-001"],
+  US: ["9501", "950141", "95014-12", "ABCDE", "95014_1234"],
+  GB: ["EC1Y 8S", "12345", "SW1A 1AC", "1AA 1AA", "SW1A-1AA"],
+  CA: ["D3Z 2Y7", "H3Z2Y", "12345", "H3Z 2Y77", "W3Z 2Y7"],
+  DE: ["1234", "123456", "D-12345", "ABCDE"],
+  FR: ["7500", "750088", "2A004", "75-008"],
+  AU: ["200", "20600", "A060"],
+  NL: ["0123 AB", "1234 SA", "1234 A", "12345 AB", "AB 1234"],
+  JP: ["154-002", "1540-023", "154 0023", "ABC-DEFG"],
+  SG: ["54608", "5460801", "S546080"],
+  AT: ["101", "10100"],
+  BE: ["100", "B-1000"],
+  BR: ["4030-110", "40301-11", "403011100"],
+  CH: ["25440", "CH-2544"],
+  CN: ["26603", "2660333"],
+  DK: ["866", "DK-8660"],
+  ES: ["2803", "280399"],
+  IT: ["0014", "I-00144"],
+  MX: ["0286", "028600"],
+  NZ: ["600", "60011"],
+  PL: ["00950", "00-95", "000-950"],
+  PT: ["2725079", "2725-07"],
+  SE: ["1145", "114555", "S-11455"],
+  ZA: ["008", "00833"],
+};
+
+const base: AddressFields = {
+  kind: "home",
+  label: " Home ",
+  recipientName: "Asha Rao",
+  phoneNumber: "+919876543210",
+  line1: "12 MG Road",
+  line2: "",
+  landmark: "",
+  city: "Bengaluru",
+  district: "",
+  state: "Karnataka",
+  postalCode: "560 001",
+  countryCode: "in",
+  location: { latitude: 12.9716, longitude: 77.5946 },
+  shopName: "",
+};
+
+/** Runs validateAddress and returns the field of the INVALID_ARGUMENT it throws. */
+function rejectedField(fields: Partial<AddressFields>): string | undefined {
+  try {
+    validateAddress({ ...base, ...fields });
+    return undefined;
+  } catch (e) {
+    assert.ok(e instanceof DomainError);
+    assert.equal(e.code, Code.InvalidArgument);
+    return e.field;
+  }
+}
+
+describe("country table", () => {
+  it("holds every ISO 3166-1 alpha-2 code once", () => {
+    assert.equal(countries.size, 249);
+    for (const code of countries.keys()) assert.match(code, /^[A-Z]{2}$/);
+    for (const code of ["IN", "US", "GB", "CA", "DE", "FR", "AU", "NL", "JP", "SG", "AX", "SS", "CW"]) assert.ok(isCountryCode(code), code);
+    for (const code of ["UK", "EU", "XX", "ZZ", "in", "USA", ""]) assert.ok(!isCountryCode(code), code);
+  });
+});
+
+describe("postal-code table", () => {
+  it("covers at least the required countries, all with assigned codes", () => {
+    for (const code of ["IN", "US", "GB", "CA", "DE", "FR", "AU", "NL", "JP", "SG"]) assert.ok(postalFormats.has(code), code);
+    for (const code of [...postalFormats.keys(), ...countriesWithoutPostalCodes]) assert.ok(isCountryCode(code), code);
+    for (const code of countriesWithoutPostalCodes) assert.ok(!postalFormats.has(code), code);
+  });
+
+  for (const [country, format] of postalFormats) {
+    it(`${country}: accepts its examples and refuses malformed codes`, () => {
+      assert.ok(format.examples.length > 0);
+      for (const example of format.examples) assert.equal(checkPostalCode(country, normalizePostalCode(example)), "ok", `${country} ${example}`);
+      const invalid = invalidPostalCodes[country];
+      assert.ok(invalid && invalid.length > 0, `add invalid cases for ${country}`);
+      for (const code of invalid) assert.equal(checkPostalCode(country, normalizePostalCode(code)), "malformed", `${country} ${code}`);
+      assert.equal(checkPostalCode(country, ""), "required");
+    });
+  }
+
+  it("makes the postal code optional only where there is no postal system", () => {
+    assert.equal(checkPostalCode("AE", ""), "ok");
+    assert.equal(checkPostalCode("HK", ""), "ok");
+    assert.equal(checkPostalCode("KE", ""), "required");
+    assert.equal(checkPostalCode("KE", "00100"), "ok");
+    assert.equal(checkPostalCode("KE", "00100!"), "malformed");
+    assert.equal(checkPostalCode("KE", "A"), "malformed");
+  });
+
+  it("normalises case and spacing", () => {
+    assert.equal(normalizePostalCode("  sw1a \t 1aa "), "SW1A 1AA");
+  });
+});
+
+describe("validateAddress", () => {
+  it("trims and normalises a good address", () => {
+    const out = validateAddress(base);
+    assert.equal(out.label, "Home");
+    assert.equal(out.countryCode, "IN");
+    assert.equal(out.postalCode, "560 001");
+  });
+
+  it("names the field of each required value", () => {
+    assert.equal(rejectedField({ line1: "  " }), "address.line1");
+    assert.equal(rejectedField({ city: "" }), "address.city");
+    assert.equal(rejectedField({ countryCode: "" }), "address.country_code");
+    assert.equal(rejectedField({ postalCode: "" }), "address.postal_code");
+  });
+
+  it("refuses unknown countries, malformed postal codes and phone numbers", () => {
+    assert.equal(rejectedField({ countryCode: "XX" }), "address.country_code");
+    assert.equal(rejectedField({ countryCode: "IND" }), "address.country_code");
+    assert.equal(rejectedField({ postalCode: "56001" }), "address.postal_code");
+    assert.equal(rejectedField({ countryCode: "US", postalCode: "560001" }), "address.postal_code");
+    for (const phone of ["9876543210", "+0123456", "+91 98765 43210", "+1234567890123456", "+91-9876543210"]) {
+      assert.equal(rejectedField({ phoneNumber: phone }), "address.phone_number", phone);
+    }
+    assert.equal(rejectedField({ phoneNumber: "" }), undefined);
+  });
+
+  it("checks coordinate ranges", () => {
+    assert.equal(rejectedField({ location: { latitude: 90.0001, longitude: 0 } }), "address.location.latitude");
+    assert.equal(rejectedField({ location: { latitude: -91, longitude: 0 } }), "address.location.latitude");
+    assert.equal(rejectedField({ location: { latitude: 0, longitude: 180.5 } }), "address.location.longitude");
+    assert.equal(rejectedField({ location: { latitude: Number.NaN, longitude: 0 } }), "address.location.latitude");
+    assert.equal(rejectedField({ location: { latitude: 0, longitude: Number.POSITIVE_INFINITY } }), "address.location.longitude");
+    assert.equal(rejectedField({ location: { latitude: -90, longitude: 180 } }), undefined);
+    assert.equal(rejectedField({ location: null }), undefined);
+  });
+
+  it("caps every text field and refuses control characters", () => {
+    for (const [field, max] of Object.entries(maxLengths) as [keyof typeof maxLengths, number][]) {
+      if (field === "countryCode" || field === "postalCode" || field === "phoneNumber") continue;
+      const ok = { [field]: "é".repeat(max) } as Partial<AddressFields>;
+      assert.equal(rejectedField(field === "shopName" ? { ...ok, kind: "shop" } : ok), undefined, field);
+      assert.ok(rejectedField({ [field]: "x".repeat(max + 1) }), field);
+    }
+    assert.equal(rejectedField({ postalCode: "1".repeat(17) }), "address.postal_code");
+    assert.equal(rejectedField({ line2: "flat 4\u0000" }), "address.line2");
+    assert.equal(rejectedField({ landmark: "near\nthe temple" }), "address.landmark");
+    assert.equal(rejectedField({ recipientName: "\uD800" }), "address.recipient_name");
+    assert.equal(rejectedField({ recipientName: "😀 Asha" }), undefined);
+  });
+
+  it("requires a shop name and a location on SHOP addresses, and only there", () => {
+    assert.equal(rejectedField({ kind: "shop", shopName: "" }), "address.shop_name");
+    assert.equal(rejectedField({ kind: "shop", shopName: "Rao Stores", location: null }), "address.location");
+    assert.equal(rejectedField({ kind: "shop", shopName: "Rao Stores" }), undefined);
+    assert.equal(rejectedField({ kind: "work", shopName: "Rao Stores" }), "address.shop_name");
+  });
+});
