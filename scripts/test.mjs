@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Runs every test file with node's test runner (Node 20 needs the files listed explicitly).
 // PGlite suites always run; with TEST_DATABASE_URL set the same suites run against PostgreSQL too, and an
-// unreachable server is a failure, never a skip.
+// unreachable server is a failure, never a skip. `npm test -- cart` runs only files whose path contains "cart".
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 
-const roots = ["services", "test", "web"];
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {
@@ -17,7 +17,7 @@ const walk = (dir) => {
     else if (name.endsWith(".test.ts")) files.push(path);
   }
 };
-for (const root of roots) {
+for (const root of ["services", "test", "web", "bench"]) {
   try {
     walk(root);
   } catch (e) {
@@ -25,7 +25,7 @@ for (const root of roots) {
   }
 }
 const only = process.argv.slice(2);
-const selected = only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files;
+const selected = (only.length ? files.filter((f) => only.some((o) => f.includes(o))) : files).sort();
 if (selected.length === 0) {
   console.error("no test files found");
   process.exit(1);
@@ -47,9 +47,26 @@ if (dbUrl) {
   console.log("backends: pglite (set TEST_DATABASE_URL to also run against PostgreSQL)");
 }
 
+const out = mkdtempSync(join(tmpdir(), "grocery-tap-"));
+const tap = join(out, "results.tap");
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, "--test-reporter=spec", ...selected.sort()],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=tap",
+    `--test-reporter-destination=${tap}`,
+    ...selected,
+  ],
   { stdio: "inherit", env: process.env },
 );
+const summary = readFileSync(tap, "utf8");
+const count = (key) => Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(summary)?.[1] ?? 0);
+rmSync(out, { recursive: true, force: true });
+console.log(`\n${selected.length} test files`);
+console.log(`tests: ${count("pass")} passed, ${count("fail") + count("cancelled")} failed, ${count("skipped")} skipped`);
 process.exit(result.status ?? 1);
