@@ -192,6 +192,7 @@ function createTx(tx: Tx): CartTx {
 /** The drizzle-backed CartStore over the service's database handle. */
 export function createCartStore(db: Db): CartStore {
   return {
+    // Explicit, not the server default: the row locks rely on READ COMMITTED re-reading the locked row.
     write: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "read committed" }),
     read: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "repeatable read", accessMode: "read only" }),
     async pruneRequests(before) {
