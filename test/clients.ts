@@ -1,6 +1,6 @@
 /** Real clients for tests: connect-node in its three protocols and @grpc/grpc-js. */
 import { fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type DescMessage, type MessageShape, create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { type Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 

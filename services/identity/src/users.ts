@@ -1,5 +1,5 @@
 import { eq, or, sql } from "drizzle-orm";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { type Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { roleFromClaim, roleToClaim } from "../../platform/src/auth/roles.js";
 import type { Db } from "../../platform/src/db.js";
 import { alreadyExists, sqlState } from "../../platform/src/errors.js";
