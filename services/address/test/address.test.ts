@@ -5,9 +5,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
+import { sql } from "drizzle-orm";
 import { AddressKind } from "../../../gen/grocery/address/v1/address_pb.js";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { backends, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
+import { backends, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
+import { rowsOf } from "../../platform/src/db.js";
+import { sqlState } from "../../platform/src/errors.js";
 import { addressClient, codeOf, home, invalidFieldOf, services, shop, type AddressClient } from "./support.js";
 
 for (const backend of backends) {
@@ -384,6 +387,41 @@ for (const backend of backends) {
         assert.equal(await codeOf(grpcWeb.getAddress({ addressId: "nope" })), Code.NotFound);
         assert.equal(await invalidFieldOf(connect.createAddress({ address: home({ countryCode: "SG", postalCode: "1234" }) })), "address.postal_code");
         assert.equal(await codeOf(addressClient(tp.url, undefined, "connect").getAddress({ addressId: a.id })), Code.Unauthenticated);
+      });
+    });
+
+    // Last: stops the platform to reach its database directly (PGlite allows one process at a time).
+    describe("database", () => {
+      it("refuses a second default per owner by itself, and keeps the data across a restart", async () => {
+        const user = await registerAndLogin(tp.url);
+        const userId = user.userId;
+        const client = addressClient(tp.url, user.accessToken);
+        const a = (await client.createAddress({ address: home({ label: "a" }) })).address!;
+        await client.createAddress({ address: home({ label: "b" }) });
+        await tp.stop();
+        const database = await openTestDatabase(tp);
+        try {
+          await assert.rejects(
+            database.db.execute(sql`update address.addresses set is_default = true where owner_id = ${userId}`),
+            (e: unknown) => sqlState(e) === "23505",
+          );
+          await assert.rejects(
+            database.db.execute(sql`update address.addresses set kind = 'shop' where owner_id = ${userId}`),
+            (e: unknown) => sqlState(e) === "23514",
+          );
+          const rows = rowsOf<{ n: number }>(
+            await database.db.execute(sql`select count(*)::int as n from address.addresses where owner_id = ${userId} and is_default`),
+          );
+          assert.equal(rows[0]?.n, 1);
+        } finally {
+          await database.close();
+        }
+        tp = await tp.restart();
+        // Same token (identity's keys are stored too), same rows, migrations not applied twice.
+        const again = addressClient(tp.url, user.accessToken);
+        const stored = (await again.getAddress({ addressId: a.id })).address!;
+        assert.equal(stored.isDefault, true);
+        assert.equal((await again.listAddresses({})).totalSize, 2);
       });
     });
   });
