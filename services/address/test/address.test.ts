@@ -11,7 +11,7 @@ import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { backends, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
 import { rowsOf } from "../../platform/src/db.js";
 import { sqlState } from "../../platform/src/errors.js";
-import { addressClient, codeOf, home, invalidFieldOf, services, shop, type AddressClient } from "./support.js";
+import { addressClient, codeOf, home, invalidFieldOf, shop, type AddressClient } from "./support.js";
 
 for (const backend of backends) {
   describe(`AddressService on ${backend}`, () => {
@@ -20,7 +20,7 @@ for (const backend of backends) {
     let newCustomer: (role?: Role) => Promise<{ userId: string; client: AddressClient }>;
 
     before(async () => {
-      tp = await startTestPlatform({ backend, services });
+      tp = await startTestPlatform({ backend });
       newCustomer = async (role = Role.CUSTOMER) => {
         const user = await registerAndLogin(tp.url, { role });
         return { userId: user.userId, client: addressClient(tp.url, user.accessToken) };

@@ -8,7 +8,7 @@ import type { NearbyShop } from "../../../gen/grocery/address/v1/address_service
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { backends, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
 import { haversineKm } from "../src/geo.js";
-import { addressClient, destination, home, invalidFieldOf, services, shop, type AddressClient } from "./support.js";
+import { addressClient, destination, home, invalidFieldOf, shop, type AddressClient } from "./support.js";
 
 const bengaluru = { latitude: 12.9716, longitude: 77.5946 };
 const london = { latitude: 51.5074, longitude: -0.1278 };
@@ -64,7 +64,7 @@ for (const backend of backends) {
 
     before(async () => {
       // Room for the page-size cap fixture below (more than 100 shops of one owner).
-      tp = await startTestPlatform({ backend, services, env: { ADDRESS_MAX_PER_OWNER: "110" } });
+      tp = await startTestPlatform({ backend, env: { ADDRESS_MAX_PER_OWNER: "110" } });
       const addShops = async (centre: typeof bengaluru, city: string, where: Parameters<typeof home>[0], extra: (typeof ring)[number][] = []) => {
         const owner = await registerAndLogin(tp.url, { role: Role.SHOP_OWNER });
         const client = addressClient(tp.url, owner.accessToken);

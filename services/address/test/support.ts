@@ -4,14 +4,6 @@ import { Code, ConnectError, createClient, type Client, type Interceptor, type T
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { AddressKind, type Address, type AddressSchema, type LatLng } from "../../../gen/grocery/address/v1/address_pb.js";
 import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import { allServices } from "../../all-services.js";
-import type { ServiceDefinition } from "../../platform/src/service-module.js";
-import { addressService } from "../src/service.js";
-
-/** The whole platform, with the address service in it. */
-export const services: readonly ServiceDefinition[] = allServices.some((s) => s.name === addressService.name)
-  ? allServices
-  : [...allServices, addressService];
 
 export type Protocol = "grpc" | "grpc-web" | "connect";
 
