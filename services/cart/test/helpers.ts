@@ -6,19 +6,14 @@ import { Code, ConnectError, createClient, type Client, type Interceptor, type T
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { CartItemSchema, type CartItem } from "../../../gen/grocery/cart/v1/cart_pb.js";
 import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
-import { allServices } from "../../all-services.js";
-import type { ServiceDefinition } from "../../platform/src/service-module.js";
-import { cartService } from "../src/service.js";
 import { startTestPlatform, type Backend, type TestClock, type TestPlatform } from "../../../test/harness.js";
 
 export type CartClient = Client<typeof CartService>;
 export type Protocol = "grpc" | "connect" | "grpc-web";
 
-/** The platform's services, with the cart service among them. */
-export const services: readonly ServiceDefinition[] = allServices.some((s) => s.name === "cart") ? allServices : [...allServices, cartService];
-
+/** The whole platform (identity, cart, address) in one process, as `npm start` runs it. */
 export function startCartPlatform(backend: Backend, options: { env?: Record<string, string>; clock?: TestClock } = {}): Promise<TestPlatform> {
-  return startTestPlatform({ backend, services, ...options });
+  return startTestPlatform({ backend, ...options });
 }
 
 /** Owns the HTTP/2 connections opened by clients so a suite can close them all. */
