@@ -30,10 +30,12 @@ export function createLoggingInterceptor(logger: Logger): Interceptor {
       logger.info("rpc", line("OK"));
       return res;
     } catch (e) {
-      const err = ConnectError.from(e);
-      err.metadata.set("x-request-id", requestId);
-      logger.info("rpc", line(err.code));
-      throw err;
+      // Errors raised outside the error interceptor (in auth, say) get the same mapping here.
+      const { error, unexpected } = toConnectError(e);
+      if (unexpected && !(e instanceof ConnectError)) logger.error("unexpected error", { ...line(error.code), error: e });
+      error.metadata.set("x-request-id", requestId);
+      logger.info("rpc", line(error.code));
+      throw error;
     }
   };
 }
