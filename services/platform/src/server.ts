@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -46,6 +47,8 @@ const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  */
 export function createRpcServer(options: RpcServerOptions): RpcServer {
   const shutdown = new AbortController();
+  // Every running call listens on the shutdown signal; thousands at once are normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const rpc = connectNodeAdapter({
     routes: options.routes,
     interceptors: options.interceptors,
