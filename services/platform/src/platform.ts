@@ -93,7 +93,9 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     const ownJwks = modules.find((m) => m.jwksSource)?.jwksSource;
     if (!ownJwks && !config.jwksUrl) throw new ConfigError("IDENTITY_JWKS_URL is required when identity does not run in this process");
     const verify = createTokenVerifier({
-      jwks: createJwksCache({ source: ownJwks ?? httpJwksSource(config.jwksUrl ?? ""), now: clock }),
+      // An in-process source (identity's key ring) rate-limits its own database reads, so an unknown kid may
+      // ask it at once: a key rotated in this process verifies immediately.
+      jwks: createJwksCache({ source: ownJwks ?? httpJwksSource(config.jwksUrl ?? ""), now: clock, ...(ownJwks ? { minRefetchIntervalMs: 0 } : {}) }),
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
       now: () => Math.floor(clock() / 1000),
