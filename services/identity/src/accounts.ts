@@ -7,6 +7,11 @@ import { invalidArgument, unauthenticated } from "../../platform/src/errors.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
+import { recordActivity, type ClientInfo } from "./activity.js";
+import { noHooks, type AccountHooks } from "./identity-deps.js";
+import type { LoginThrottle } from "./login-throttle.js";
+import { welcomeMail } from "./mail-templates.js";
+import { enqueueMail } from "./outbox.js";
 import { hashPassword, verifyPassword } from "./passwords.js";
 import { findSession, isLive, openSession, refreshExpiresIn, revokeSession, rotateRefreshToken, type SessionPolicy } from "./sessions.js";
 import { findUserById, findUserByLogin, insertUser, isUuid, roleClaims, rolesOf, type UserRow } from "./users.js";
@@ -18,6 +23,16 @@ export interface AccountsDeps {
   logger: Logger;
   signAccessToken: AccessTokenSigner;
   sessionPolicy: SessionPolicy;
+  /** Brute-force defence for Login; without it logins are not throttled. */
+  throttle?: LoginThrottle;
+  hooks?: AccountHooks;
+}
+
+/** What the live-session check needs to know about a token's session. */
+export interface SessionState {
+  live: boolean;
+  /** The user's roles now (not those in the token). */
+  roles: readonly Role[];
 }
 
 export interface TokenPair {
@@ -32,6 +47,7 @@ const loginFailed = () => unauthenticated("invalid login or password");
 /** Registration, login and the session/token lifecycle. */
 export function createAccounts(deps: AccountsDeps) {
   const { db, clock } = deps;
+  const hooks = deps.hooks ?? noHooks;
 
   const issuePair = async (user: UserRow, session: Awaited<ReturnType<typeof openSession>>["session"], refreshToken: string): Promise<TokenPair> => {
     const access = await deps.signAccessToken({ subject: user.id, roles: rolesOf(user), sessionId: session.id });
@@ -41,6 +57,16 @@ export function createAccounts(deps: AccountsDeps) {
       refreshToken,
       refreshExpiresIn: refreshExpiresIn(session, clock(), deps.sessionPolicy),
     };
+  };
+
+  /** Whether the session is live (and its user enabled), and the user's current roles. */
+  const sessionState = async (userId: string, sessionId: string): Promise<SessionState> => {
+    if (!isUuid(sessionId)) return { live: false, roles: [] };
+    const session = await findSession(db, sessionId);
+    if (!session || session.userId !== userId || !isLive(session, clock(), deps.sessionPolicy)) return { live: false, roles: [] };
+    const user = await findUserById(db, userId);
+    if (!user || user.disabled) return { live: false, roles: [] };
+    return { live: true, roles: rolesOf(user) };
   };
 
   return {
@@ -56,36 +82,53 @@ export function createAccounts(deps: AccountsDeps) {
       const clash = (await findUserByLogin(db, username)) ?? (await findUserByLogin(db, email));
       if (clash) throw new ConnectError(`${clash.email === email ? "email" : "username"} already exists`, Code.AlreadyExists);
       const now = new Date(clock());
-      return insertUser(db, {
-        id: randomUUID(),
-        username,
-        email,
-        passwordHash: await hashPassword(input.password),
-        roles: roleClaims([role]),
-        displayName,
-        createTime: now,
-        updateTime: now,
+      const passwordHash = await hashPassword(input.password);
+      // The welcome mail is queued in the same transaction: no mail for an account that was never stored.
+      const user = await db.transaction(async (tx) => {
+        const created = await insertUser(tx, { id: randomUUID(), username, email, passwordHash, roles: roleClaims([role]), displayName, createTime: now, updateTime: now });
+        await enqueueMail(tx, clock, welcomeMail(created));
+        return created;
       });
+      hooks.mailQueued();
+      return user;
     },
 
     /**
      * Checks the password and opens a session. Unknown login, wrong password and disabled account give the same
-     * UNAUTHENTICATED after the same argon2 work.
+     * UNAUTHENTICATED after the same argon2 work and the same database writes (the failure counters, plus a
+     * history row when the account exists, in one transaction). A login or client IP locked by repeated
+     * failures answers RESOURCE_EXHAUSTED with a retry delay before any password is checked, whether or not the
+     * account exists.
      */
     async login(input: { login: string; password: string; userAgent: string; ip: string }): Promise<{ user: UserRow; tokens: TokenPair }> {
+      const client: ClientInfo = { ip: input.ip, userAgent: input.userAgent };
+      const throttle = deps.throttle;
+      const accountKey = throttle?.accountKey(input.login);
+      const keys = throttle && accountKey ? [accountKey, ...throttle.ipKeys(input.ip)] : [];
+      await throttle?.check(keys);
       const user = await findUserByLogin(db, input.login);
       const ok = await verifyPassword(user?.passwordHash, input.password);
-      if (!user || !ok || user.disabled) throw loginFailed();
+      if (!user || !ok || user.disabled) {
+        await db.transaction(async (tx) => {
+          await throttle?.fail(keys, tx);
+          if (user) await recordActivity(tx, clock, { userId: user.id, kind: "login.failed", client });
+        });
+        throw loginFailed();
+      }
+      if (throttle && accountKey) await throttle.succeed(accountKey);
       const { session, refreshToken } = await openSession(db, clock, deps.sessionPolicy, { userId: user.id, userAgent: input.userAgent, ip: input.ip });
+      await recordActivity(db, clock, { userId: user.id, kind: "login.succeeded", client, sessionId: session.id });
       return { user, tokens: await issuePair(user, session, refreshToken) };
     },
 
     /** Spends a refresh token for a new pair; a spent token revokes its session. All failures: UNAUTHENTICATED. */
-    async refresh(token: string): Promise<{ user: UserRow; tokens: TokenPair; sessionId: string }> {
+    async refresh(token: string, input?: { client?: ClientInfo }): Promise<{ user: UserRow; tokens: TokenPair; sessionId: string }> {
       if (token === "" || token.length > 128) throw unauthenticated("invalid refresh token");
       const result = await rotateRefreshToken(db, clock, deps.sessionPolicy, token);
       if (result.kind === "reused") {
         deps.logger.warn("refresh token reuse: session revoked", { session_id: result.session.id, user_id: result.session.userId });
+        hooks.sessionsEnded([result.session.id]);
+        await recordActivity(db, clock, { userId: result.session.userId, kind: "refresh_token.reused", sessionId: result.session.id, client: input?.client });
       }
       if (result.kind !== "rotated") throw unauthenticated("invalid refresh token");
       const user = await findUserById(db, result.session.userId);
@@ -94,8 +137,12 @@ export function createAccounts(deps: AccountsDeps) {
     },
 
     /** Ends the caller's session. */
-    async logout(principal: Principal): Promise<void> {
-      if (principal.sessionId) await revokeSession(db, clock, principal.subject, principal.sessionId, "logout");
+    async logout(principal: Principal, client?: ClientInfo): Promise<void> {
+      if (!principal.sessionId) return;
+      if (await revokeSession(db, clock, principal.subject, principal.sessionId, "logout")) {
+        await recordActivity(db, clock, { userId: principal.subject, kind: "logout", sessionId: principal.sessionId, client });
+      }
+      hooks.sessionsEnded([principal.sessionId]);
     },
 
     async getUser(id: string): Promise<UserRow> {
@@ -106,10 +153,10 @@ export function createAccounts(deps: AccountsDeps) {
 
     /** True when the session exists, belongs to `userId`, and is live now. */
     async sessionIsLive(userId: string, sessionId: string): Promise<boolean> {
-      if (!isUuid(sessionId)) return false;
-      const session = await findSession(db, sessionId);
-      return session !== undefined && session.userId === userId && isLive(session, clock(), deps.sessionPolicy);
+      return (await sessionState(userId, sessionId)).live;
     },
+
+    sessionState,
   };
 }
 

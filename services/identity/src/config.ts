@@ -1,4 +1,37 @@
-import { envDuration, envInt, type Env } from "../../platform/src/config.js";
+import { resolve } from "node:path";
+import { ConfigError, envDuration, envEnum, envInt, envOptional, envString, envUrl, type Env } from "../../platform/src/config.js";
+
+export interface ThrottleConfig {
+  /** Failures of one account key before it is locked. */
+  accountMaxFailures: number;
+  /** Failures from one client IP before it is locked. */
+  ipMaxFailures: number;
+  /** Lock after the threshold is reached; grows by this much with each further failure, seconds. */
+  waitIncrement: number;
+  /** The lock never exceeds this, seconds. */
+  maxWait: number;
+  /** A counter with no failure for this long starts again from zero, seconds. */
+  failureReset: number;
+}
+
+export interface MailConfig {
+  transport: "file" | "smtp";
+  /** Folder the file transport writes `.eml` files into. */
+  fileDir: string;
+  /** smtp:// or smtps:// URL (with credentials) for the SMTP transport. */
+  smtpUrl: string | undefined;
+  from: string;
+  /** Base URL of the web app, used in links in mail. */
+  publicUrl: string;
+  /** How often the outbox dispatcher looks for mail to send, ms. */
+  dispatchIntervalMs: number;
+}
+
+export interface AdminBootstrap {
+  username: string;
+  email: string;
+  password: string;
+}
 
 export interface IdentityConfig {
   /** Access token lifetime, seconds. */
@@ -13,10 +46,28 @@ export interface IdentityConfig {
   keyRefreshMs: number;
   issuer: string;
   audience: string;
+  /** Password reset token lifetime, seconds. */
+  passwordResetTtl: number;
+  /** At most one reset mail per account in this time, seconds (stops mail bombing). */
+  passwordResetInterval: number;
+  /** Activity older than this is deleted, seconds. */
+  activityRetention: number;
+  throttle: ThrottleConfig;
+  mail: MailConfig;
+  /** The first administrator, created at start-up when absent; undefined when ADMIN_* are not set. */
+  admin: AdminBootstrap | undefined;
 }
 
+/** Reads identity's settings; throws ConfigError naming the variable at fault. */
 export function readIdentityConfig(env: Env): IdentityConfig {
   const sessionIdleTimeout = envDuration(env, "SESSION_IDLE_TIMEOUT", 14 * 86400);
+  const dataDir = resolve(envString(env, "DATA_DIR", "./data"));
+  const transport = envEnum(env, "MAIL_TRANSPORT", ["file", "smtp"], "file");
+  const smtpUrl = envUrl(env, "SMTP_URL");
+  if (transport === "smtp") {
+    if (!smtpUrl) throw new ConfigError("SMTP_URL is required when MAIL_TRANSPORT=smtp");
+    if (!/^smtps?:$/.test(new URL(smtpUrl).protocol)) throw new ConfigError("SMTP_URL must start with smtp:// or smtps://");
+  }
   return {
     accessTokenTtl: envDuration(env, "ACCESS_TOKEN_TTL", 15 * 60),
     sessionIdleTimeout,
@@ -25,5 +76,34 @@ export function readIdentityConfig(env: Env): IdentityConfig {
     keyRefreshMs: envInt(env, "SIGNING_KEY_REFRESH_MS", 30_000, { min: 1000 }),
     issuer: env["JWT_ISSUER"] || "https://identity.grocery.local",
     audience: env["JWT_AUDIENCE"] || "grocery",
+    passwordResetTtl: envDuration(env, "PASSWORD_RESET_TTL", 30 * 60),
+    passwordResetInterval: envInt(env, "PASSWORD_RESET_INTERVAL", 60, { min: 0, max: 86400 }),
+    activityRetention: envDuration(env, "ACTIVITY_RETENTION", 180 * 86400),
+    throttle: {
+      accountMaxFailures: envInt(env, "LOGIN_MAX_FAILURES", 30, { min: 1, max: 10_000 }),
+      ipMaxFailures: envInt(env, "LOGIN_IP_MAX_FAILURES", 100, { min: 1, max: 100_000 }),
+      waitIncrement: envDuration(env, "LOGIN_WAIT_INCREMENT", 60),
+      maxWait: envDuration(env, "LOGIN_MAX_WAIT", 900),
+      failureReset: envDuration(env, "LOGIN_FAILURE_RESET", 12 * 3600),
+    },
+    mail: {
+      transport,
+      fileDir: resolve(envOptional(env, "MAIL_FILE_DIR") ?? resolve(dataDir, "outbox-mail")),
+      smtpUrl,
+      from: envString(env, "MAIL_FROM", "Local E-Grocery <no-reply@grocery.local>"),
+      publicUrl: (envUrl(env, "PUBLIC_URL") ?? "http://localhost:8080").replace(/\/+$/, ""),
+      dispatchIntervalMs: envInt(env, "MAIL_DISPATCH_INTERVAL_MS", 2000, { min: 50, max: 3_600_000 }),
+    },
+    admin: readAdminBootstrap(env),
   };
+}
+
+function readAdminBootstrap(env: Env): AdminBootstrap | undefined {
+  const names = ["ADMIN_USERNAME", "ADMIN_EMAIL", "ADMIN_PASSWORD"] as const;
+  const values = names.map((n) => envOptional(env, n));
+  if (values.every((v) => v === undefined)) return undefined;
+  const missing = names.filter((_, i) => values[i] === undefined);
+  if (missing.length > 0) throw new ConfigError(`${missing.join(", ")} must be set together with the other ADMIN_* variables`);
+  const [username, email, password] = values as [string, string, string];
+  return { username, email, password };
 }

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, jsonb, pgSchema, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const identity = pgSchema("identity");
 
@@ -18,6 +18,15 @@ export const users = identity.table(
     disabled: boolean("disabled").notNull().default(false),
     createTime: ts("create_time").notNull(),
     updateTime: ts("update_time").notNull(),
+    /** E.164, or empty. */
+    phoneNumber: text("phone_number").notNull().default(""),
+    /** Canonical BCP 47 tag, or empty. */
+    languageCode: text("language_code").notNull().default(""),
+    /** ISO 4217 code, or empty. */
+    currencyCode: text("currency_code").notNull().default(""),
+    marketingOptIn: boolean("marketing_opt_in").notNull().default(false),
+    /** Channel names: email, sms, push. */
+    notificationChannels: text("notification_channels").array().notNull().default(sql`'{email}'::text[]`),
   },
   (t) => [
     uniqueIndex("users_username_lower_key").on(sql`lower(${t.username})`),
@@ -64,3 +73,83 @@ export const signingKeys = identity.table("signing_keys", {
   /** When it stopped signing; null while it is the current key. */
   retireTime: ts("retire_time"),
 });
+
+/** Single-use password reset tokens, by SHA-256 hash; spent on use, and all of a user's spent on any reset. */
+export const passwordResetTokens = identity.table(
+  "password_reset_tokens",
+  {
+    tokenHash: text("token_hash").primaryKey(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    createTime: ts("create_time").notNull(),
+    expireTime: ts("expire_time").notNull(),
+    spendTime: ts("spend_time"),
+  },
+  (t) => [index("password_reset_tokens_user_idx").on(t.userId)],
+);
+
+/**
+ * Transactional outbox: mail to send and events for other services, written in the same transaction as the
+ * change that causes them and delivered afterwards by a dispatcher (at least once).
+ */
+export const outbox = identity.table(
+  "outbox",
+  {
+    id: uuid("id").primaryKey(),
+    /** "mail", or an event name such as "user.deleted". */
+    topic: text("topic").notNull(),
+    payload: jsonb("payload").notNull(),
+    /** pending, delivered or failed (gave up). */
+    status: text("status").notNull().default("pending"),
+    createTime: ts("create_time").notNull(),
+    /** Not tried before this time: the retry back-off, or the lease of the replica sending it. */
+    availableTime: ts("available_time").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    deliverTime: ts("deliver_time"),
+    lastError: text("last_error"),
+  },
+  (t) => [index("outbox_pending_idx").on(t.topic, t.availableTime).where(sql`${t.status} = 'pending'`)],
+);
+
+/** A user's security history: logins, password and profile changes, session revocations. */
+export const activity = identity.table(
+  "activity",
+  {
+    id: uuid("id").primaryKey(),
+    userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    /** Event name such as login.succeeded; see activity.ts. */
+    kind: text("kind").notNull(),
+    createTime: ts("create_time").notNull(),
+    ip: text("ip").notNull().default(""),
+    userAgent: text("user_agent").notNull().default(""),
+    /** The session concerned; not a foreign key, the session may be gone. */
+    sessionId: uuid("session_id"),
+    changedFields: text("changed_fields").array().notNull().default(sql`'{}'::text[]`),
+  },
+  (t) => [index("activity_user_time_idx").on(t.userId, t.createTime.desc(), t.id.desc())],
+);
+
+/**
+ * Failed-login counters per account key and per client IP (keys are SHA-256 hashes, so typed logins are not
+ * stored). Shared by every replica.
+ */
+export const loginThrottle = identity.table("login_throttle", {
+  key: text("key").primaryKey(),
+  failures: integer("failures").notNull(),
+  lastFailureTime: ts("last_failure_time").notNull(),
+  lockedUntil: ts("locked_until"),
+});
+
+/** Machine clients for the client-credentials flow; secrets are stored as SHA-256 hashes. */
+export const serviceAccounts = identity.table(
+  "service_accounts",
+  {
+    clientId: text("client_id").primaryKey(),
+    name: text("name").notNull(),
+    secretHash: text("secret_hash").notNull(),
+    createTime: ts("create_time").notNull(),
+    lastUsedTime: ts("last_used_time"),
+    /** The administrator who created it; not a foreign key, so deleting that user keeps the account. */
+    createdBy: uuid("created_by"),
+  },
+  (t) => [uniqueIndex("service_accounts_name_key").on(t.name)],
+);

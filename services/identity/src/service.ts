@@ -4,46 +4,106 @@ import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js
 import type { ServiceDefinition } from "../../platform/src/service-module.js";
 import { createAccessTokenSigner } from "./access-tokens.js";
 import { createAccounts } from "./accounts.js";
+import { bootstrapAdmin, validateAdminBootstrap } from "./admin-bootstrap.js";
 import { readIdentityConfig } from "./config.js";
+import { createHousekeeping } from "./housekeeping.js";
+import type { AccountHooks, IdentityDeps } from "./identity-deps.js";
+import { createLoginThrottle } from "./login-throttle.js";
+import { createFileMailer, createSmtpMailer } from "./mailer.js";
+import { createMailDispatcher } from "./outbox.js";
+import { createPasswordManagement } from "./password-management.js";
+import { createProfiles } from "./profiles.js";
 import { identityRoutes } from "./routes.js";
+import { createServiceAccounts } from "./service-accounts.js";
 import { createSessionCheck } from "./session-check.js";
+import { createSessionManagement } from "./session-management.js";
 import { createSigningKeyRing } from "./signing-keys.js";
+import { createUserAdmin } from "./user-admin.js";
 
 export const identityService: ServiceDefinition = {
   name: "identity",
   migrationsFolder: fileURLToPath(new URL("../migrations", import.meta.url)),
   async build({ db, env, logger, clock }) {
     const config = readIdentityConfig(env);
+    const admin = config.admin && validateAdminBootstrap(config.admin);
     const keys = createSigningKeyRing({ db, clock, retainSeconds: config.accessTokenTtl + 60, refreshMs: config.keyRefreshMs });
     await keys.reload();
     const signAccessToken = createAccessTokenSigner({ keys, clock, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtl });
-    const accounts = createAccounts({
+    const sessionPolicy = { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime };
+    const throttle = createLoginThrottle({ db, clock, config: config.throttle });
+    const mailer =
+      config.mail.transport === "smtp" && config.mail.smtpUrl
+        ? await createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, logger })
+        : createFileMailer({ dir: config.mail.fileDir, from: config.mail.from, logger, now: clock });
+    const dispatcher = createMailDispatcher({
       db,
       clock,
+      mailer,
       logger,
-      signAccessToken,
-      sessionPolicy: { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime },
+      intervalMs: config.mail.dispatchIntervalMs,
+      housekeeping: createHousekeeping({ db, clock, throttle, activityRetentionSeconds: config.activityRetention }),
     });
-    const sessionCheck = createSessionCheck({ isLive: accounts.sessionIsLive, clock, ttlMs: config.sessionCheckCacheMs });
-    const jwksDocument = async () => JSON.stringify({ keys: await keys.publicKeys() });
+
+    // Bound late: the session check is built from the domain modules that call these hooks.
+    const hooks: AccountHooks = {
+      sessionsEnded: (ids) => ids.forEach((id) => sessionCheck.forget(id)),
+      principalChanged: (subject) => sessionCheck.forgetSubject(subject),
+      mailQueued: () => dispatcher.kick(),
+    };
+    const deps: IdentityDeps = { db, clock, logger, config, signAccessToken, sessionPolicy, throttle, hooks };
+    const accounts = createAccounts(deps);
+    const serviceAccounts = createServiceAccounts(deps);
+    const passwords = createPasswordManagement(deps);
+    const sessionCheck = createSessionCheck({ state: accounts.sessionState, serviceAccountExists: serviceAccounts.exists, clock, ttlMs: config.sessionCheckCacheMs });
+
+    // In-process verifiers ask for keys on every unknown kid; the ring answers from memory and re-reads the
+    // database at most once a second, so forged kids cannot flood it while a rotation elsewhere shows up at once.
+    let lastReload = clock();
+    const jwksSource = async () => {
+      if (clock() - lastReload >= 1000) {
+        lastReload = clock();
+        await keys.reload();
+      }
+      return keys.publicKeys();
+    };
+
     return {
       services: [AuthService, UserService],
-      routes: identityRoutes({ accounts, publicKeys: keys.publicKeys, forgetSession: sessionCheck.forget }),
+      routes: identityRoutes({
+        db,
+        accounts,
+        passwords,
+        profiles: createProfiles(deps),
+        sessions: createSessionManagement(deps),
+        admin: createUserAdmin(deps),
+        serviceAccounts,
+        publicKeys: keys.publicKeys,
+        rotateSigningKey: async () => {
+          const kid = await keys.rotate();
+          logger.info("signing key rotated", { kid });
+          return kid;
+        },
+      }),
       httpRoutes: {
         "/.well-known/jwks.json": async (_req, res) => {
-          const body = await jwksDocument();
+          const body = JSON.stringify({ keys: await keys.publicKeys() });
           res.setHeader("Content-Type", "application/jwk-set+json");
           // Short enough that a rotation reaches every verifier well within the access token lifetime.
           res.setHeader("Cache-Control", "public, max-age=300");
           res.end(body);
         },
       },
-      // Verifiers in this process read the key ring directly, re-reading the database on an unknown kid.
-      jwksSource: async () => {
-        await keys.reload();
-        return keys.publicKeys();
-      },
+      jwksSource,
       checkPrincipal: sessionCheck.check,
+      async start() {
+        if (admin) await bootstrapAdmin({ db, clock, logger }, admin);
+        dispatcher.start();
+      },
+      async close() {
+        await passwords.drain();
+        await dispatcher.stop();
+        await mailer.close?.();
+      },
     };
   },
 };

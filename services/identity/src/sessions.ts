@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, desc, eq, gt, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { hashRefreshToken, newRefreshToken } from "./refresh-tokens.js";
@@ -115,4 +115,36 @@ export async function revokeAllSessions(db: Db, clock: Clock, userId: string, re
 export async function findSession(db: Db, sessionId: string): Promise<SessionRow | undefined> {
   const [row] = await db.select().from(sessions).where(eq(sessions.id, sessionId));
   return row;
+}
+
+/** When a session ends if not used again: the idle timeout or the absolute lifetime, whichever is sooner. */
+export function sessionEnd(session: SessionRow, policy: SessionPolicy): Date {
+  return new Date(Math.min(session.expireTime.getTime(), session.lastUsedTime.getTime() + policy.idleTimeoutSeconds * 1000));
+}
+
+/** Live sessions of `userId`, newest first, keyset-paged after (create_time, id). */
+export async function listLiveSessions(
+  db: Db,
+  clock: Clock,
+  policy: SessionPolicy,
+  userId: string,
+  page: { limit: number; after?: { createTime: Date; id: string } | undefined },
+): Promise<SessionRow[]> {
+  const now = new Date(clock());
+  const idleCutoff = new Date(now.getTime() - policy.idleTimeoutSeconds * 1000);
+  const after = page.after;
+  return db
+    .select()
+    .from(sessions)
+    .where(
+      and(
+        eq(sessions.userId, userId),
+        isNull(sessions.revokeTime),
+        gt(sessions.expireTime, now),
+        gt(sessions.lastUsedTime, idleCutoff),
+        after ? or(lt(sessions.createTime, after.createTime), and(eq(sessions.createTime, after.createTime), lt(sessions.id, after.id))) : undefined,
+      ),
+    )
+    .orderBy(desc(sessions.createTime), desc(sessions.id))
+    .limit(page.limit);
 }

@@ -1,7 +1,29 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { UserSchema, type User } from "../../../gen/grocery/identity/v1/user_pb.js";
+import { NotificationChannel, PreferencesSchema, UserSchema, type User } from "../../../gen/grocery/identity/v1/user_pb.js";
+import {
+  ActivityEventSchema,
+  ActivityKind,
+  ServiceAccountSchema,
+  SessionSchema,
+  type ActivityEvent,
+  type ServiceAccount,
+  type Session,
+} from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { invalidArgument } from "../../platform/src/errors.js";
+import type { ActivityKindName, ActivityRow } from "./activity.js";
+import type { ProfileInput } from "./profiles.js";
+import type { ServiceAccountRow } from "./service-accounts.js";
+import type { SessionView } from "./session-management.js";
 import { rolesOf, type UserRow } from "./users.js";
+import type { NotificationChannelName } from "./validation.js";
+
+const channelByName: Record<NotificationChannelName, NotificationChannel> = {
+  email: NotificationChannel.EMAIL,
+  sms: NotificationChannel.SMS,
+  push: NotificationChannel.PUSH,
+};
+const nameByChannel = new Map(Object.entries(channelByName).map(([name, channel]) => [channel, name as NotificationChannelName]));
 
 export function toUserProto(row: UserRow): User {
   return create(UserSchema, {
@@ -13,5 +35,82 @@ export function toUserProto(row: UserRow): User {
     disabled: row.disabled,
     createTime: timestampFromDate(row.createTime),
     updateTime: timestampFromDate(row.updateTime),
+    phoneNumber: row.phoneNumber,
+    preferences: create(PreferencesSchema, {
+      languageCode: row.languageCode,
+      currencyCode: row.currencyCode,
+      marketingOptIn: row.marketingOptIn,
+      notificationChannels: row.notificationChannels.flatMap((n) => (n in channelByName ? [channelByName[n as NotificationChannelName]] : [])),
+    }),
+  });
+}
+
+/** The writable fields of a User from UpdateMe; INVALID_ARGUMENT for an unspecified or unknown channel. */
+export function profileFromProto(user: User | undefined): ProfileInput {
+  const prefs = user?.preferences;
+  return {
+    displayName: user?.displayName ?? "",
+    phoneNumber: user?.phoneNumber ?? "",
+    email: user?.email ?? "",
+    preferences: prefs && {
+      languageCode: prefs.languageCode,
+      currencyCode: prefs.currencyCode,
+      marketingOptIn: prefs.marketingOptIn,
+      notificationChannels: prefs.notificationChannels.map((c) => {
+        const name = nameByChannel.get(c);
+        if (name === undefined) throw invalidArgument("user.preferences.notification_channels", "must hold only EMAIL, SMS and PUSH");
+        return name;
+      }),
+    },
+  };
+}
+
+export function toSessionProto(view: SessionView): Session {
+  const s = view.session;
+  return create(SessionSchema, {
+    id: s.id,
+    createTime: timestampFromDate(s.createTime),
+    lastUsedTime: timestampFromDate(s.lastUsedTime),
+    expireTime: timestampFromDate(view.endTime),
+    userAgent: s.userAgent,
+    ipAddress: s.ip,
+    current: view.current,
+  });
+}
+
+const kindByName: Record<ActivityKindName, ActivityKind> = {
+  "login.succeeded": ActivityKind.LOGIN_SUCCEEDED,
+  "login.failed": ActivityKind.LOGIN_FAILED,
+  "refresh_token.reused": ActivityKind.REFRESH_TOKEN_REUSED,
+  logout: ActivityKind.LOGOUT,
+  "session.revoked": ActivityKind.SESSION_REVOKED,
+  "password.changed": ActivityKind.PASSWORD_CHANGED,
+  "password.reset_requested": ActivityKind.PASSWORD_RESET_REQUESTED,
+  "password.reset": ActivityKind.PASSWORD_RESET,
+  "profile.updated": ActivityKind.PROFILE_UPDATED,
+  "email.changed": ActivityKind.EMAIL_CHANGED,
+  "roles.changed": ActivityKind.ROLES_CHANGED,
+  "account.disabled": ActivityKind.ACCOUNT_DISABLED,
+  "account.enabled": ActivityKind.ACCOUNT_ENABLED,
+};
+
+export function toActivityProto(row: ActivityRow): ActivityEvent {
+  return create(ActivityEventSchema, {
+    id: row.id,
+    kind: kindByName[row.kind as ActivityKindName] ?? ActivityKind.UNSPECIFIED,
+    createTime: timestampFromDate(row.createTime),
+    ipAddress: row.ip,
+    userAgent: row.userAgent,
+    sessionId: row.sessionId ?? "",
+    changedFields: row.changedFields,
+  });
+}
+
+export function toServiceAccountProto(row: ServiceAccountRow): ServiceAccount {
+  return create(ServiceAccountSchema, {
+    clientId: row.clientId,
+    name: row.name,
+    createTime: timestampFromDate(row.createTime),
+    lastUsedTime: row.lastUsedTime ? timestampFromDate(row.lastUsedTime) : undefined,
   });
 }

@@ -39,3 +39,38 @@ export function normaliseDisplayName(raw: string, fallback: string, field = "dis
   if (/\p{Cc}/u.test(name)) throw invalidArgument(field, "must not contain control characters");
   return name;
 }
+
+/** E.164: "+", a country code not starting with 0, 7–15 digits in all. Spaces, dots, dashes and brackets are dropped; empty clears. */
+export function normalisePhoneNumber(raw: string, field = "phone_number"): string {
+  const phone = raw.trim().replace(/[\s().-]/g, "");
+  if (phone === "") return "";
+  if (!/^\+[1-9]\d{6,14}$/.test(phone)) throw invalidArgument(field, "must be an E.164 number such as +4915112345678");
+  return phone;
+}
+
+/** A BCP 47 language tag in canonical form ("en-gb" → "en-GB") with a 2–3 letter language; empty clears. */
+export function normaliseLanguageCode(raw: string, field = "language_code"): string {
+  const tag = raw.trim();
+  if (tag === "") return "";
+  let canonical: string | undefined;
+  try {
+    if (tag.length <= 35) canonical = Intl.getCanonicalLocales(tag)[0];
+  } catch {
+    canonical = undefined;
+  }
+  if (canonical === undefined || !/^[a-z]{2,3}(-|$)/.test(canonical)) throw invalidArgument(field, "must be a BCP 47 language tag such as en or de-AT");
+  return canonical;
+}
+
+let currencies: Set<string> | undefined;
+/** An ISO 4217 currency code, upper case; empty clears. */
+export function normaliseCurrencyCode(raw: string, field = "currency_code"): string {
+  const code = raw.trim().toUpperCase();
+  if (code === "") return "";
+  currencies ??= new Set(Intl.supportedValuesOf("currency"));
+  if (!/^[A-Z]{3}$/.test(code) || !currencies.has(code)) throw invalidArgument(field, "must be an ISO 4217 currency code such as EUR");
+  return code;
+}
+
+export const notificationChannelNames = ["email", "sms", "push"] as const;
+export type NotificationChannelName = (typeof notificationChannelNames)[number];

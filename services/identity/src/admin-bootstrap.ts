@@ -1,0 +1,57 @@
+import { randomUUID } from "node:crypto";
+import { sql } from "drizzle-orm";
+import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { ConfigError } from "../../platform/src/config.js";
+import type { Db } from "../../platform/src/db.js";
+import { DomainError } from "../../platform/src/errors.js";
+import type { Logger } from "../../platform/src/logger.js";
+import type { Clock } from "../../platform/src/service-module.js";
+import type { AdminBootstrap } from "./config.js";
+import { hashPassword } from "./passwords.js";
+import { findUserByLogin, insertUser, roleClaims } from "./users.js";
+import { checkPassword, normaliseEmail, normaliseUsername } from "./validation.js";
+
+/** Normalises and checks ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD like Register would; ConfigError naming the variable. */
+export function validateAdminBootstrap(admin: AdminBootstrap): AdminBootstrap {
+  try {
+    const username = normaliseUsername(admin.username, "ADMIN_USERNAME");
+    const email = normaliseEmail(admin.email, "ADMIN_EMAIL");
+    checkPassword(admin.password, { username, email }, "ADMIN_PASSWORD");
+    return { username, email, password: admin.password };
+  } catch (e) {
+    if (e instanceof DomainError) throw new ConfigError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Creates the first administrator from configuration when no account has that username or email. Idempotent
+ * across restarts, and across replicas starting together (under an advisory lock). The password is used only
+ * when creating: changing ADMIN_PASSWORD later changes nothing. An existing account that is not an
+ * administrator is never promoted (someone may have registered the name first); that is logged as an error.
+ */
+export async function bootstrapAdmin(deps: { db: Db; clock: Clock; logger: Logger }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
+  const passwordHash = await hashPassword(admin.password);
+  const outcome = await deps.db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.admin_bootstrap'))`);
+    const existing = (await findUserByLogin(tx, admin.username)) ?? (await findUserByLogin(tx, admin.email));
+    if (existing) return existing.roles.includes("admin") && existing.username === admin.username ? "exists" : "conflict";
+    const now = new Date(deps.clock());
+    await insertUser(tx, {
+      id: randomUUID(),
+      username: admin.username,
+      email: admin.email,
+      passwordHash,
+      roles: roleClaims([Role.ADMIN]),
+      displayName: admin.username,
+      createTime: now,
+      updateTime: now,
+    });
+    return "created";
+  });
+  if (outcome === "created") deps.logger.info("administrator created from ADMIN_USERNAME", { username: admin.username });
+  if (outcome === "conflict") {
+    deps.logger.error("ADMIN_USERNAME or ADMIN_EMAIL belongs to an account that is not that administrator; nothing was changed", { username: admin.username });
+  }
+  return outcome;
+}

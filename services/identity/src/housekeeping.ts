@@ -1,0 +1,23 @@
+import { and, eq, lt } from "drizzle-orm";
+import type { Db } from "../../platform/src/db.js";
+import type { Clock } from "../../platform/src/service-module.js";
+import { pruneActivity } from "./activity.js";
+import type { LoginThrottle } from "./login-throttle.js";
+import { outbox, passwordResetTokens } from "./schema.js";
+
+const DAY = 86_400_000;
+
+/**
+ * Deletes what has outlived its use: quiet failure counters, old history, reset tokens a day after they
+ * expired, and delivered mail after a week (undelivered mail and events stay).
+ */
+export function createHousekeeping(options: { db: Db; clock: Clock; throttle: LoginThrottle; activityRetentionSeconds: number }) {
+  const { db, clock } = options;
+  return async (): Promise<void> => {
+    const now = clock();
+    await options.throttle.prune();
+    await pruneActivity(db, clock, options.activityRetentionSeconds);
+    await db.delete(passwordResetTokens).where(lt(passwordResetTokens.expireTime, new Date(now - DAY)));
+    await db.delete(outbox).where(and(eq(outbox.topic, "mail"), eq(outbox.status, "delivered"), lt(outbox.deliverTime, new Date(now - 7 * DAY))));
+  };
+}

@@ -1,0 +1,33 @@
+import type { Db } from "../../platform/src/db.js";
+import type { Logger } from "../../platform/src/logger.js";
+import type { Clock } from "../../platform/src/service-module.js";
+import type { AccessTokenSigner } from "./access-tokens.js";
+import type { IdentityConfig } from "./config.js";
+import type { LoginThrottle } from "./login-throttle.js";
+import type { SessionPolicy } from "./sessions.js";
+
+/**
+ * Side effects that must follow a committed change in this process: the live-session cache forgets ended
+ * sessions and changed users at once (other replicas catch up within SESSION_CHECK_CACHE_MS), and the mail
+ * dispatcher is woken for newly queued mail.
+ */
+export interface AccountHooks {
+  sessionsEnded(sessionIds: readonly string[]): void;
+  /** Roles, status or existence of a user (or a service account) changed. */
+  principalChanged(subject: string): void;
+  mailQueued(): void;
+}
+
+export const noHooks: AccountHooks = { sessionsEnded: () => {}, principalChanged: () => {}, mailQueued: () => {} };
+
+/** What the identity domain modules share; built once in service.ts. */
+export interface IdentityDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  config: IdentityConfig;
+  signAccessToken: AccessTokenSigner;
+  sessionPolicy: SessionPolicy;
+  throttle: LoginThrottle;
+  hooks: AccountHooks;
+}

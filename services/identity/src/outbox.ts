@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto";
+import { and, eq, inArray, lte, sql } from "drizzle-orm";
+import type { Db } from "../../platform/src/db.js";
+import type { Logger } from "../../platform/src/logger.js";
+import type { Clock } from "../../platform/src/service-module.js";
+import type { Mail, Mailer } from "./mailer.js";
+import { outbox } from "./schema.js";
+
+/** Queues `mail` in the caller's transaction; it is sent after commit by the dispatcher. */
+export async function enqueueMail(tx: Db, clock: Clock, mail: Mail): Promise<void> {
+  const now = new Date(clock());
+  await tx.insert(outbox).values({ id: randomUUID(), topic: "mail", payload: mail, createTime: now, availableTime: now });
+}
+
+/**
+ * Records a domain event for other services in the caller's transaction (such as `user.deleted`). Delivery of
+ * events comes with the mesh: until then they wait in the table, in order.
+ */
+export async function enqueueEvent(tx: Db, clock: Clock, topic: string, payload: Record<string, unknown>): Promise<void> {
+  const now = new Date(clock());
+  await tx.insert(outbox).values({ id: randomUUID(), topic, payload, createTime: now, availableTime: now });
+}
+
+export interface MailDispatcherOptions {
+  db: Db;
+  clock: Clock;
+  mailer: Mailer;
+  logger: Logger;
+  intervalMs: number;
+  /** Messages claimed per pass. */
+  batchSize?: number;
+  /** How long a claimed message is reserved for the replica sending it, ms. */
+  leaseMs?: number;
+  /** Attempts before a message is given up as failed. */
+  maxAttempts?: number;
+  /** Extra housekeeping run about once a minute on the same loop (deleting expired rows). */
+  housekeeping?: () => Promise<void>;
+}
+
+export interface MailDispatcher {
+  start(): void;
+  /** Asks for a pass soon, after new mail was committed. */
+  kick(): void;
+  /** Runs one pass now; resolves with the number of messages sent. For tests and shutdown. */
+  runOnce(): Promise<number>;
+  /** Stops the loop and waits for a running pass, so nothing touches the database after close. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Sends pending mail from the outbox. Each pass claims a batch with FOR UPDATE SKIP LOCKED and leases it (so
+ * replicas never send the same message twice at once), sends outside the transaction, then marks each message
+ * delivered — its body is scrubbed, as reset mail carries a token — or schedules a retry with back-off.
+ * The timer is unref'd, and `stop()` ends it: a test process is never kept alive by it.
+ */
+export function createMailDispatcher(options: MailDispatcherOptions): MailDispatcher {
+  const { db, clock, logger } = options;
+  const batchSize = options.batchSize ?? 20;
+  const leaseMs = options.leaseMs ?? 60_000;
+  const maxAttempts = options.maxAttempts ?? 10;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+  let stopped = false;
+  let kicked = false;
+  let lastHousekeeping = -Infinity;
+
+  const pass = async (): Promise<number> => {
+    const now = clock();
+    const claimed = await db.transaction(async (tx) => {
+      const due = await tx
+        .select({ id: outbox.id })
+        .from(outbox)
+        .where(and(eq(outbox.topic, "mail"), eq(outbox.status, "pending"), lte(outbox.availableTime, new Date(now))))
+        .orderBy(outbox.availableTime)
+        .limit(batchSize)
+        .for("update", { skipLocked: true });
+      if (due.length === 0) return [];
+      return tx
+        .update(outbox)
+        .set({ availableTime: new Date(now + leaseMs), attempts: sql`${outbox.attempts} + 1` })
+        .where(inArray(outbox.id, due.map((r) => r.id)))
+        .returning();
+    });
+    let sent = 0;
+    for (const row of claimed) {
+      if (stopped) break;
+      const mail = row.payload as Mail;
+      try {
+        await options.mailer.send(mail);
+        await db
+          .update(outbox)
+          .set({ status: "delivered", deliverTime: new Date(clock()), payload: { to: mail.to, subject: mail.subject }, lastError: null })
+          .where(eq(outbox.id, row.id));
+        sent++;
+      } catch (e) {
+        const gaveUp = row.attempts >= maxAttempts;
+        const backoffMs = Math.min(3_600_000, 5_000 * 2 ** (row.attempts - 1));
+        logger.warn(gaveUp ? "mail failed, giving up" : "mail failed, will retry", { outbox_id: row.id, attempts: row.attempts, error: e });
+        await db
+          .update(outbox)
+          .set({
+            status: gaveUp ? "failed" : "pending",
+            availableTime: new Date(clock() + backoffMs),
+            lastError: e instanceof Error ? e.message.slice(0, 500) : String(e).slice(0, 500),
+          })
+          .where(eq(outbox.id, row.id));
+      }
+    }
+    if (options.housekeeping && clock() - lastHousekeeping > 60_000) {
+      lastHousekeeping = clock();
+      await options.housekeeping();
+    }
+    return sent;
+  };
+
+  const runOnce = (): Promise<number> => {
+    // One pass at a time per process; a pass asked for during a pass runs right after it.
+    const previous = running ?? Promise.resolve(0);
+    const next = previous.catch(() => 0).then(() => (stopped ? 0 : pass()));
+    running = next;
+    void next.finally(() => {
+      if (running === next) running = undefined;
+    }).catch(() => {});
+    return next;
+  };
+
+  let looping = false;
+  const schedule = (delayMs: number) => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      kicked = false;
+      looping = true;
+      runOnce()
+        .catch((e: unknown) => {
+          logger.warn("mail dispatch pass failed", { error: e });
+        })
+        .finally(() => {
+          looping = false;
+          // Mail queued during the pass is sent right away rather than after the interval.
+          schedule(kicked ? 0 : options.intervalMs);
+        });
+    }, delayMs);
+    timer.unref();
+  };
+
+  return {
+    start: () => schedule(0),
+    kick() {
+      if (stopped) return;
+      kicked = true;
+      if (!looping) schedule(0);
+    },
+    runOnce,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running?.catch(() => {});
+    },
+  };
+}

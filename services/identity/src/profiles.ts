@@ -1,0 +1,160 @@
+import { eq } from "drizzle-orm";
+import type { Principal } from "../../platform/src/context.js";
+import { alreadyExists, invalidArgument, sqlState, unauthenticated } from "../../platform/src/errors.js";
+import { deleteAccount } from "./account-deletion.js";
+import { recordActivity, type ClientInfo } from "./activity.js";
+import type { IdentityDeps } from "./identity-deps.js";
+import { emailChangedMail } from "./mail-templates.js";
+import { enqueueMail } from "./outbox.js";
+import { confirmPassword } from "./reauthentication.js";
+import { users } from "./schema.js";
+import { findUserById, findUserByLogin, type UserRow } from "./users.js";
+import {
+  normaliseCurrencyCode,
+  normaliseDisplayName,
+  normaliseEmail,
+  normaliseLanguageCode,
+  normalisePhoneNumber,
+  type NotificationChannelName,
+} from "./validation.js";
+
+/** The writable part of a user, as UpdateMe receives it. */
+export interface ProfileInput {
+  displayName: string;
+  phoneNumber: string;
+  email: string;
+  preferences?: {
+    languageCode: string;
+    currencyCode: string;
+    marketingOptIn: boolean;
+    notificationChannels: NotificationChannelName[];
+  };
+}
+
+/** Mask paths UpdateMe accepts, in proto field names. */
+export const profilePaths = [
+  "display_name",
+  "phone_number",
+  "email",
+  "preferences.language_code",
+  "preferences.currency_code",
+  "preferences.marketing_opt_in",
+  "preferences.notification_channels",
+] as const;
+type ProfilePath = (typeof profilePaths)[number];
+const readOnlyPaths = new Set(["id", "username", "roles", "disabled", "create_time", "update_time"]);
+
+/**
+ * Resolves an AIP-134 update mask: "*" is every writable field, "preferences" all of its fields; without a
+ * mask, every field set to a non-default value. Unknown and read-only paths are INVALID_ARGUMENT on update_mask.
+ */
+export function resolveProfileMask(paths: readonly string[] | undefined, input: ProfileInput): Set<ProfilePath> {
+  const resolved = new Set<ProfilePath>();
+  if (paths === undefined) {
+    if (input.displayName !== "") resolved.add("display_name");
+    if (input.phoneNumber !== "") resolved.add("phone_number");
+    if (input.email !== "") resolved.add("email");
+    const p = input.preferences;
+    if (p?.languageCode) resolved.add("preferences.language_code");
+    if (p?.currencyCode) resolved.add("preferences.currency_code");
+    if (p?.marketingOptIn) resolved.add("preferences.marketing_opt_in");
+    if (p && p.notificationChannels.length > 0) resolved.add("preferences.notification_channels");
+    return resolved;
+  }
+  for (const path of paths) {
+    if (path === "*") profilePaths.forEach((p) => resolved.add(p));
+    else if (path === "preferences") profilePaths.filter((p) => p.startsWith("preferences.")).forEach((p) => resolved.add(p));
+    else if ((profilePaths as readonly string[]).includes(path)) resolved.add(path as ProfilePath);
+    else if (readOnlyPaths.has(path)) throw invalidArgument("update_mask", `${path} cannot be changed with UpdateMe`);
+    else throw invalidArgument("update_mask", `unknown field ${JSON.stringify(path.slice(0, 64))}`);
+  }
+  return resolved;
+}
+
+type UserUpdate = Partial<Pick<UserRow, "displayName" | "phoneNumber" | "email" | "languageCode" | "currencyCode" | "marketingOptIn" | "notificationChannels">>;
+
+/** UpdateMe and DeleteMe. */
+export function createProfiles(deps: IdentityDeps) {
+  const { db, clock, hooks } = deps;
+
+  const currentUser = async (principal: Principal): Promise<UserRow> => {
+    const user = await findUserById(db, principal.subject);
+    if (!user) throw unauthenticated("account no longer exists");
+    return user;
+  };
+
+  return {
+    /**
+     * Changes the masked fields of the caller's profile; every value is validated before anything is written
+     * (INVALID_ARGUMENT naming the request field, such as `user.phone_number`). A new email needs
+     * `current_password` (INVALID_ARGUMENT naming it when missing or wrong), must be free (ALREADY_EXISTS), and
+     * is announced to the old address. Records the changed fields in the user's history.
+     */
+    async updateMe(principal: Principal, input: ProfileInput, paths: readonly string[] | undefined, currentPassword: string, client: ClientInfo): Promise<UserRow> {
+      const mask = resolveProfileMask(paths, input);
+      const user = await currentUser(principal);
+      const prefs = input.preferences ?? { languageCode: "", currencyCode: "", marketingOptIn: false, notificationChannels: [] };
+      const next: UserUpdate = {};
+      if (mask.has("display_name")) next.displayName = normaliseDisplayName(input.displayName, user.username, "user.display_name");
+      if (mask.has("phone_number")) next.phoneNumber = normalisePhoneNumber(input.phoneNumber, "user.phone_number");
+      if (mask.has("email")) next.email = normaliseEmail(input.email, "user.email");
+      if (mask.has("preferences.language_code")) next.languageCode = normaliseLanguageCode(prefs.languageCode, "user.preferences.language_code");
+      if (mask.has("preferences.currency_code")) next.currencyCode = normaliseCurrencyCode(prefs.currencyCode, "user.preferences.currency_code");
+      if (mask.has("preferences.marketing_opt_in")) next.marketingOptIn = prefs.marketingOptIn;
+      if (mask.has("preferences.notification_channels")) next.notificationChannels = [...new Set(prefs.notificationChannels)];
+
+      const changed = (Object.keys(next) as (keyof UserUpdate)[]).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(user[k]));
+      if (changed.length === 0) return user;
+      const update: UserUpdate = Object.fromEntries(changed.map((k) => [k, next[k]]));
+      const emailChange = update.email !== undefined;
+      if (emailChange) {
+        if (currentPassword === "") throw invalidArgument("current_password", "is required to change the email");
+        const taken = await findUserByLogin(db, update.email ?? "");
+        if (taken && taken.id !== user.id) throw alreadyExists("email");
+        await confirmPassword(deps, user, currentPassword, client, "current_password");
+      }
+      const names = changed.filter((k) => k !== "email").map((k) => fieldNames[k]);
+      let updated: UserRow;
+      try {
+        updated = await db.transaction(async (tx) => {
+          const [row] = await tx.update(users).set({ ...update, updateTime: new Date(clock()) }).where(eq(users.id, user.id)).returning();
+          if (!row) throw unauthenticated("account no longer exists");
+          if (names.length > 0) await recordActivity(tx, clock, { userId: user.id, kind: "profile.updated", client, sessionId: principal.sessionId, changedFields: names });
+          if (emailChange) {
+            await recordActivity(tx, clock, { userId: user.id, kind: "email.changed", client, sessionId: principal.sessionId, changedFields: ["email"] });
+            await enqueueMail(tx, clock, emailChangedMail({ oldEmail: user.email, newEmail: row.email, displayName: row.displayName }));
+          }
+          return row;
+        });
+      } catch (e) {
+        if (sqlState(e) === "23505") throw alreadyExists("email");
+        throw e;
+      }
+      if (emailChange) hooks.mailQueued();
+      return updated;
+    },
+
+    /**
+     * Deletes the caller's account after checking `password` (INVALID_ARGUMENT naming it; throttled like
+     * logins). FAILED_PRECONDITION for the last enabled administrator.
+     */
+    async deleteMe(principal: Principal, password: string, client: ClientInfo): Promise<void> {
+      const user = await currentUser(principal);
+      await confirmPassword(deps, user, password, client, "password");
+      await deleteAccount(db, clock, user.id, "self");
+      hooks.principalChanged(user.id);
+    },
+  };
+}
+
+const fieldNames: Record<keyof UserUpdate, string> = {
+  displayName: "display_name",
+  phoneNumber: "phone_number",
+  email: "email",
+  languageCode: "preferences.language_code",
+  currencyCode: "preferences.currency_code",
+  marketingOptIn: "preferences.marketing_opt_in",
+  notificationChannels: "preferences.notification_channels",
+};
+
+export type Profiles = ReturnType<typeof createProfiles>;

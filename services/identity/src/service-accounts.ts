@@ -1,0 +1,101 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { asc, eq, gt } from "drizzle-orm";
+import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import type { Principal } from "../../platform/src/context.js";
+import { alreadyExists, invalidArgument, notFound, sqlState, unauthenticated } from "../../platform/src/errors.js";
+import type { IdentityDeps } from "./identity-deps.js";
+import { decodePageToken, encodePageToken, pageSizeOf, type Page } from "./pagination.js";
+import { serviceAccounts } from "./schema.js";
+import { isUuid } from "./users.js";
+
+export type ServiceAccountRow = typeof serviceAccounts.$inferSelect;
+
+const namePattern = /^[a-z0-9][a-z0-9._-]{1,63}$/;
+const clientIdPattern = /^svc_[0-9a-f]{24}$/;
+
+/**
+ * A fast hash is right for client secrets: they are 256 random bits, so there is nothing to slow a guesser
+ * down for (argon2 is for human passwords).
+ */
+const hashSecret = (secret: string) => createHash("sha256").update(secret).digest();
+const invalidClient = () => unauthenticated("invalid client credentials");
+
+/** Service accounts and the client-credentials grant (RFC 6749 §4.4, tokens shaped per RFC 9068). */
+export function createServiceAccounts(deps: Pick<IdentityDeps, "db" | "clock" | "signAccessToken" | "hooks">) {
+  const { db, clock } = deps;
+  // Compared against when the client id is unknown, so unknown and known ids cost the same.
+  const dummyHash = hashSecret(randomBytes(32).toString("base64url"));
+
+  return {
+    /** Creates an account and returns its secret, which is stored only as a hash. INVALID_ARGUMENT on name; ALREADY_EXISTS when taken. */
+    async create(actor: Principal, rawName: string): Promise<{ account: ServiceAccountRow; clientSecret: string }> {
+      const name = rawName.trim().toLowerCase();
+      if (!namePattern.test(name)) throw invalidArgument("name", "must be 2–64 characters of a-z, 0-9, . _ - starting with a letter or digit");
+      const clientSecret = `gsk_${randomBytes(32).toString("base64url")}`;
+      try {
+        const [account] = await db
+          .insert(serviceAccounts)
+          .values({
+            clientId: `svc_${randomBytes(12).toString("hex")}`,
+            name,
+            secretHash: hashSecret(clientSecret).toString("base64url"),
+            createTime: new Date(clock()),
+            createdBy: isUuid(actor.subject) ? actor.subject : null,
+          })
+          .returning();
+        if (!account) throw new Error("insert returned nothing");
+        return { account, clientSecret };
+      } catch (e) {
+        if (sqlState(e) === "23505") throw alreadyExists("service account name");
+        throw e;
+      }
+    },
+
+    /** Accounts ordered by name. INVALID_ARGUMENT on a bad page size or token. */
+    async list(request: { pageSize: number; pageToken: string }): Promise<Page<ServiceAccountRow>> {
+      const size = pageSizeOf(request.pageSize);
+      const after = request.pageToken === "" ? undefined : decodePageToken(request.pageToken, "service-accounts", ["string"]);
+      const rows = await db
+        .select()
+        .from(serviceAccounts)
+        .where(after === undefined ? undefined : gt(serviceAccounts.name, String(after[0])))
+        .orderBy(asc(serviceAccounts.name))
+        .limit(size + 1);
+      const items = rows.slice(0, size);
+      const last = items.at(-1);
+      return { items, nextPageToken: rows.length > size && last ? encodePageToken("service-accounts", [last.name]) : "" };
+    },
+
+    /** Deletes an account: no new tokens, and identity refuses the ones it holds. NOT_FOUND when absent. */
+    async delete(clientId: string): Promise<void> {
+      if (clientId === "") throw invalidArgument("client_id", "is required");
+      const rows = await db.delete(serviceAccounts).where(eq(serviceAccounts.clientId, clientId)).returning({ clientId: serviceAccounts.clientId });
+      if (rows.length === 0) throw notFound("service account");
+      deps.hooks.principalChanged(clientId);
+    },
+
+    /** True while the account exists. */
+    async exists(clientId: string): Promise<boolean> {
+      if (!clientIdPattern.test(clientId)) return false;
+      const [row] = await db.select({ clientId: serviceAccounts.clientId }).from(serviceAccounts).where(eq(serviceAccounts.clientId, clientId));
+      return row !== undefined;
+    },
+
+    /**
+     * The client-credentials grant: an access token with role SERVICE, `sub` and `client_id` = the client id,
+     * and no session. Any failure is the same UNAUTHENTICATED.
+     */
+    async issueToken(clientId: string, clientSecret: string): Promise<{ accessToken: string; expiresIn: number }> {
+      const [account] = clientIdPattern.test(clientId) ? await db.select().from(serviceAccounts).where(eq(serviceAccounts.clientId, clientId)) : [];
+      const presented = hashSecret(clientSecret);
+      const stored = account ? Buffer.from(account.secretHash, "base64url") : dummyHash;
+      const match = stored.length === presented.length && timingSafeEqual(stored, presented);
+      if (!account || !match || clientSecret === "") throw invalidClient();
+      await db.update(serviceAccounts).set({ lastUsedTime: new Date(clock()) }).where(eq(serviceAccounts.clientId, account.clientId));
+      const { token, expiresIn } = await deps.signAccessToken({ subject: account.clientId, roles: [Role.SERVICE], sessionId: "", clientId: account.clientId });
+      return { accessToken: token, expiresIn };
+    },
+  };
+}
+
+export type ServiceAccounts = ReturnType<typeof createServiceAccounts>;

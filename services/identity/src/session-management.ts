@@ -1,0 +1,47 @@
+import type { Principal } from "../../platform/src/context.js";
+import { invalidArgument, notFound } from "../../platform/src/errors.js";
+import { recordActivity, type ClientInfo } from "./activity.js";
+import type { IdentityDeps } from "./identity-deps.js";
+import { decodePageToken, encodePageToken, pageSizeOf, type Page } from "./pagination.js";
+import { listLiveSessions, revokeSession, sessionEnd, type SessionRow } from "./sessions.js";
+import { isUuid } from "./users.js";
+
+export interface SessionView {
+  session: SessionRow;
+  /** Idle timeout or absolute end, whichever is sooner. */
+  endTime: Date;
+  current: boolean;
+}
+
+/** A signed-in user's view of their own sessions. */
+export function createSessionManagement(deps: Pick<IdentityDeps, "db" | "clock" | "sessionPolicy" | "hooks">) {
+  const { db, clock } = deps;
+  return {
+    /** The caller's live sessions, newest first. INVALID_ARGUMENT on a bad page size or token. */
+    async list(principal: Principal, request: { pageSize: number; pageToken: string }): Promise<Page<SessionView>> {
+      const size = pageSizeOf(request.pageSize);
+      const scope = `sessions:${principal.subject}`;
+      const keys = request.pageToken === "" ? undefined : decodePageToken(request.pageToken, scope, ["number", "uuid"]);
+      const rows = await listLiveSessions(db, clock, deps.sessionPolicy, principal.subject, {
+        limit: size + 1,
+        after: keys ? { createTime: new Date(Number(keys[0])), id: String(keys[1]) } : undefined,
+      });
+      const items = rows.slice(0, size).map((session) => ({ session, endTime: sessionEnd(session, deps.sessionPolicy), current: session.id === principal.sessionId }));
+      const last = items.at(-1)?.session;
+      return { items, nextPageToken: rows.length > size && last ? encodePageToken(scope, [last.createTime.getTime(), last.id]) : "" };
+    },
+
+    /**
+     * Ends one of the caller's live sessions (the current one too, if asked). Someone else's session, an
+     * unknown id and an already ended session all answer NOT_FOUND, so ids of others cannot be probed.
+     */
+    async revoke(principal: Principal, sessionId: string, client: ClientInfo): Promise<void> {
+      if (sessionId === "") throw invalidArgument("session_id", "is required");
+      if (!isUuid(sessionId) || !(await revokeSession(db, clock, principal.subject, sessionId, "revoked_by_user"))) throw notFound("session");
+      deps.hooks.sessionsEnded([sessionId]);
+      await recordActivity(db, clock, { userId: principal.subject, kind: "session.revoked", sessionId, client });
+    },
+  };
+}
+
+export type SessionManagement = ReturnType<typeof createSessionManagement>;

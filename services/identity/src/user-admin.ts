@@ -1,0 +1,126 @@
+import { and, arrayContains, asc, eq, gt, or, sql } from "drizzle-orm";
+import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { roleToClaim } from "../../platform/src/auth/roles.js";
+import type { Principal } from "../../platform/src/context.js";
+import { invalidArgument, notFound } from "../../platform/src/errors.js";
+import { deleteAccount } from "./account-deletion.js";
+import { recordActivity, type ClientInfo } from "./activity.js";
+import { keepAnAdmin } from "./admin-guard.js";
+import type { IdentityDeps } from "./identity-deps.js";
+import { decodePageToken, encodePageToken, pageSizeOf, type Page } from "./pagination.js";
+import { users } from "./schema.js";
+import { revokeAllSessions } from "./sessions.js";
+import { findUserById, isUuid, roleClaims, type UserRow } from "./users.js";
+
+/** Roles an administrator may grant; SERVICE belongs to service accounts only. */
+const grantable = [Role.CUSTOMER, Role.SHOP_OWNER, Role.ADMIN];
+
+function requireUserId(userId: string): string {
+  if (userId === "") throw invalidArgument("user_id", "is required");
+  return userId;
+}
+
+/** Administration of users: ListUsers, GetUser, UpdateUserRoles, SetUserDisabled, DeleteUser. */
+export function createUserAdmin(deps: IdentityDeps) {
+  const { db, clock, hooks } = deps;
+
+  const lockedUser = async (tx: typeof db, userId: string): Promise<UserRow> => {
+    requireUserId(userId);
+    const [user] = isUuid(userId) ? await tx.select().from(users).where(eq(users.id, userId)).for("update") : [];
+    if (!user) throw notFound("user");
+    return user;
+  };
+
+  return {
+    /**
+     * Users ordered by username; `loginPrefix` matches the start of the username or email ignoring case, `role`
+     * (unless UNSPECIFIED) keeps holders of that role. INVALID_ARGUMENT on a bad page size or token.
+     */
+    async list(request: { pageSize: number; pageToken: string; loginPrefix: string; role: Role }): Promise<Page<UserRow>> {
+      const size = pageSizeOf(request.pageSize);
+      const prefix = request.loginPrefix.trim().toLowerCase();
+      if (prefix.length > 254) throw invalidArgument("login_prefix", "is too long");
+      const claim = request.role === Role.UNSPECIFIED ? undefined : Role[request.role] === undefined ? undefined : roleToClaim(request.role);
+      if (request.role !== Role.UNSPECIFIED && claim === undefined) throw invalidArgument("role", "is not a known role");
+      const scope = `users:${prefix}:${claim ?? ""}`;
+      const after = request.pageToken === "" ? undefined : decodePageToken(request.pageToken, scope, ["string"]);
+      const like = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + "%";
+      const rows = await db
+        .select()
+        .from(users)
+        .where(
+          and(
+            prefix === "" ? undefined : or(sql`lower(${users.username}) like ${like}`, sql`lower(${users.email}) like ${like}`),
+            claim === undefined ? undefined : arrayContains(users.roles, [claim]),
+            after === undefined ? undefined : gt(users.username, String(after[0])),
+          ),
+        )
+        .orderBy(asc(users.username))
+        .limit(size + 1);
+      const items = rows.slice(0, size);
+      const last = items.at(-1);
+      return { items, nextPageToken: rows.length > size && last ? encodePageToken(scope, [last.username]) : "" };
+    },
+
+    /** One user; INVALID_ARGUMENT when the id is empty, NOT_FOUND when there is no such user. */
+    async get(userId: string): Promise<UserRow> {
+      const user = await findUserById(db, requireUserId(userId));
+      if (!user) throw notFound("user");
+      return user;
+    },
+
+    /**
+     * Replaces a user's roles (one or more of CUSTOMER, SHOP_OWNER, ADMIN; else INVALID_ARGUMENT on roles).
+     * New tokens carry them at once and identity's own checks see them at once; other services see them when
+     * the user's sessions next refresh. FAILED_PRECONDITION when it would leave no enabled administrator.
+     */
+    async updateRoles(actor: Principal, userId: string, roles: readonly Role[], client: ClientInfo): Promise<UserRow> {
+      requireUserId(userId);
+      if (roles.length === 0) throw invalidArgument("roles", "must name at least one role");
+      for (const role of roles) {
+        if (!grantable.includes(role)) throw invalidArgument("roles", "may hold only ROLE_CUSTOMER, ROLE_SHOP_OWNER and ROLE_ADMIN");
+      }
+      const granted = grantable.filter((r) => roles.includes(r));
+      const claims = roleClaims(granted);
+      const updated = await db.transaction(async (tx) => {
+        const user = await lockedUser(tx, userId);
+        if (JSON.stringify(user.roles) === JSON.stringify(claims)) return user;
+        if (!claims.includes("admin")) await keepAnAdmin(tx, user, "remove the ADMIN role from");
+        const [row] = await tx.update(users).set({ roles: claims, updateTime: new Date(clock()) }).where(eq(users.id, user.id)).returning();
+        await recordActivity(tx, clock, { userId: user.id, kind: "roles.changed", client: actor.subject === user.id ? client : undefined, changedFields: granted.map((r) => `ROLE_${Role[r]}`) });
+        return row ?? user;
+      });
+      hooks.principalChanged(userId);
+      return updated;
+    },
+
+    /**
+     * Disables a user (every session ends at once, logins and refreshes are refused) or enables them again.
+     * FAILED_PRECONDITION when disabling the last enabled administrator.
+     */
+    async setDisabled(actor: Principal, userId: string, disabled: boolean, client: ClientInfo): Promise<UserRow> {
+      const { user, ended } = await db.transaction(async (tx) => {
+        const current = await lockedUser(tx, userId);
+        if (current.disabled === disabled) return { user: current, ended: [] as string[] };
+        if (disabled) await keepAnAdmin(tx, current, "disable");
+        const [row] = await tx.update(users).set({ disabled, updateTime: new Date(clock()) }).where(eq(users.id, current.id)).returning();
+        const endedIds = disabled ? await revokeAllSessions(tx, clock, current.id, "disabled") : [];
+        await recordActivity(tx, clock, { userId: current.id, kind: disabled ? "account.disabled" : "account.enabled", client: actor.subject === current.id ? client : undefined });
+        return { user: row ?? current, ended: endedIds };
+      });
+      hooks.sessionsEnded(ended);
+      hooks.principalChanged(userId);
+      return user;
+    },
+
+    /** Deletes a user as DeleteMe does. NOT_FOUND when absent; FAILED_PRECONDITION for the last enabled administrator. */
+    async delete(userId: string): Promise<void> {
+      requireUserId(userId);
+      if (!isUuid(userId)) throw notFound("user");
+      await deleteAccount(db, clock, userId, "admin");
+      hooks.principalChanged(userId);
+    },
+  };
+}
+
+export type UserAdmin = ReturnType<typeof createUserAdmin>;
