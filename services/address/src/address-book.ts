@@ -65,6 +65,7 @@ export interface AddressBookOptions {
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function createAddressBook({ store, config }: AddressBookOptions): AddressBook {
   /** A well-formed id, or NOT_FOUND: a malformed id names no address, like someone else's. */
@@ -101,8 +102,9 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
           ? undefined
           : decodePageToken(request.pageToken, (t) => {
               if (t.m !== "list" || t.k !== kind || typeof t.t !== "string" || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
+              // Only the exact form this service writes, so a doctored time never reaches the database.
               const createTime = new Date(t.t);
-              return Number.isNaN(createTime.getTime()) ? undefined : { createTime, id: t.i };
+              return isoTime.test(t.t) && createTime.getTime() >= 0 && createTime.toISOString() === t.t ? { createTime, id: t.i } : undefined;
             });
       const { addresses, totalSize } = await store.list({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 });
       const items = addresses.slice(0, limit);
@@ -148,7 +150,7 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
           ? undefined
           : decodePageToken(request.pageToken, (t) => {
               if (t.m !== "nearby" || t.la !== query.la || t.lo !== query.lo || t.r !== query.r) return undefined;
-              if (typeof t.d !== "number" || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
+              if (typeof t.d !== "number" || !(t.d >= 0) || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
               return { distanceKm: t.d, id: t.i };
             });
       const shops = await store.findNearbyShops({ center, radiusKm, after, limit: limit + 1 });

@@ -182,6 +182,13 @@ for (const backend of backends) {
         assert.equal(await invalidFieldOf(client.listAddresses({ pageToken: page.nextPageToken, kind: AddressKind.SHOP })), "page_token");
         assert.equal(await invalidFieldOf(client.listAddresses({ pageToken: page.nextPageToken.slice(0, -3) })), "page_token");
         assert.equal(await invalidFieldOf(client.listAddresses({ kind: 9 as AddressKind })), "kind");
+        // Well-formed tokens with doctored contents are refused before they reach the database.
+        const doctored = (payload: Record<string, unknown>) => Buffer.from(JSON.stringify(payload)).toString("base64url");
+        const { i } = JSON.parse(Buffer.from(page.nextPageToken, "base64url").toString()) as { i: string };
+        for (const t of ["+275760-09-13T00:00:00.000Z", "0000-01-01T00:00:00.000Z", "2026-02-30T00:00:00.000Z", "yesterday"]) {
+          assert.equal(await invalidFieldOf(client.listAddresses({ pageToken: doctored({ m: "list", k: "", t, i }) })), "page_token", t);
+        }
+        assert.equal(await invalidFieldOf(client.listAddresses({ pageToken: doctored({ m: "list", k: "", t: "2026-01-01T00:00:00.000Z", i: "1; drop table" }) })), "page_token");
       });
     });
 
