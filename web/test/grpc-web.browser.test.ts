@@ -1,0 +1,229 @@
+/**
+ * The browser client in a real Chromium: the page is served from one origin, the platform answers on another,
+ * so every call is cross-origin gRPC-web through CORS exactly as in production.
+ *
+ * Needs /usr/bin/chromium (Debian's `chromium` package; CHROMIUM_PATH overrides). Without it the suite is
+ * skipped on a developer machine and fails when CI is set. Takes ~15 s on an idle two-core machine; the suite
+ * timeout leaves room for a machine busy with other test files, each browser action has its own 10 s limit.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { extname, join, normalize } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { chromium, type Browser, type Page, type Request } from "playwright-core";
+import { callJson, startTestPlatform, uniqueName, type TestPlatform } from "../../test/harness.js";
+import { buildWeb, writeWebConfig } from "../build.js";
+
+const chromiumPath = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
+const haveChromium = existsSync(chromiumPath);
+const skip = !haveChromium && !process.env["CI"] ? `no Chromium at ${chromiumPath} (apt-get install -y chromium); with CI set this is a failure, not a skip` : false;
+
+// The skip goes on each test (not the suite) so the runner's summary counts them as skipped.
+describe("browser client over gRPC-web", { timeout: 120_000 }, () => {
+  let dir: string | undefined;
+  let allowed: StaticServer | undefined;
+  let blocked: StaticServer | undefined;
+  let tp: TestPlatform | undefined;
+  let browser: Browser | undefined;
+
+  before(async () => {
+    if (skip) return;
+    assert.ok(haveChromium, `CI is set but there is no Chromium at ${chromiumPath} (apt-get install -y chromium)`);
+    // Two static servers for the same files: one origin is in CORS_ORIGINS, the other is not.
+    dir = await mkdtemp(join(tmpdir(), "grocery-web-"));
+    [allowed, blocked] = await Promise.all([serveStatic(dir), serveStatic(dir)]);
+    // Started side by side; allSettled so that `after` can close whatever did start when one part fails.
+    const started = await Promise.allSettled([
+      startTestPlatform({ backend: "pglite", env: { CORS_ORIGINS: allowed.origin } }).then((p) => (tp = p)),
+      chromium
+        .launch({
+          executablePath: chromiumPath,
+          args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        })
+        .then((b) => (browser = b)),
+      buildWeb({ outDir: dir }),
+    ]);
+    for (const s of started) if (s.status === "rejected") throw s.reason;
+    assert.ok(tp);
+    await writeWebConfig(dir, tp.url);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await tp?.close();
+    await allowed?.close();
+    await blocked?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Opens the page on `origin` and waits until it has read its config. */
+  async function openPage(origin: string): Promise<Page> {
+    assert.ok(browser);
+    const page = await browser.newPage();
+    page.setDefaultTimeout(10_000);
+    await page.goto(`${origin}/index.html`);
+    await page.locator('#status[data-state="idle"]', { hasText: "Ready." }).waitFor();
+    return page;
+  }
+
+  /** Fills and submits a form, waits for the call to finish, and returns the status line. */
+  async function submit(page: Page, form: string, values: Record<string, string>): Promise<{ state: string | null; code: string | null; text: string }> {
+    for (const [name, value] of Object.entries(values)) await page.fill(`${form} [name="${name}"]`, value);
+    await page.click(`${form} button[type="submit"]`);
+    const status = page.locator('#status:not([data-state="busy"])');
+    await status.waitFor();
+    return { state: await status.getAttribute("data-state"), code: await status.getAttribute("data-code"), text: (await status.textContent()) ?? "" };
+  }
+
+  test("registers, logs in, reads GetMe, creates a cart and lists it", { skip }, async () => {
+    assert.ok(tp && allowed);
+    const page = await openPage(allowed.origin);
+    const calls: Request[] = [];
+    page.on("request", (r) => {
+      if (r.url().startsWith(`${tp?.url}/`) && r.method() === "POST") calls.push(r);
+    });
+    const username = uniqueName("web");
+    const email = `${username}@example.com`;
+    const password = "correct horse battery staple";
+
+    const registered = await submit(page, "#register-form", { username, email, password });
+    assert.deepEqual({ state: registered.state, text: registered.text }, { state: "ok", text: `Registered ${username}. Log in to continue.` });
+
+    const loggedIn = await submit(page, "#login-form", { login: username, password });
+    assert.equal(loggedIn.text, `Logged in as ${username}.`);
+    assert.equal(await page.isVisible("#signed-in"), true);
+    assert.equal(await page.textContent("#me-username"), username);
+    assert.equal(await page.textContent("#me-email"), email);
+    assert.equal(await page.textContent("#me-roles"), "CUSTOMER");
+    assert.deepEqual(await page.locator("#cart-list li").allTextContents(), ["No carts yet."]);
+
+    const cartName = `Weekly shop ${username}`;
+    const created = await submit(page, "#cart-form", { name: cartName });
+    assert.deepEqual({ state: created.state, text: created.text }, { state: "ok", text: `Created cart “${cartName}”.` });
+    assert.deepEqual(await page.locator("#cart-list li").allTextContents(), [`${cartName} (0 items)`]);
+    assert.match((await page.getAttribute("#cart-list li", "data-cart-id")) ?? "", /^[0-9a-f-]{36}$/);
+
+    // Every call went cross-origin, as gRPC-web with the binary codec.
+    assert.deepEqual(
+      calls.map((r) => new URL(r.url()).pathname),
+      [
+        "/grocery.identity.v1.AuthService/Register",
+        "/grocery.identity.v1.AuthService/Login",
+        "/grocery.identity.v1.UserService/GetMe",
+        "/grocery.cart.v1.CartService/ListCarts",
+        "/grocery.cart.v1.CartService/CreateCart",
+        "/grocery.cart.v1.CartService/ListCarts",
+      ],
+    );
+    for (const r of calls) {
+      const headers = await r.allHeaders();
+      assert.equal(headers["content-type"], "application/grpc-web+proto");
+      assert.equal(headers["origin"], allowed.origin);
+    }
+    await page.close();
+  });
+
+  test("a wrong password shows UNAUTHENTICATED, read from the grpc-status the server sends", { skip }, async () => {
+    assert.ok(tp && allowed);
+    const username = uniqueName("web");
+    const password = "correct horse battery staple";
+    await callJson(tp.url, "grocery.identity.v1.AuthService/Register", { username, email: `${username}@example.com`, password });
+    const page = await openPage(allowed.origin);
+    const response = page.waitForResponse((r) => r.url() === `${tp?.url}/grocery.identity.v1.AuthService/Login`);
+    const status = await submit(page, "#login-form", { login: username, password: `${password}!` });
+    const login = await response;
+
+    assert.deepEqual({ state: status.state, code: status.code }, { state: "error", code: "UNAUTHENTICATED" });
+    assert.match(status.text, /^UNAUTHENTICATED: /);
+    assert.equal(await page.isVisible("#signed-in"), false);
+    // connect-node sends the status in the body's trailer frame; a trailers-only answer (Envoy's own errors)
+    // carries it in headers, which the page can read only because the server exposes them.
+    assert.equal(grpcWebTrailer(await login.body()).get("grpc-status"), "16");
+    const headers = await login.allHeaders();
+    assert.equal(headers["access-control-allow-origin"], allowed.origin);
+    const exposed = (headers["access-control-expose-headers"] ?? "").toLowerCase().split(/\s*,\s*/);
+    for (const h of ["grpc-status", "grpc-message", "grpc-status-details-bin"]) assert.ok(exposed.includes(h), `${h} is not exposed: ${exposed.join(", ")}`);
+    await page.close();
+  });
+
+  test("a page from an origin not in CORS_ORIGINS cannot call the platform", { skip }, async () => {
+    assert.ok(tp && blocked);
+    const page = await openPage(blocked.origin);
+    const failed: string[] = [];
+    page.on("requestfailed", (r) => {
+      if (r.url().startsWith(`${tp?.url}/`)) failed.push(r.failure()?.errorText ?? "");
+    });
+    const username = uniqueName("web");
+    const status = await submit(page, "#register-form", { username, email: `${username}@example.com`, password: "correct horse battery staple" });
+
+    // fetch() rejects without a status: connect-web can only call it UNKNOWN; the browser blocked the call.
+    assert.equal(status.state, "error");
+    assert.equal(status.code, "UNKNOWN");
+    assert.ok(failed.length > 0, "no failed request to the platform was seen");
+
+    // The preflight was refused, so the Register request itself never reached the server.
+    const preflight = await fetch(`${tp.url}/grocery.identity.v1.AuthService/Register`, {
+      method: "OPTIONS",
+      headers: { origin: blocked.origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type,x-grpc-web" },
+    });
+    assert.equal(preflight.headers.get("access-control-allow-origin"), null);
+    await assert.rejects(callJson(tp.url, "grocery.identity.v1.AuthService/Login", { login: username, password: "correct horse battery staple" }), { code: "unauthenticated" });
+    await page.close();
+  });
+});
+
+/** The trailer frame (flag 0x80) of a gRPC-web response body, as lower-cased header lines. */
+function grpcWebTrailer(body: Buffer): Map<string, string> {
+  for (let at = 0; at + 5 <= body.length; ) {
+    const flags = body.readUInt8(at);
+    const length = body.readUInt32BE(at + 1);
+    const data = body.subarray(at + 5, at + 5 + length);
+    at += 5 + length;
+    if ((flags & 0x80) === 0) continue;
+    const lines = data.toString("utf8").split("\r\n").filter(Boolean);
+    return new Map(lines.map((l) => [l.slice(0, l.indexOf(":")).trim().toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]));
+  }
+  assert.fail("the response has no gRPC-web trailer frame");
+}
+
+interface StaticServer {
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+const contentTypes: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".json": "application/json",
+  ".map": "application/json",
+};
+
+/** Serves the files of `dir` (GET only, no listing) on 127.0.0.1 and a free port. */
+async function serveStatic(dir: string): Promise<StaticServer> {
+  const server = http.createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
+    const type = contentTypes[extname(path)];
+    if (req.method !== "GET" || path.includes("..") || type === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    readFile(join(dir, path)).then(
+      (body) => res.writeHead(200, { "content-type": type, "cache-control": "no-store" }).end(body),
+      () => res.writeHead(404).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((e) => (e ? reject(e) : resolve()));
+      }),
+  };
+}
