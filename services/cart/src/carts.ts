@@ -72,8 +72,12 @@ export function createCarts(options: CartsOptions): Carts {
     return (await tx.lines([cartId])).get(cartId) ?? [];
   }
 
-  /** Bumps the cart's version and update time and returns the view after the change. */
-  async function commitChange(tx: CartTx, cart: CartRecord, lines: readonly CartLine[], now: number, name?: { name: string; key: string }): Promise<CartView> {
+  /**
+   * Bumps the cart's version and update time and returns the view after the change. The time is read here, under
+   * the cart lock, so update_time never goes backwards when changes queue up.
+   */
+  async function commitChange(tx: CartTx, cart: CartRecord, lines: readonly CartLine[], name?: { name: string; key: string }): Promise<CartView> {
+    const now = clock();
     const version = cart.version + 1n;
     await tx.updateCart(cart.id, { version, updateTime: now, ...(name ? { name } : {}) });
     return { ...cart, ...(name ? { name: name.name } : {}), version, updateTime: now, items: lines };
@@ -94,9 +98,9 @@ export function createCarts(options: CartsOptions): Carts {
   return {
     async createCart(owner, input) {
       const name = parseCartName(input.name, config);
-      const now = clock();
       return store.write(async (tx) => {
         await tx.lockOwner(owner);
+        const now = clock();
         if (await tx.nameTaken(owner, name.key)) throw alreadyExistsName();
         if ((await tx.countCarts(owner)) >= config.maxCarts) throw resourceExhausted(`a user may keep at most ${config.maxCarts} carts`);
         const cart: CartRecord = { id: newId(), ownerId: owner, name: name.name, version: 1n, createTime: now, updateTime: now };
@@ -133,13 +137,12 @@ export function createCarts(options: CartsOptions): Carts {
     async renameCart(owner, input) {
       const cartId = parseCartId(input.cartId);
       const name = parseCartName(input.name, config);
-      const now = clock();
       return store.write(async (tx) => {
         // The owner lock first, as CreateCart takes it, so two renames to one name cannot both pass the check.
         await tx.lockOwner(owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         if (await tx.nameTaken(owner, name.key, cart.id)) throw alreadyExistsName();
-        return commitChange(tx, cart, await linesOf(tx, cart.id), now, name);
+        return commitChange(tx, cart, await linesOf(tx, cart.id), name);
       });
     },
 
@@ -180,7 +183,7 @@ export function createCarts(options: CartsOptions): Carts {
         const plan = planAddItem(await linesOf(tx, cart.id), item, cart.version + 1n, config);
         if (plan.kind === "insert") await tx.insertLine(cart.id, plan.line);
         else await tx.updateLine(cart.id, plan.line);
-        const result = await commitChange(tx, cart, plan.lines, now);
+        const result = await commitChange(tx, cart, plan.lines);
         if (requestId !== undefined) await tx.saveRequestResult(owner, requestId, toSnapshot(result));
         return result;
       });
@@ -193,13 +196,12 @@ export function createCarts(options: CartsOptions): Carts {
       const productId = parseOpaqueId("product_id", input.productId);
       const shopId = parseOpaqueId("shop_id", input.shopId);
       const quantity = parseQuantity("quantity", input.quantity, 0, config);
-      const now = clock();
       return store.write(async (tx) => {
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         const plan = planSetQuantity(await linesOf(tx, cart.id), productId, shopId, quantity);
         if (quantity === 0) await tx.deleteLine(cart.id, productId, shopId);
         else await tx.updateLine(cart.id, plan.line);
-        return commitChange(tx, cart, plan.lines, now);
+        return commitChange(tx, cart, plan.lines);
       });
     },
 
@@ -207,24 +209,22 @@ export function createCarts(options: CartsOptions): Carts {
       const cartId = parseCartId(input.cartId);
       const productId = parseOpaqueId("product_id", input.productId);
       const shopId = parseOpaqueId("shop_id", input.shopId);
-      const now = clock();
       return store.write(async (tx) => {
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         const lines = await linesOf(tx, cart.id);
         const line = findLine(lines, productId, shopId);
         if (!line) throw notFound("cart item");
         await tx.deleteLine(cart.id, productId, shopId);
-        return commitChange(tx, cart, lines.filter((l) => l !== line), now);
+        return commitChange(tx, cart, lines.filter((l) => l !== line));
       });
     },
 
     async clearCart(owner, input) {
       const cartId = parseCartId(input.cartId);
-      const now = clock();
       return store.write(async (tx) => {
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         await tx.deleteLines(cart.id);
-        return commitChange(tx, cart, [], now);
+        return commitChange(tx, cart, []);
       });
     },
   };
