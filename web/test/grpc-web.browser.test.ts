@@ -3,8 +3,9 @@
  * so every call is cross-origin gRPC-web through CORS exactly as in production.
  *
  * Needs /usr/bin/chromium (Debian's `chromium` package; CHROMIUM_PATH overrides). Without it the suite is
- * skipped on a developer machine and fails when CI is set. Takes ~15 s on an idle two-core machine; the suite
- * timeout leaves room for a machine busy with other test files, each browser action has its own 10 s limit.
+ * skipped on a developer machine and fails when CI is set. Measured 30–45 s on a busy two-core machine (most
+ * of it loading modules and starting the platform); the suite timeout leaves room for a machine busier still,
+ * and each browser action has its own 10 s limit.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
