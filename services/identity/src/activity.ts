@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { and, desc, eq, lt, or } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
@@ -40,13 +40,35 @@ export interface ActivityInput {
   changedFields?: readonly string[];
 }
 
+let lastMs = -1;
+let sequence = 0;
+/**
+ * A UUIDv7 (RFC 9562) for time `ms`, with a 12-bit sequence so that ids made in the same millisecond by this
+ * process still sort in the order they were made: events of one request keep their order in the history.
+ */
+export function uuidV7(ms: number): string {
+  if (ms === lastMs) sequence = (sequence + 1) & 0xfff;
+  else {
+    lastMs = ms;
+    sequence = 0;
+  }
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(ms, 0, 6);
+  bytes[6] = 0x70 | (sequence >> 8);
+  bytes[7] = sequence & 0xff;
+  bytes[8] = 0x80 | ((bytes[8] ?? 0) & 0x3f);
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** Appends an event to the user's history, in the caller's transaction when given one. */
 export async function recordActivity(db: Db, clock: Clock, input: ActivityInput): Promise<void> {
+  const now = clock();
   await db.insert(activity).values({
-    id: randomUUID(),
+    id: uuidV7(now),
     userId: input.userId,
     kind: input.kind,
-    createTime: new Date(clock()),
+    createTime: new Date(now),
     ip: input.client?.ip ?? "",
     userAgent: input.client?.userAgent ?? "",
     sessionId: input.sessionId && isUuid(input.sessionId) ? input.sessionId : null,
