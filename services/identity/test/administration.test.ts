@@ -2,15 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import { ActivityKind } from "../../../gen/grocery/identity/v1/user_service_pb.js";
-import { clientFor, codeOf } from "../../../test/clients.js";
+import { codeOf } from "../../../test/clients.js";
 import { backends } from "../../../test/harness.js";
 import { createLogger } from "../../platform/src/logger.js";
 import { buildPlatform, readPlatformConfig, type Platform } from "../../platform/src/platform.js";
 import { identityService } from "../src/service.js";
-import { adminCredentials, bearerOf, claimsOf, login, loginAdmin, newAccount, startIdentity, type Account, type IdentityTestEnv } from "./identity-helpers.js";
+import { adminCredentials, bearerOf, claimsOf, login, loginAdmin, newAccount, restartIdentity, startIdentity, type Account, type IdentityTestEnv } from "./identity-helpers.js";
 
 for (const backend of backends) {
   describe(`user administration (${backend})`, () => {
@@ -28,9 +26,7 @@ for (const backend of backends) {
       assert.deepEqual(claimsOf(admin.accessToken)["roles"], ["admin"]);
       const before = await admins();
       assert.deepEqual(before.map((u) => [u.username, u.email]), [[adminCredentials.username, adminCredentials.email]]);
-      t.tp = await t.tp.restart();
-      t.auth = clientFor(AuthService, t.tp.url);
-      t.users = clientFor(UserService, t.tp.url);
+      await restartIdentity(t);
       admin = await loginAdmin(t);
       const after = await admins();
       assert.deepEqual(after.map((u) => u.id), before.map((u) => u.id));

@@ -51,6 +51,13 @@ export async function startIdentity(backend: Backend, env: Record<string, string
   return t;
 }
 
+/** Restarts the platform on the same data (a new replica, in effect) and points the clients at it. */
+export async function restartIdentity(t: IdentityTestEnv): Promise<void> {
+  t.tp = await t.tp.restart();
+  t.auth = clientFor(AuthService, t.tp.url);
+  t.users = clientFor(UserService, t.tp.url);
+}
+
 export interface Account {
   userId: string;
   username: string;

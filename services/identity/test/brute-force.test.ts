@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { backends, uniqueName } from "../../../test/harness.js";
+import { newAccount, restartIdentity, startIdentity, type IdentityTestEnv } from "./identity-helpers.js";
+
+const SECOND = 1000;
+
+for (const backend of backends) {
+  describe(`brute-force defence (${backend})`, () => {
+    let t: IdentityTestEnv;
+    let ipCounter = 0;
+    // Behind the edge the client address comes from X-Forwarded-For: each test gets addresses of its own.
+    const newIp = () => `203.0.113.${++ipCounter}`;
+    const from = (ip: string) => ({ headers: { "x-forwarded-for": ip } });
+
+    before(async () => {
+      t = await startIdentity(backend, {
+        TRUST_FORWARDED_FOR: "true",
+        LOGIN_MAX_FAILURES: "3",
+        LOGIN_IP_MAX_FAILURES: "8",
+        LOGIN_WAIT_INCREMENT: "60s",
+        LOGIN_MAX_WAIT: "150s",
+      });
+    });
+    after(() => t.close());
+
+    /** The outcome of a login as "ok", "<code>" or "<code> retry <seconds>". */
+    const attempt = async (login: string, password: string, ip: string): Promise<string> => {
+      try {
+        await t.auth.login({ login, password }, from(ip));
+        return "ok";
+      } catch (e) {
+        const err = ConnectError.from(e);
+        const retry = err.metadata.get("retry-after");
+        if (err.code === Code.ResourceExhausted) assert.match(err.rawMessage, new RegExp(`retry in ${retry} s`));
+        return retry === null ? Code[err.code] : `${Code[err.code]} retry ${retry}`;
+      }
+    };
+
+    it("locks an account after repeated failures, the same way whether or not it exists, and lifts the lock", async () => {
+      const a = await newAccount(t);
+      const ip = newIp();
+      const known: string[] = [];
+      const unknown: string[] = [];
+      const ghost = uniqueName();
+      for (let i = 0; i < 3; i++) {
+        known.push(await attempt(a.username, "wrong password", ip));
+        unknown.push(await attempt(ghost, "wrong password", ip));
+      }
+      // Locked now: even the right password is refused, before it is looked at.
+      known.push(await attempt(a.username, a.password, ip));
+      unknown.push(await attempt(ghost, "any password", ip));
+      assert.deepEqual(known, ["Unauthenticated", "Unauthenticated", "Unauthenticated", "ResourceExhausted retry 60"]);
+      assert.deepEqual(unknown, known);
+      // Another address does not help: the lock is on the account.
+      assert.equal(await attempt(a.username, a.password, newIp()), "ResourceExhausted retry 60");
+
+      t.clock.advance(61 * SECOND);
+      assert.equal(await attempt(a.username, a.password, ip), "ok");
+      // Success cleared the account's counter: three fresh failures are needed to lock it again.
+      assert.equal(await attempt(a.username, "wrong password", ip), "Unauthenticated");
+      assert.equal(await attempt(a.username, a.password, ip), "ok");
+    });
+
+    it("grows the wait with each further failure up to the maximum", async () => {
+      const ghost = uniqueName();
+      const waits: string[] = [];
+      for (let i = 0; i < 3; i++) await attempt(ghost, "wrong password", newIp());
+      for (let i = 0; i < 3; i++) {
+        waits.push(await attempt(ghost, "x", newIp()));
+        t.clock.advance(151 * SECOND);
+        assert.equal(await attempt(ghost, "wrong again", newIp()), "Unauthenticated");
+      }
+      waits.push(await attempt(ghost, "x", newIp()));
+      assert.deepEqual(waits, ["ResourceExhausted retry 60", "ResourceExhausted retry 120", "ResourceExhausted retry 150", "ResourceExhausted retry 150"]);
+    });
+
+    it("locks a client address that fails against many accounts, for every account, and only that address", async () => {
+      const victim = await newAccount(t);
+      const ip = newIp();
+      for (let i = 0; i < 8; i++) assert.equal(await attempt(uniqueName(), "guess", ip), "Unauthenticated");
+      assert.equal(await attempt(victim.username, victim.password, ip), "ResourceExhausted retry 60");
+      assert.equal(await attempt(victim.username, victim.password, newIp()), "ok");
+      t.clock.advance(61 * SECOND);
+      assert.equal(await attempt(victim.username, victim.password, ip), "ok", "the address lock lifts");
+    });
+
+    it("throttles current-password checks too, so a stolen access token cannot guess the password", async () => {
+      const a = await newAccount(t);
+      const codes: Code[] = [];
+      for (let i = 0; i < 4; i++) {
+        codes.push(
+          await t.auth
+            .changePassword({ currentPassword: `guess ${i}`, newPassword: "a brand new passphrase" }, { headers: { authorization: `Bearer ${a.accessToken}`, "x-forwarded-for": newIp() } })
+            .then(() => Code.Unknown, (e: unknown) => ConnectError.from(e).code),
+        );
+      }
+      assert.deepEqual(codes, [Code.InvalidArgument, Code.InvalidArgument, Code.InvalidArgument, Code.ResourceExhausted]);
+    });
+
+    it("keeps its state in the database, so a restarted replica still refuses", async () => {
+      const ghost = uniqueName();
+      for (let i = 0; i < 3; i++) await attempt(ghost, "wrong password", newIp());
+      await restartIdentity(t);
+      assert.match(await attempt(ghost, "any", newIp()), /^ResourceExhausted retry \d+$/);
+    });
+
+    it("takes about as long for an unknown login as for a wrong password", async (ctx) => {
+      const a = await newAccount(t);
+      const time = async (login: string) => {
+        const started = performance.now();
+        await attempt(login, "wrong password", newIp());
+        return performance.now() - started;
+      };
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        // Fresh unknown names and a counter reset keep both sides below the lock threshold.
+        unknown.push(await time(uniqueName()));
+        known.push(await time(a.username));
+        if (i % 2 === 1) t.clock.advance(13 * 3600 * SECOND);
+      }
+      const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+      const [k, u] = [median(known), median(unknown)];
+      ctx.diagnostic(`median login failure: known account ${k.toFixed(1)} ms, unknown ${u.toFixed(1)} ms`);
+      assert.ok(Math.abs(k - u) < 0.35 * Math.max(k, u), `known ${k} ms vs unknown ${u} ms`);
+    });
+  });
+}
