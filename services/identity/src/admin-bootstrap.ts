@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { sql } from "drizzle-orm";
+import { and, arrayContains, eq, sql } from "drizzle-orm";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { ConfigError } from "../../platform/src/config.js";
 import type { Db } from "../../platform/src/db.js";
@@ -8,6 +8,7 @@ import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { AdminBootstrap } from "./config.js";
 import { hashPassword } from "./passwords.js";
+import { users } from "./schema.js";
 import { findUserByLogin, insertUser, roleClaims } from "./users.js";
 import { checkPassword, normaliseEmail, normaliseUsername } from "./validation.js";
 
@@ -25,17 +26,23 @@ export function validateAdminBootstrap(admin: AdminBootstrap): AdminBootstrap {
 }
 
 /**
- * Creates the first administrator from configuration when no account has that username or email. Idempotent
- * across restarts, and across replicas starting together (under an advisory lock). The password is used only
- * when creating: changing ADMIN_PASSWORD later changes nothing. An existing account that is not an
- * administrator is never promoted (someone may have registered the name first); that is logged as an error.
+ * Creates the first administrator from configuration when the platform has no enabled administrator, so it
+ * happens once: later starts (and replicas starting together, serialised by an advisory lock) find one and do
+ * nothing, and an operator who deleted the configured account after appointing others is not overruled. The
+ * password is used only when creating. An existing account with the configured username or email is never
+ * promoted (someone may have registered the name first); that is logged as an error.
  */
 export async function bootstrapAdmin(deps: { db: Db; clock: Clock; logger: Logger }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
   const passwordHash = await hashPassword(admin.password);
   const outcome = await deps.db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.admin_bootstrap'))`);
-    const existing = (await findUserByLogin(tx, admin.username)) ?? (await findUserByLogin(tx, admin.email));
-    if (existing) return existing.roles.includes("admin") && existing.username === admin.username ? "exists" : "conflict";
+    const [anyAdmin] = await tx
+      .select({ id: users.id })
+      .from(users)
+      .where(and(arrayContains(users.roles, ["admin"]), eq(users.disabled, false)))
+      .limit(1);
+    if (anyAdmin) return "exists";
+    if ((await findUserByLogin(tx, admin.username)) ?? (await findUserByLogin(tx, admin.email))) return "conflict";
     const now = new Date(deps.clock());
     await insertUser(tx, {
       id: randomUUID(),
@@ -51,7 +58,7 @@ export async function bootstrapAdmin(deps: { db: Db; clock: Clock; logger: Logge
   });
   if (outcome === "created") deps.logger.info("administrator created from ADMIN_USERNAME", { username: admin.username });
   if (outcome === "conflict") {
-    deps.logger.error("ADMIN_USERNAME or ADMIN_EMAIL belongs to an account that is not that administrator; nothing was changed", { username: admin.username });
+    deps.logger.error("no administrator exists, but ADMIN_USERNAME or ADMIN_EMAIL belongs to another account; none was created", { username: admin.username });
   }
   return outcome;
 }

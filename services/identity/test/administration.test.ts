@@ -178,7 +178,8 @@ if (backends.includes("postgres")) {
   describe("admin bootstrap across replicas (postgres)", () => {
     let t: IdentityTestEnv;
     before(async () => {
-      t = await startIdentity("postgres");
+      // No ADMIN_* here: the replicas below bring them.
+      t = await startIdentity("postgres", { ADMIN_USERNAME: "", ADMIN_EMAIL: "", ADMIN_PASSWORD: "" });
     });
     after(() => t.close());
 
@@ -186,24 +187,21 @@ if (backends.includes("postgres")) {
       const full = { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", DATABASE_URL: t.tp.platform.config.databaseUrl ?? "", ...env };
       return buildPlatform(readPlatformConfig(full), [identityService], { env: full, logger: createLogger({ level: "silent" }) });
     };
+    const adminEnv = (username: string) => ({ ADMIN_USERNAME: username, ADMIN_EMAIL: `${username}@grocery.example`, ADMIN_PASSWORD: "replicated radishes" });
 
-    it("creates one administrator when replicas start together, and never promotes an existing account", async () => {
-      const env = { ADMIN_USERNAME: "fleet_admin", ADMIN_EMAIL: "fleet@grocery.example", ADMIN_PASSWORD: "replicated radishes" };
-      const replicas = await Promise.all([replica(env), replica(env), replica(env)]);
-      try {
-        const admin = await loginAdmin(t);
-        const admins = await t.users.listUsers({ role: Role.ADMIN, loginPrefix: "fleet" }, bearerOf(admin));
-        assert.equal(admins.users.length, 1);
-        await login(t, "fleet_admin", "replicated radishes");
-        // Someone registered the configured name first: it stays a customer.
-        const squatter = await newAccount(t);
-        const taken = await replica({ ADMIN_USERNAME: squatter.username, ADMIN_EMAIL: "squat@grocery.example", ADMIN_PASSWORD: "replicated radishes" });
-        await taken.close();
-        const { user } = await t.users.getUser({ userId: squatter.userId }, bearerOf(admin));
-        assert.deepEqual(user?.roles, [Role.CUSTOMER]);
-      } finally {
-        await Promise.all(replicas.map((r) => r.close()));
-      }
+    it("never promotes an account that took the configured name, creates one administrator when replicas start together, and no second one later", async () => {
+      const squatter = await newAccount(t);
+      await (await replica(adminEnv(squatter.username))).close();
+      assert.deepEqual(claimsOf((await login(t, squatter.username, squatter.password)).accessToken)["roles"], ["customer"]);
+
+      const replicas = await Promise.all([replica(adminEnv("fleet_boss")), replica(adminEnv("fleet_boss")), replica(adminEnv("fleet_boss"))]);
+      await Promise.all(replicas.map((r) => r.close()));
+      const boss = await login(t, "fleet_boss", "replicated radishes");
+      const admins = async () => (await t.users.listUsers({ role: Role.ADMIN }, bearerOf(boss))).users.map((u) => u.username);
+      assert.deepEqual(await admins(), ["fleet_boss"]);
+      // An administrator exists now: other ADMIN_* values create nobody.
+      await (await replica(adminEnv("second_boss"))).close();
+      assert.deepEqual(await admins(), ["fleet_boss"]);
     });
   });
 }
