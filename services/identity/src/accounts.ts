@@ -95,10 +95,9 @@ export function createAccounts(deps: AccountsDeps) {
 
     /**
      * Checks the password and opens a session. Unknown login, wrong password and disabled account give the same
-     * UNAUTHENTICATED after the same argon2 work and the same database writes (the failure counters, plus a
-     * history row when the account exists, in one transaction). A login or client IP locked by repeated
-     * failures answers RESOURCE_EXHAUSTED with a retry delay before any password is checked, whether or not the
-     * account exists.
+     * UNAUTHENTICATED after the same argon2 work and one transaction updating the failure counters (which also
+     * appends a history row when the account exists). A login or client IP locked by repeated failures answers
+     * RESOURCE_EXHAUSTED with a retry delay before any password is checked, whether or not the account exists.
      */
     async login(input: { login: string; password: string; userAgent: string; ip: string }): Promise<{ user: UserRow; tokens: TokenPair }> {
       const client: ClientInfo = { ip: input.ip, userAgent: input.userAgent };
