@@ -5,6 +5,7 @@ import net from "node:net";
 import { Code, ConnectError, createContextValues, cors as connectCors, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { kClientInfo } from "./context.js";
+import { createGrpcFastPath } from "./grpc-fast-path.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -24,6 +25,8 @@ export interface RpcServerOptions {
   trustForwardedFor?: boolean;
   /** Longest deadline a client may ask for. */
   maxTimeoutMs?: number;
+  /** Serve unary gRPC over HTTP/2 on the lean path (default true); false sends everything through connect-node. */
+  grpcFastPath?: boolean;
 }
 
 export interface RpcServer {
@@ -49,14 +52,14 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const shutdown = new AbortController();
   // Every running call listens on the shutdown signal; thousands at once are normal, not a leak.
   setMaxListeners(0, shutdown.signal);
-  const rpc = connectNodeAdapter({
-    routes: options.routes,
-    interceptors: options.interceptors,
+  const limits = {
     readMaxBytes: options.maxMessageBytes ?? 1024 * 1024,
     maxTimeoutMs: options.maxTimeoutMs ?? 5 * 60_000,
     shutdownSignal: shutdown.signal,
-    contextValues: (req) => contextValuesFor(req, options.trustForwardedFor ?? false),
-  });
+    contextValues: (req: NodeRequest) => contextValuesFor(req, options.trustForwardedFor ?? false),
+  };
+  const rpc = connectNodeAdapter({ routes: options.routes, interceptors: options.interceptors, ...limits });
+  const fast = options.grpcFastPath === false ? undefined : createGrpcFastPath({ routes: options.routes, interceptors: options.interceptors, ...limits });
   const corsOrigins = new Set(options.corsOrigins ?? []);
   const allowHeaders = [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"].join(", ");
   const exposeHeaders = [...connectCors.exposedHeaders, "X-Request-Id"].join(", ");
@@ -98,6 +101,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       });
       return;
     }
+    if (fast && req.httpVersionMajor === 2 && fast(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)) return;
     rpc(req, res);
   };
 

@@ -1,0 +1,225 @@
+import type http2 from "node:http2";
+import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createHandlerContext,
+  type ConnectRouter,
+  type ContextValues,
+  type HandlerContext,
+  type Interceptor,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+
+type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
+
+interface UnaryEntry {
+  service: DescService;
+  method: DescMethodUnary;
+  impl: UnaryImpl;
+}
+
+export interface GrpcFastPathOptions {
+  routes: (router: ConnectRouter) => void;
+  interceptors: readonly Interceptor[];
+  readMaxBytes: number;
+  maxTimeoutMs: number;
+  shutdownSignal: AbortSignal;
+  contextValues: (req: http2.Http2ServerRequest) => ContextValues;
+}
+
+/** Returns true when it took the request; false leaves it to the general connect-node handler. */
+export type GrpcFastPath = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
+
+/**
+ * Serves the common case — a unary gRPC call over HTTP/2 with an uncompressed protobuf body — without
+ * connect-node's general streaming machinery, which costs several times more CPU per call. Same handlers, same
+ * interceptors, same HandlerContext, same status mapping; anything else (streams, gRPC-web, Connect,
+ * compression, HTTP/1.1) goes to connect-node unchanged.
+ */
+export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
+  const entries = new Map<string, UnaryEntry>();
+  const recorder: ConnectRouter = {
+    handlers: [],
+    service(service, implementation) {
+      for (const method of service.methods) {
+        const impl = (implementation as Record<string, unknown>)[method.localName];
+        if (method.methodKind === "unary" && typeof impl === "function") {
+          entries.set(`/${service.typeName}/${method.name}`, { service, method: method as DescMethodUnary, impl: impl.bind(implementation) as UnaryImpl });
+        }
+      }
+      return this;
+    },
+    rpc(method, impl) {
+      if (method.methodKind === "unary") {
+        entries.set(`/${method.parent.typeName}/${method.name}`, { service: method.parent, method: method as DescMethodUnary, impl: impl as UnaryImpl });
+      }
+      return this;
+    },
+  };
+  options.routes(recorder);
+
+  return (req, res) => {
+    if (req.method !== "POST") return false;
+    const entry = entries.get(req.url);
+    if (!entry) return false;
+    const contentType = req.headers["content-type"];
+    if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
+    const encoding = req.headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return false;
+    void serve(entry, req, res);
+    return true;
+  };
+
+  async function serve(entry: UnaryEntry, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<void> {
+    const requestAbort = new AbortController();
+    const onClose = () => requestAbort.abort(new ConnectError("client closed the stream", Code.Canceled));
+    res.once("close", onClose);
+    const timeout = parseTimeout(headerValue(req.headers["grpc-timeout"]), options.maxTimeoutMs);
+    const ctx = createHandlerContext({
+      service: entry.service,
+      method: entry.method,
+      protocolName: "grpc",
+      requestMethod: "POST",
+      url: req.url,
+      timeoutMs: timeout.timeoutMs,
+      shutdownSignal: options.shutdownSignal,
+      requestSignal: requestAbort.signal,
+      requestHeader: requestHeaders(req.headers),
+      contextValues: options.contextValues(req),
+    });
+    try {
+      if (timeout.error) throw timeout.error;
+      const message = await readMessage(req, entry.method, options.readMaxBytes);
+      const innermost = async (r: UnaryRequest): Promise<UnaryResponse> => {
+        const out = await entry.impl(r.message, ctx);
+        return {
+          stream: false,
+          service: entry.service,
+          method: entry.method,
+          header: ctx.responseHeader,
+          trailer: ctx.responseTrailer,
+          message: isMessage(out, entry.method.output) ? out : create(entry.method.output, out as never),
+        };
+      };
+      // As in connect: the first interceptor is the outermost.
+      const call = options.interceptors.reduceRight<(r: UnaryRequest) => Promise<UnaryResponse>>(
+        (next, interceptor) => interceptor(next as never) as never,
+        innermost,
+      );
+      const response = await raceSignal(
+        call({
+          stream: false,
+          service: entry.service,
+          method: entry.method,
+          requestMethod: "POST",
+          url: req.url,
+          signal: ctx.signal,
+          header: ctx.requestHeader,
+          contextValues: ctx.values,
+          message,
+        }),
+        ctx.signal,
+      );
+      if (res.closed || res.destroyed) return;
+      const body = toBinary(entry.method.output, response.message);
+      const frame = Buffer.allocUnsafe(5 + body.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      res.writeHead(200, { ...headersObject(response.header), "content-type": "application/grpc+proto" });
+      res.addTrailers({ ...headersObject(response.trailer), "grpc-status": "0" });
+      res.end(frame);
+    } catch (e) {
+      if (res.closed || res.destroyed) return;
+      // As connect-node does: headers, then the status in trailers; anything but a ConnectError is INTERNAL.
+      const error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+      setTrailerStatus(ctx.responseTrailer, error);
+      res.writeHead(200, { ...headersObject(ctx.responseHeader), "content-type": "application/grpc+proto" });
+      res.addTrailers(headersObject(ctx.responseTrailer));
+      res.end();
+    } finally {
+      res.off("close", onClose);
+      ctx.abort();
+    }
+  }
+}
+
+/** Reads the single length-prefixed message of a unary call, enforcing the size limit before buffering it. */
+async function readMessage(req: http2.Http2ServerRequest, method: DescMethodUnary, readMaxBytes: number) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let declared = -1;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (declared < 0 && size >= 5) {
+      declared = (chunks.length === 1 ? chunk : Buffer.concat(chunks, size)).readUInt32BE(1);
+      // Refuse an oversized message from its envelope header, before buffering it.
+      if (declared > readMaxBytes) {
+        throw new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+      }
+    }
+    if (size > readMaxBytes + 5) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
+  }
+  const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  if (data.length < 5) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
+  if ((data[0]! & 0b1) === 0b1) throw new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal);
+  const length = data.readUInt32BE(1);
+  if (data.length !== 5 + length) {
+    throw new ConnectError(
+      data.length < 5 + length ? "protocol error: incomplete envelope" : "protocol error: received extra input message for unary method",
+      data.length < 5 + length ? Code.InvalidArgument : Code.Unimplemented,
+    );
+  }
+  try {
+    return fromBinary(method.input, data.subarray(5));
+  } catch (e) {
+    throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.InvalidArgument);
+  }
+}
+
+/** Settles with the call, or rejects as soon as the deadline passes, the client goes away or the server stops. */
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(ConnectError.from(signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function headerValue(v: string | string[] | undefined): string | null {
+  return v === undefined ? null : Array.isArray(v) ? (v[0] ?? null) : v;
+}
+
+function requestHeaders(incoming: http2.IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const key in incoming) {
+    if (key.charCodeAt(0) === 58 /* ":" pseudo-header */) continue;
+    const value = incoming[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
+    else headers.append(key, value);
+  }
+  return headers;
+}
+
+function headersObject(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, key) => {
+    out[key] = value;
+  });
+  return out;
+}
