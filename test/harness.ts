@@ -164,9 +164,12 @@ async function freshPostgresDatabase(): Promise<DataHandle> {
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
+  // Nothing else lives in DATA_DIR on PostgreSQL, but development mail does: keep it out of the work tree.
+  const dir = await mkdtemp(join(tmpdir(), "grocery-test-"));
   return {
-    env: { DATABASE_URL: url.toString() },
+    env: { DATABASE_URL: url.toString(), DATA_DIR: dir },
     async drop() {
+      await rm(dir, { recursive: true, force: true });
       const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
       try {
         await a.unsafe(`drop database if exists ${name} with (force)`);
@@ -179,8 +182,8 @@ async function freshPostgresDatabase(): Promise<DataHandle> {
 
 /** Opens the platform's database directly, for assertions on stored state (PGlite: only while stopped). */
 export async function openTestDatabase(tp: TestPlatform): Promise<Database> {
-  const env = { ...tp.platform.config };
-  return openDatabase({ url: env.databaseUrl, dataDir: env.dataDir });
+  const { databaseUrl, dataDir } = tp.platform.config;
+  return openDatabase({ url: databaseUrl, dataDir });
 }
 
 async function exists(path: string): Promise<boolean> {
