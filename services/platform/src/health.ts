@@ -83,15 +83,15 @@ export function createHealthRegistry(names: readonly string[]): HealthRegistry {
 
 /**
  * Pings the database every `intervalMs` and flips `names` between SERVING and NOT_SERVING with the result.
- * Returns a stop function.
+ * Resolves, with a stop function, once the first probe has set the status.
  */
-export function watchDatabase(options: {
+export async function watchDatabase(options: {
   health: HealthRegistry;
   names: readonly string[];
   ping: () => Promise<void>;
   intervalMs: number;
   onChange?: (serving: boolean, error?: unknown) => void;
-}): () => void {
+}): Promise<() => void> {
   let serving: boolean | undefined;
   let stopped = false;
   const probe = async () => {
@@ -111,7 +111,7 @@ export function watchDatabase(options: {
       options.onChange?.(ok, error);
     }
   };
-  void probe();
+  await probe();
   const timer = setInterval(() => void probe(), options.intervalMs);
   timer.unref();
   return () => {

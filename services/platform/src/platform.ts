@@ -132,8 +132,8 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       trustForwardedFor: config.trustForwardedFor,
     });
     for (const m of modules) await m.start?.();
-    const port = await server.listen(config.port, config.host);
-    const stopProbe = watchDatabase({
+    // Health is known before the first client can ask.
+    const stopProbe = await watchDatabase({
       health,
       names: ["", ...services.map((s) => s.typeName)],
       ping: database.ping,
@@ -143,6 +143,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
         else logger.error("database unreachable", { error });
       },
     });
+    const port = await server.listen(config.port, config.host);
 
     let closing: Promise<void> | undefined;
     return {

@@ -98,7 +98,7 @@ for (const backend of backends) {
         const watching = (async () => {
           for await (const res of health.watch({ service: "" })) seen.push(res.status);
         })();
-        while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+        while (!seen.includes(Status.SERVING)) await new Promise((r) => setTimeout(r, 10));
         const auth = clientFor(AuthService, tp.url, "connect");
         const username = uniqueName("inflight");
         // Argon2 hashing keeps this call running while the server starts to close.
