@@ -124,7 +124,9 @@ for (const backend of backends) {
       const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
       const [k, u] = [median(known), median(unknown)];
       ctx.diagnostic(`median login failure: known account ${k.toFixed(1)} ms, unknown ${u.toFixed(1)} ms`);
-      assert.ok(Math.abs(k - u) < 0.35 * Math.max(k, u), `known ${k} ms vs unknown ${u} ms`);
+      // Skipping the hash for unknown logins would make them 10x faster or more; a factor of two leaves room for
+      // a busy machine without letting that through.
+      assert.ok(u > k / 2 && k > u / 2, `known ${k} ms vs unknown ${u} ms`);
     });
   });
 }
