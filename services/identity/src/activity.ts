@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { and, desc, eq, lt, or } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
+import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import type { Clock } from "../../platform/src/service-module.js";
-import { decodePageToken, encodePageToken, pageSizeOf, type Page } from "./pagination.js";
+import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";
 import { activity } from "./schema.js";
 import { isUuid } from "./users.js";
 
@@ -78,27 +79,20 @@ export async function recordActivity(db: Db, clock: Clock, input: ActivityInput)
 
 /** One page of a user's history, newest first (keyset on create_time, id). INVALID_ARGUMENT on a bad page token. */
 export async function listActivity(db: Db, userId: string, request: { pageSize: number; pageToken: string }): Promise<Page<ActivityRow>> {
-  const size = pageSizeOf(request.pageSize);
-  const after = request.pageToken === "" ? undefined : decodePageToken(request.pageToken, `activity:${userId}`, ["number", "uuid"]);
+  const size = resolvePageSize(request.pageSize, identityPageSizes);
+  const scope = `activity:${userId}`;
+  const after = decodeTimeCursor(request.pageToken, scope);
   const position =
     after === undefined
       ? undefined
-      : or(
-          lt(activity.createTime, new Date(Number(after[0]))),
-          and(eq(activity.createTime, new Date(Number(after[0]))), lt(activity.id, String(after[1]))),
-        );
+      : or(lt(activity.createTime, after.createTime), and(eq(activity.createTime, after.createTime), lt(activity.id, after.id)));
   const rows = await db
     .select()
     .from(activity)
     .where(and(eq(activity.userId, userId), position))
     .orderBy(desc(activity.createTime), desc(activity.id))
     .limit(size + 1);
-  const items = rows.slice(0, size);
-  const last = items.at(-1);
-  return {
-    items,
-    nextPageToken: rows.length > size && last ? encodePageToken(`activity:${userId}`, [last.createTime.getTime(), last.id]) : "",
-  };
+  return pageOf(rows, size, (last) => encodeTimeCursor(scope, last));
 }
 
 /** Deletes events older than `retentionSeconds`. */

@@ -3,8 +3,9 @@ import { asc, eq, gt } from "drizzle-orm";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import type { Principal } from "../../platform/src/context.js";
 import { alreadyExists, invalidArgument, notFound, sqlState, unauthenticated } from "../../platform/src/errors.js";
+import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import type { IdentityDeps } from "./identity-deps.js";
-import { decodePageToken, encodePageToken, pageSizeOf, type Page } from "./pagination.js";
+import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cursors.js";
 import { serviceAccounts } from "./schema.js";
 import { isUuid } from "./users.js";
 
@@ -53,17 +54,15 @@ export function createServiceAccounts(deps: Pick<IdentityDeps, "db" | "clock" | 
 
     /** Accounts ordered by name. INVALID_ARGUMENT on a bad page size or token. */
     async list(request: { pageSize: number; pageToken: string }): Promise<Page<ServiceAccountRow>> {
-      const size = pageSizeOf(request.pageSize);
-      const after = request.pageToken === "" ? undefined : decodePageToken(request.pageToken, "service-accounts", ["string"]);
+      const size = resolvePageSize(request.pageSize, identityPageSizes);
+      const after = decodeNameCursor(request.pageToken, "service-accounts");
       const rows = await db
         .select()
         .from(serviceAccounts)
-        .where(after === undefined ? undefined : gt(serviceAccounts.name, String(after[0])))
+        .where(after === undefined ? undefined : gt(serviceAccounts.name, after))
         .orderBy(asc(serviceAccounts.name))
         .limit(size + 1);
-      const items = rows.slice(0, size);
-      const last = items.at(-1);
-      return { items, nextPageToken: rows.length > size && last ? encodePageToken("service-accounts", [last.name]) : "" };
+      return pageOf(rows, size, (last) => encodeNameCursor("service-accounts", last.name));
     },
 
     /** Deletes an account: no new tokens, and identity refuses the ones it holds. NOT_FOUND when absent. */

@@ -1,8 +1,9 @@
 import type { Principal } from "../../platform/src/context.js";
 import { invalidArgument, notFound } from "../../platform/src/errors.js";
+import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
-import { decodePageToken, encodePageToken, pageSizeOf, type Page } from "./pagination.js";
+import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";
 import { listLiveSessions, revokeSession, sessionEnd, type SessionRow } from "./sessions.js";
 import { isUuid } from "./users.js";
 
@@ -19,16 +20,13 @@ export function createSessionManagement(deps: Pick<IdentityDeps, "db" | "clock" 
   return {
     /** The caller's live sessions, newest first. INVALID_ARGUMENT on a bad page size or token. */
     async list(principal: Principal, request: { pageSize: number; pageToken: string }): Promise<Page<SessionView>> {
-      const size = pageSizeOf(request.pageSize);
+      const size = resolvePageSize(request.pageSize, identityPageSizes);
       const scope = `sessions:${principal.subject}`;
-      const keys = request.pageToken === "" ? undefined : decodePageToken(request.pageToken, scope, ["number", "uuid"]);
-      const rows = await listLiveSessions(db, clock, deps.sessionPolicy, principal.subject, {
-        limit: size + 1,
-        after: keys ? { createTime: new Date(Number(keys[0])), id: String(keys[1]) } : undefined,
-      });
-      const items = rows.slice(0, size).map((session) => ({ session, endTime: sessionEnd(session, deps.sessionPolicy), current: session.id === principal.sessionId }));
-      const last = items.at(-1)?.session;
-      return { items, nextPageToken: rows.length > size && last ? encodePageToken(scope, [last.createTime.getTime(), last.id]) : "" };
+      const after = decodeTimeCursor(request.pageToken, scope);
+      const rows = await listLiveSessions(db, clock, deps.sessionPolicy, principal.subject, { limit: size + 1, after });
+      const page = pageOf(rows, size, (last) => encodeTimeCursor(scope, last));
+      const items = page.items.map((session) => ({ session, endTime: sessionEnd(session, deps.sessionPolicy), current: session.id === principal.sessionId }));
+      return { items, nextPageToken: page.nextPageToken };
     },
 
     /**

@@ -3,11 +3,12 @@ import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { roleToClaim } from "../../platform/src/auth/roles.js";
 import type { Principal } from "../../platform/src/context.js";
 import { invalidArgument, notFound } from "../../platform/src/errors.js";
+import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import { deleteAccount } from "./account-deletion.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import { keepAnAdmin } from "./admin-guard.js";
 import type { IdentityDeps } from "./identity-deps.js";
-import { decodePageToken, encodePageToken, pageSizeOf, type Page } from "./pagination.js";
+import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cursors.js";
 import { users } from "./schema.js";
 import { revokeAllSessions } from "./sessions.js";
 import { findUserById, isUuid, roleClaims, type UserRow } from "./users.js";
@@ -37,13 +38,13 @@ export function createUserAdmin(deps: IdentityDeps) {
      * (unless UNSPECIFIED) keeps holders of that role. INVALID_ARGUMENT on a bad page size or token.
      */
     async list(request: { pageSize: number; pageToken: string; loginPrefix: string; role: Role }): Promise<Page<UserRow>> {
-      const size = pageSizeOf(request.pageSize);
+      const size = resolvePageSize(request.pageSize, identityPageSizes);
       const prefix = request.loginPrefix.trim().toLowerCase();
       if (prefix.length > 254) throw invalidArgument("login_prefix", "is too long");
       const claim = request.role === Role.UNSPECIFIED ? undefined : Role[request.role] === undefined ? undefined : roleToClaim(request.role);
       if (request.role !== Role.UNSPECIFIED && claim === undefined) throw invalidArgument("role", "is not a known role");
       const scope = `users:${prefix}:${claim ?? ""}`;
-      const after = request.pageToken === "" ? undefined : decodePageToken(request.pageToken, scope, ["string"]);
+      const after = decodeNameCursor(request.pageToken, scope);
       const like = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + "%";
       const rows = await db
         .select()
@@ -52,14 +53,12 @@ export function createUserAdmin(deps: IdentityDeps) {
           and(
             prefix === "" ? undefined : or(sql`lower(${users.username}) like ${like}`, sql`lower(${users.email}) like ${like}`),
             claim === undefined ? undefined : arrayContains(users.roles, [claim]),
-            after === undefined ? undefined : gt(users.username, String(after[0])),
+            after === undefined ? undefined : gt(users.username, after),
           ),
         )
         .orderBy(asc(users.username))
         .limit(size + 1);
-      const items = rows.slice(0, size);
-      const last = items.at(-1);
-      return { items, nextPageToken: rows.length > size && last ? encodePageToken(scope, [last.username]) : "" };
+      return pageOf(rows, size, (last) => encodeNameCursor(scope, last.username));
     },
 
     /** One user; INVALID_ARGUMENT when the id is empty, NOT_FOUND when there is no such user. */
