@@ -1,7 +1,7 @@
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../../platform/src/errors.js";
+import { decodePageToken, encodePageToken, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
 import type { AddressConfig } from "./config.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
-import { decodePageToken, encodePageToken, resolvePageSize } from "./pagination.js";
 import type { AddressStore } from "./store.js";
 import { resolveUpdateMask } from "./update-mask.js";
 import { checkLatLng, validateAddress } from "./validation.js";
@@ -38,11 +38,6 @@ export interface NearbyRequest {
   pageToken: string;
 }
 
-export interface Page<T> {
-  items: T[];
-  nextPageToken: string;
-}
-
 /**
  * The address book rules on top of the store. Every method throws DomainErrors: INVALID_ARGUMENT naming the
  * field, NOT_FOUND for unknown, malformed or foreign ids, PERMISSION_DENIED for SHOP addresses without
@@ -63,6 +58,9 @@ export interface AddressBookOptions {
   store: AddressStore;
   config: AddressConfig;
 }
+
+/** Address lists hold 20 items unless asked for fewer, and 100 at most (AIP-158). */
+export const addressPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100 };
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -95,23 +93,17 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
     },
 
     async list(caller, request) {
-      const limit = resolvePageSize(request.pageSize);
+      const limit = resolvePageSize(request.pageSize, addressPageSizes);
       const kind = request.kind ?? "";
-      const after =
-        request.pageToken === ""
-          ? undefined
-          : decodePageToken(request.pageToken, (t) => {
-              if (t.m !== "list" || t.k !== kind || typeof t.t !== "string" || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
-              // Only the exact form this service writes, so a doctored time never reaches the database.
-              const createTime = new Date(t.t);
-              return isoTime.test(t.t) && createTime.getTime() >= 0 && createTime.toISOString() === t.t ? { createTime, id: t.i } : undefined;
-            });
+      const after = decodePageToken(request.pageToken, (t) => {
+        if (t.m !== "list" || t.k !== kind || typeof t.t !== "string" || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
+        // Only the exact form this service writes, so a doctored time never reaches the database.
+        const createTime = new Date(t.t);
+        return isoTime.test(t.t) && createTime.getTime() >= 0 && createTime.toISOString() === t.t ? { createTime, id: t.i } : undefined;
+      });
       const { addresses, totalSize } = await store.list({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 });
-      const items = addresses.slice(0, limit);
-      const last = items.at(-1);
-      const nextPageToken =
-        addresses.length > limit && last ? encodePageToken({ m: "list", k: kind, t: last.createTime.toISOString(), i: last.id }) : "";
-      return { items, nextPageToken, totalSize };
+      const page = pageOf(addresses, limit, (last) => encodePageToken({ m: "list", k: kind, t: last.createTime.toISOString(), i: last.id }));
+      return { ...page, totalSize };
     },
 
     async update(caller, request) {
@@ -143,22 +135,16 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       checkLatLng(center, "location");
       if (!Number.isFinite(request.radiusKm) || request.radiusKm < 0) throw invalidArgument("radius_km", "must be a positive number of kilometres");
       const radiusKm = request.radiusKm === 0 ? config.defaultRadiusKm : Math.min(request.radiusKm, config.maxRadiusKm);
-      const limit = resolvePageSize(request.pageSize);
+      const limit = resolvePageSize(request.pageSize, addressPageSizes);
       const query = { la: center.latitude, lo: center.longitude, r: radiusKm };
-      const after =
-        request.pageToken === ""
-          ? undefined
-          : decodePageToken(request.pageToken, (t) => {
-              if (t.m !== "nearby" || t.la !== query.la || t.lo !== query.lo || t.r !== query.r) return undefined;
-              if (typeof t.d !== "number" || !(t.d >= 0) || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
-              return { distanceKm: t.d, id: t.i };
-            });
+      const after = decodePageToken(request.pageToken, (t) => {
+        if (t.m !== "nearby" || t.la !== query.la || t.lo !== query.lo || t.r !== query.r) return undefined;
+        if (typeof t.d !== "number" || !(t.d >= 0) || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
+        return { distanceKm: t.d, id: t.i };
+      });
       const shops = await store.findNearbyShops({ center, radiusKm, after, limit: limit + 1 });
-      const items = shops.slice(0, limit);
-      const last = items.at(-1);
-      const nextPageToken =
-        shops.length > limit && last ? encodePageToken({ m: "nearby", ...query, d: last.distanceKm, i: last.address.id }) : "";
-      return { items, nextPageToken, radiusKm };
+      const page = pageOf(shops, limit, (last) => encodePageToken({ m: "nearby", ...query, d: last.distanceKm, i: last.address.id }));
+      return { ...page, radiusKm };
     },
   };
 }

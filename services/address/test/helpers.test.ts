@@ -3,10 +3,11 @@ import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { ConfigError } from "../../platform/src/config.js";
 import { DomainError } from "../../platform/src/errors.js";
+import { resolvePageSize } from "../../platform/src/pagination.js";
+import { addressPageSizes } from "../src/address-book.js";
 import { readAddressConfig } from "../src/config.js";
 import { boundingBox, haversineKm } from "../src/geo.js";
 import type { LatLng } from "../src/model.js";
-import { decodePageToken, encodePageToken, resolvePageSize } from "../src/pagination.js";
 import { resolveUpdateMask } from "../src/update-mask.js";
 
 function invalidField(fn: () => unknown): string | undefined {
@@ -37,22 +38,15 @@ describe("resolveUpdateMask", () => {
   });
 });
 
-describe("pagination", () => {
-  it("defaults, caps and refuses negative page sizes", () => {
-    assert.equal(resolvePageSize(0), 20);
-    assert.equal(resolvePageSize(7), 7);
-    assert.equal(resolvePageSize(100), 100);
-    assert.equal(resolvePageSize(5000), 100);
-    assert.equal(invalidField(() => resolvePageSize(-1)), "page_size");
-  });
-  it("round-trips tokens and refuses foreign ones", () => {
-    const token = encodePageToken({ m: "list", i: "x" });
-    assert.match(token, /^[A-Za-z0-9_-]+$/);
-    assert.deepEqual(decodePageToken(token, (v) => v), { m: "list", i: "x" });
-    assert.equal(invalidField(() => decodePageToken(token, () => undefined)), "page_token");
-    for (const bad of ["%%%", "bm90IGpzb24", encodePageToken({}).slice(1), "W10", "x".repeat(2000)]) {
-      assert.equal(invalidField(() => decodePageToken(bad, (v) => (v["m"] === "list" ? v : undefined))), "page_token", bad);
-    }
+// The page token format is the shared one (platform/src/pagination.test.ts); ListAddresses and FindNearbyShops
+// tokens are tested through the API (address.test.ts, nearby.test.ts).
+describe("page sizes", () => {
+  it("default to 20, cap at 100 and refuse negative sizes", () => {
+    assert.equal(resolvePageSize(0, addressPageSizes), 20);
+    assert.equal(resolvePageSize(7, addressPageSizes), 7);
+    assert.equal(resolvePageSize(100, addressPageSizes), 100);
+    assert.equal(resolvePageSize(5000, addressPageSizes), 100);
+    assert.equal(invalidField(() => resolvePageSize(-1, addressPageSizes)), "page_size");
   });
 });
 
