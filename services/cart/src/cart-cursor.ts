@@ -1,4 +1,7 @@
-import { invalidArgument } from "../../platform/src/errors.js";
+import { decodePageToken, encodePageToken, type PageSizeOptions } from "../../platform/src/pagination.js";
+
+/** ListCarts pages hold 20 carts unless asked for fewer, and 100 at most (AIP-158). */
+export const cartPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100 };
 
 /** Where a ListCarts page ends: carts are listed by (createTime, id), so the next page starts after this pair. */
 export interface CartCursor {
@@ -7,41 +10,24 @@ export interface CartCursor {
   readonly id: string;
 }
 
-export const defaultPageSize = 20;
-export const maxPageSize = 100;
-
-/** page_size per AIP-158: 0 means the default, larger values are capped, negative is INVALID_ARGUMENT. */
-export function parsePageSize(raw: number): number {
-  if (!Number.isInteger(raw) || raw < 0) throw invalidArgument("page_size", "must not be negative");
-  if (raw === 0) return defaultPageSize;
-  return Math.min(raw, maxPageSize);
-}
-
 /**
- * Page tokens are opaque to clients: base64url of a small versioned JSON keyset cursor. They hold no secret (a
- * forged one only moves the caller within their own carts), so they are not signed.
+ * The page token for the page after `cursor`: a small versioned keyset cursor. It holds no secret (a forged one
+ * only moves the caller within their own carts), so it is not signed.
  */
-export function encodePageToken(cursor: CartCursor): string {
-  return Buffer.from(JSON.stringify({ v: 1, t: cursor.createTime, i: cursor.id })).toString("base64url");
+export function encodeCartCursor(cursor: CartCursor): string {
+  return encodePageToken({ v: 1, t: cursor.createTime, i: cursor.id });
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** The cursor in a page token; undefined for the empty token (first page); INVALID_ARGUMENT when malformed. */
-export function decodePageToken(token: string): CartCursor | undefined {
-  if (token === "") return undefined;
-  const bad = () => invalidArgument("page_token", "is not a token this service issued");
-  if (token.length > 256 || !/^[A-Za-z0-9_-]+$/.test(token)) throw bad();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-  } catch {
-    throw bad();
-  }
-  if (typeof parsed !== "object" || parsed === null) throw bad();
-  const { v, t, i } = parsed as { v?: unknown; t?: unknown; i?: unknown };
-  if (v !== 1 || typeof t !== "number" || !Number.isSafeInteger(t) || t < 0 || t > 8.64e15 || typeof i !== "string" || !uuidPattern.test(i)) {
-    throw bad();
-  }
-  return { createTime: t, id: i };
+/** The cursor in a page token; undefined for the empty token (first page); INVALID_ARGUMENT("page_token") when malformed. */
+export function decodeCartCursor(token: string): CartCursor | undefined {
+  return decodePageToken(
+    token,
+    ({ v, t, i }) =>
+      v === 1 && typeof t === "number" && Number.isSafeInteger(t) && t >= 0 && t <= 8.64e15 && typeof i === "string" && uuidPattern.test(i)
+        ? { createTime: t, id: i }
+        : undefined,
+    { maxLength: 256 },
+  );
 }

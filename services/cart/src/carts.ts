@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { alreadyExists, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { pageOf, resolvePageSize } from "../../platform/src/pagination.js";
+import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "./cart-cursor.js";
 import type { CartConfig } from "./config.js";
 import { fromSnapshot, toSnapshot, type CartLine, type CartRecord, type CartView } from "./model.js";
-import { decodePageToken, encodePageToken, parsePageSize } from "./page-token.js";
 import {
   checkVersion,
   findLine,
@@ -119,18 +120,14 @@ export function createCarts(options: CartsOptions): Carts {
     },
 
     async listCarts(owner, input) {
-      const pageSize = parsePageSize(input.pageSize);
-      const after = decodePageToken(input.pageToken);
+      const pageSize = resolvePageSize(input.pageSize, cartPageSizes);
+      const after = decodeCartCursor(input.pageToken);
       return store.read(async (tx) => {
         // One extra row says whether another page follows.
         const rows = await tx.listCarts(owner, after, pageSize + 1);
-        const page = rows.slice(0, pageSize);
-        const lines = await tx.lines(page.map((c) => c.id));
-        const last = page[page.length - 1];
-        return {
-          carts: page.map((c) => ({ ...c, items: lines.get(c.id) ?? [] })),
-          nextPageToken: rows.length > pageSize && last ? encodePageToken({ createTime: last.createTime, id: last.id }) : "",
-        };
+        const page = pageOf(rows, pageSize, encodeCartCursor);
+        const lines = await tx.lines(page.items.map((c) => c.id));
+        return { carts: page.items.map((c) => ({ ...c, items: lines.get(c.id) ?? [] })), nextPageToken: page.nextPageToken };
       });
     },
 

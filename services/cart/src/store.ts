@@ -1,8 +1,8 @@
 import { and, asc, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import { alreadyExists, sqlState } from "../../platform/src/errors.js";
+import type { CartCursor } from "./cart-cursor.js";
 import type { CartLine, CartRecord, CartSnapshot } from "./model.js";
-import type { CartCursor } from "./page-token.js";
 import { addItemRequests, cartItems, carts } from "./schema.js";
 
 /**

@@ -3,29 +3,44 @@ import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { ConfigError } from "../../platform/src/config.js";
 import { DomainError } from "../../platform/src/errors.js";
+import { resolvePageSize } from "../../platform/src/pagination.js";
+import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "../src/cart-cursor.js";
 import { defaultCartConfig, readCartConfig } from "../src/config.js";
-import { decodePageToken, encodePageToken, parsePageSize } from "../src/page-token.js";
 
 const invalid = (field: string) => (e: unknown) => e instanceof DomainError && e.code === Code.InvalidArgument && e.field === field;
 
 describe("page size and tokens (AIP-158)", () => {
   it("defaults to 20, caps at 100, refuses negative sizes", () => {
-    assert.equal(parsePageSize(0), 20);
-    assert.equal(parsePageSize(7), 7);
-    assert.equal(parsePageSize(100), 100);
-    assert.equal(parsePageSize(5000), 100);
-    assert.throws(() => parsePageSize(-1), invalid("page_size"));
+    assert.equal(resolvePageSize(0, cartPageSizes), 20);
+    assert.equal(resolvePageSize(7, cartPageSizes), 7);
+    assert.equal(resolvePageSize(100, cartPageSizes), 100);
+    assert.equal(resolvePageSize(5000, cartPageSizes), 100);
+    assert.throws(() => resolvePageSize(-1, cartPageSizes), invalid("page_size"));
   });
   it("round-trips a cursor through an opaque URL-safe token", () => {
     const cursor = { createTime: 1_764_000_000_123, id: "0f8fad5b-d9cb-469f-a165-70867728950e" };
-    const token = encodePageToken(cursor);
+    const token = encodeCartCursor(cursor);
     assert.match(token, /^[A-Za-z0-9_-]+$/);
-    assert.deepEqual(decodePageToken(token), cursor);
-    assert.equal(decodePageToken(""), undefined);
+    assert.deepEqual(decodeCartCursor(token), cursor);
+    assert.equal(decodeCartCursor(""), undefined);
   });
   it("refuses tokens it did not issue", () => {
     for (const token of ["x", "!!!", Buffer.from("[]").toString("base64url"), Buffer.from('{"v":2,"t":1,"i":"a"}').toString("base64url"), "a".repeat(300)]) {
-      assert.throws(() => decodePageToken(token), invalid("page_token"), token);
+      assert.throws(() => decodeCartCursor(token), invalid("page_token"), token);
+    }
+    const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    const doctored = (payload: Record<string, unknown>) => Buffer.from(JSON.stringify(payload)).toString("base64url");
+    for (const payload of [
+      { t: 1, i: id },
+      { v: 1, t: -1, i: id },
+      { v: 1, t: 1.5, i: id },
+      { v: 1, t: 8.64e15 + 1, i: id },
+      { v: 1, t: "1", i: id },
+      { v: 1, t: 1, i: id.toUpperCase() },
+      { v: 1, t: 1, i: "1; drop table carts" },
+      { v: 1, t: 1, i: id, pad: "x".repeat(200) },
+    ]) {
+      assert.throws(() => decodeCartCursor(doctored(payload)), invalid("page_token"), JSON.stringify(payload));
     }
   });
 });
