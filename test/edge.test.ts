@@ -6,8 +6,8 @@
  * or Docker.
  */
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
@@ -17,6 +17,7 @@ import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/refl
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { accessPolicyOf } from "../services/platform/src/auth/access-interceptor.js";
 import { readPlatformConfig } from "../services/platform/src/platform.js";
+import { generatedServices } from "./generated-services.js";
 
 /** A YAML mapping. */
 type Obj = Record<string, unknown>;
@@ -73,28 +74,6 @@ interface Rpc {
   path: string;
   service: DescService;
   method: DescMethod;
-}
-
-/** Every service in every generated file under gen/grocery, found by walking the folder. */
-async function generatedServices(): Promise<DescService[]> {
-  const genRoot = join(root, "gen", "grocery");
-  const files: string[] = [];
-  const walk = async (dir: string) => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.name.endsWith("_pb.ts")) files.push(path);
-    }
-  };
-  await walk(genRoot);
-  const services: DescService[] = [];
-  for (const file of files.sort()) {
-    const mod = (await import(`../gen/grocery/${relative(genRoot, file).split("\\").join("/").replace(/\.ts$/, ".js")}`)) as Record<string, unknown>;
-    for (const value of Object.values(mod)) {
-      if (typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "service") services.push(value as DescService);
-    }
-  }
-  return services;
 }
 
 function rpcsOf(services: readonly DescService[]): Rpc[] {

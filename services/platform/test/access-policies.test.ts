@@ -1,33 +1,7 @@
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
-import { join, relative } from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import type { DescService } from "@bufbuild/protobuf";
+import { generatedServices } from "../../../test/generated-services.js";
 import { accessPolicyOf } from "../src/auth/access-interceptor.js";
-
-const genRoot = fileURLToPath(new URL("../../../gen/grocery", import.meta.url));
-
-/** Every service in every generated file under gen/grocery, found by walking the folder. */
-async function generatedServices(): Promise<DescService[]> {
-  const files: string[] = [];
-  const walk = async (dir: string) => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.name.endsWith("_pb.ts")) files.push(path);
-    }
-  };
-  await walk(genRoot);
-  const services: DescService[] = [];
-  for (const file of files) {
-    const mod = (await import(`../../../gen/grocery/${relative(genRoot, file).replace(/\.ts$/, ".js")}`)) as Record<string, unknown>;
-    for (const value of Object.values(mod)) {
-      if (typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "service") services.push(value as DescService);
-    }
-  }
-  return services;
-}
 
 describe("access policies", () => {
   it("every RPC in gen/ declares a usable (grocery.auth.v1.access) policy", async () => {
