@@ -118,16 +118,7 @@ function toProto(a: Address): ProtoAddress {
     kind: protoByKind.get(a.kind) ?? ProtoKind.UNSPECIFIED,
     label: a.label,
     recipientName: a.recipientName,
-    phoneNumber: a.phoneNumber,
-    line1: a.line1,
-    line2: a.line2,
-    landmark: a.landmark,
-    city: a.city,
-    district: a.district,
-    state: a.state,
-    postalCode: a.postalCode,
-    countryCode: a.countryCode,
-    location: a.location ? create(LatLngSchema, a.location) : undefined,
+    ...placeFields(a),
     shopName: a.shopName,
     isDefault: a.isDefault,
     version: BigInt(a.version),
@@ -141,6 +132,14 @@ function nearbyToProto({ address: a, distanceKm }: NearbyShop): ProtoNearbyShop 
     addressId: a.id,
     ownerId: a.ownerId,
     shopName: a.shopName,
+    ...placeFields(a),
+    distanceKm,
+  });
+}
+
+/** The contact and postal fields that an Address and a NearbyShop both carry, under the same names. */
+function placeFields(a: Address) {
+  return {
     phoneNumber: a.phoneNumber,
     line1: a.line1,
     line2: a.line2,
@@ -151,6 +150,5 @@ function nearbyToProto({ address: a, distanceKm }: NearbyShop): ProtoNearbyShop 
     postalCode: a.postalCode,
     countryCode: a.countryCode,
     location: a.location ? create(LatLngSchema, a.location) : undefined,
-    distanceKm,
-  });
+  };
 }
