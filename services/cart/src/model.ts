@@ -12,23 +12,6 @@ export interface CartRecord {
   readonly updateTime: number;
 }
 
-/** One line of a cart, keyed by (productId, shopId). */
-export interface CartLine {
-  readonly productId: string;
-  readonly shopId: string;
-  readonly name: string;
-  readonly currencyCode: string;
-  readonly unitPriceMinor: bigint;
-  readonly quantity: number;
-  /** Orders lines by when they were first added: the cart version that created the line. */
-  readonly position: bigint;
-}
-
-/** A cart with its lines, ordered by position. */
-export interface CartView extends CartRecord {
-  readonly items: readonly CartLine[];
-}
-
 /** The item of an AddItem call after validation. */
 export interface NewItem {
   readonly productId: string;
@@ -37,6 +20,17 @@ export interface NewItem {
   readonly currencyCode: string;
   readonly unitPriceMinor: bigint;
   readonly quantity: number;
+}
+
+/** One line of a cart, keyed by (productId, shopId), with its place in the cart. */
+export interface CartLine extends NewItem {
+  /** Orders lines by when they were first added: the cart version that created the line. */
+  readonly position: bigint;
+}
+
+/** A cart with its lines, ordered by position. */
+export interface CartView extends CartRecord {
+  readonly items: readonly CartLine[];
 }
 
 /** What an idempotent AddItem stores as its result: a CartView with bigints as strings. */
