@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
-import { clientFor } from "../../../test/clients.js";
-import { createTestClock, startTestPlatform, uniqueName, type Backend, type TestClock, type TestPlatform } from "../../../test/harness.js";
+import { bearer, clientFor } from "../../../test/clients.js";
+import { createTestClock, startTestPlatform, uniqueName, type Backend, type TestClock, type TestPlatform, type TestUser } from "../../../test/harness.js";
 
 export const adminCredentials = { username: "root_admin", email: "root@grocery.example", password: "carrots in the cellar" };
 
@@ -58,13 +58,8 @@ export async function restartIdentity(t: IdentityTestEnv): Promise<void> {
   t.users = clientFor(UserService, t.tp.url);
 }
 
-export interface Account {
-  userId: string;
-  username: string;
-  email: string;
-  password: string;
-  accessToken: string;
-  refreshToken: string;
+/** A test user (see test/harness.ts) and the session its tokens belong to. */
+export interface Account extends TestUser {
   sessionId: string;
 }
 
@@ -140,4 +135,4 @@ export function resetTokenIn(mail: ReceivedMail): string {
   return token;
 }
 
-export const bearerOf = (a: { accessToken: string }) => ({ headers: { authorization: `Bearer ${a.accessToken}` } });
+export const bearerOf = (a: { accessToken: string }) => bearer(a.accessToken);
