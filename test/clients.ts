@@ -1,30 +1,39 @@
 /** Real clients for tests: connect-node in its three protocols and @grpc/grpc-js. */
 import { fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type DescMessage, type MessageShape, create } from "@bufbuild/protobuf";
-import { type Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { type Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 
 export type Protocol = "grpc" | "grpc-web" | "connect";
 
 /** A connect-node transport; gRPC over HTTP/2, gRPC-web and Connect over HTTP/1.1 (as browsers and curl do). */
-export function transportFor(url: string, protocol: Protocol): Transport {
+export function transportFor(url: string, protocol: Protocol, interceptors: Interceptor[] = []): Transport {
   switch (protocol) {
     case "grpc":
       // A short idle timeout so an idle HTTP/2 connection does not keep the test process alive.
-      return createGrpcTransport({ baseUrl: url, idleConnectionTimeoutMs: 500 });
+      return createGrpcTransport({ baseUrl: url, interceptors, idleConnectionTimeoutMs: 500 });
     case "grpc-web":
-      return createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1" });
+      return createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
     case "connect":
-      return createConnectTransport({ baseUrl: url, httpVersion: "1.1" });
+      return createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
   }
 }
 
-export function clientFor<S extends DescService>(service: S, url: string, protocol: Protocol = "grpc"): Client<S> {
-  return createClient(service, transportFor(url, protocol));
+export function clientFor<S extends DescService>(service: S, url: string, protocol: Protocol = "grpc", interceptors: Interceptor[] = []): Client<S> {
+  return createClient(service, transportFor(url, protocol, interceptors));
 }
 
+/** Call options that send `token` as the bearer token of one call. */
 export function bearer(token: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${token}` } };
+}
+
+/** An interceptor that sends `token` as the bearer token of every call, for a client that acts as one user. */
+export function bearerInterceptor(token: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  };
 }
 
 /** The Connect code of a rejected call; fails the test if the call succeeded. */

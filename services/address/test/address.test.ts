@@ -8,10 +8,11 @@ import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { AddressKind } from "../../../gen/grocery/address/v1/address_pb.js";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { codeOf } from "../../../test/clients.js";
 import { backends, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
 import { rowsOf } from "../../platform/src/db.js";
 import { sqlState } from "../../platform/src/errors.js";
-import { addressClient, codeOf, home, invalidFieldOf, shop, type AddressClient } from "./support.js";
+import { addressClient, home, invalidFieldOf, shop, type AddressClient } from "./support.js";
 
 for (const backend of backends) {
   describe(`AddressService on ${backend}`, () => {

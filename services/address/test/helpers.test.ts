@@ -9,6 +9,7 @@ import { readAddressConfig } from "../src/config.js";
 import { boundingBox, haversineKm } from "../src/geo.js";
 import type { LatLng } from "../src/model.js";
 import { resolveUpdateMask } from "../src/update-mask.js";
+import { destination } from "./support.js";
 
 function invalidField(fn: () => unknown): string | undefined {
   try {
@@ -49,19 +50,6 @@ describe("page sizes", () => {
     assert.equal(invalidField(() => resolvePageSize(-1, addressPageSizes)), "page_size");
   });
 });
-
-/** The point `km` away from `from` on initial bearing `bearingDeg` (the standard destination formula). */
-function destination(from: LatLng, km: number, bearingDeg: number): LatLng {
-  const R = 6371.0088;
-  const rad = Math.PI / 180;
-  const d = km / R;
-  const b = bearingDeg * rad;
-  const lat1 = from.latitude * rad;
-  const lng1 = from.longitude * rad;
-  const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b));
-  const lng2 = lng1 + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
-  return { latitude: lat2 / rad, longitude: ((lng2 / rad + 540) % 360) - 180 };
-}
 
 function inBox(p: LatLng, box: ReturnType<typeof boundingBox>): boolean {
   return p.latitude >= box.minLatitude && p.latitude <= box.maxLatitude && box.longitudeRanges.some(([a, b]) => p.longitude >= a && p.longitude <= b);

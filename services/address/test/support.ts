@@ -1,43 +1,15 @@
 /** Shared pieces of the address integration tests: real clients over real sockets, and sample addresses. */
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { AddressKind, type Address, type AddressSchema, type LatLng } from "../../../gen/grocery/address/v1/address_pb.js";
 import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
-
-export type Protocol = "grpc" | "grpc-web" | "connect";
-
-function transport(url: string, protocol: Protocol, interceptors: Interceptor[]): Transport {
-  switch (protocol) {
-    case "grpc":
-      // A short idle timeout, so an idle HTTP/2 connection does not keep the test process alive.
-      return createGrpcTransport({ baseUrl: url, interceptors, idleConnectionTimeoutMs: 500 });
-    case "grpc-web":
-      return createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
-    case "connect":
-      return createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
-  }
-}
+import { bearerInterceptor, clientFor, type Protocol } from "../../../test/clients.js";
 
 export type AddressClient = Client<typeof AddressService>;
 
 /** An AddressService client that sends `token` as its bearer token (none when undefined). */
 export function addressClient(url: string, token: string | undefined, protocol: Protocol = "grpc"): AddressClient {
-  const auth: Interceptor = (next) => (req) => {
-    if (token !== undefined) req.header.set("authorization", `Bearer ${token}`);
-    return next(req);
-  };
-  return createClient(AddressService, transport(url, protocol, [auth]));
-}
-
-/** The code of a call that must fail; throws when it succeeds. */
-export async function codeOf(call: Promise<unknown>): Promise<Code> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
-  throw new Error("expected the call to fail, it succeeded");
+  return clientFor(AddressService, url, protocol, token === undefined ? [] : [bearerInterceptor(token)]);
 }
 
 /** The INVALID_ARGUMENT field a failing call names (the platform puts it before the colon of the message). */
