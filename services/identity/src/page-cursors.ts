@@ -23,7 +23,9 @@ export function decodeTimeCursor(token: string, scope: string): TimeCursor | und
   return decodeScopedPageToken(token, scope, (key) => {
     if (!Array.isArray(key) || key.length !== 2) return undefined;
     const [time, id]: unknown[] = key;
-    return Number.isSafeInteger(time) && typeof id === "string" && isUuid(id) ? { createTime: new Date(time as number), id } : undefined;
+    // Dates reach only ±8.64e15 ms; a forged time beyond that would become an Invalid Date in the query.
+    const valid = Number.isSafeInteger(time) && Math.abs(time as number) <= 8.64e15 && typeof id === "string" && isUuid(id);
+    return valid ? { createTime: new Date(time as number), id } : undefined;
   });
 }
 

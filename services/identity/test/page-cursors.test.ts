@@ -31,7 +31,7 @@ describe("identity page cursors", () => {
     assert.throws(() => decodeTimeCursor(encodeNameCursor("sessions:u1", "bob"), "sessions:u1"), invalid("page_token"));
   });
   it("refuse keys of the wrong shape", () => {
-    for (const key of [[1.5, id], ["1", id], [1, "not-a-uuid"], [1], [1, id, 2], { t: 1, i: id }, null]) {
+    for (const key of [[1.5, id], ["1", id], [9e15, id], [-9e15, id], [1, "not-a-uuid"], [1], [1, id, 2], { t: 1, i: id }, null]) {
       assert.throws(() => decodeTimeCursor(encodeScopedPageToken("activity:u1", key), "activity:u1"), invalid("page_token"), JSON.stringify(key));
     }
     for (const key of [[1], ["a", "b"], [], "bob", null]) {
