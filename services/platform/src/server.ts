@@ -65,6 +65,8 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const exposeHeaders = [...connectCors.exposedHeaders, "X-Request-Id"].join(", ");
   const allowMethods = connectCors.allowedMethods.join(", ");
   let draining = false;
+  /** HTTP/1.1 responses in progress, so shutdown can tell their clients not to reuse the connection. */
+  const h1Running = new Set<http.ServerResponse>();
   let inFlight = 0;
   let idle: (() => void) | undefined;
 
@@ -88,7 +90,9 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       return;
     }
     inFlight++;
+    if (res instanceof http.ServerResponse) h1Running.add(res);
     res.once("close", () => {
+      if (res instanceof http.ServerResponse) h1Running.delete(res);
       inFlight--;
       if (inFlight === 0) idle?.();
     });
@@ -157,6 +161,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
       for (const session of sessions) session.close(); // GOAWAY: running streams finish, no new ones
       h1.closeIdleConnections();
+      for (const res of h1Running) if (!res.headersSent) res.shouldKeepAlive = false; // answers with Connection: close
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, graceMs);
