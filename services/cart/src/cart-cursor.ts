@@ -20,12 +20,18 @@ export function encodeCartCursor(cursor: CartCursor): string {
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * The last millisecond of year 9999. Later times print with a six-digit year ("+010000-…") that PostgreSQL's
+ * timestamptz input refuses, so a doctored token beyond it would fail in SQL (INTERNAL) instead of here.
+ */
+const maxCursorTime = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 /** The cursor in a page token; undefined for the empty token (first page); INVALID_ARGUMENT("page_token") when malformed. */
 export function decodeCartCursor(token: string): CartCursor | undefined {
   return decodePageToken(
     token,
     ({ v, t, i }) =>
-      v === 1 && typeof t === "number" && Number.isSafeInteger(t) && t >= 0 && t <= 8.64e15 && typeof i === "string" && uuidPattern.test(i)
+      v === 1 && typeof t === "number" && Number.isSafeInteger(t) && t >= 0 && t <= maxCursorTime && typeof i === "string" && uuidPattern.test(i)
         ? { createTime: t, id: i }
         : undefined,
     { maxLength: 256 },

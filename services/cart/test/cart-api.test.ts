@@ -101,6 +101,11 @@ for (const backend of backends) {
       await rejectsWith(cart.listCarts({ pageSize: -1 }), Code.InvalidArgument);
       await rejectsWith(cart.listCarts({ pageToken: "garbage" }), Code.InvalidArgument);
       await rejectsWith(cart.listCarts({ pageToken: Buffer.from('{"v":1}').toString("base64url") }), Code.InvalidArgument);
+      // Well-formed tokens whose time a timestamptz cannot parse (years past 9999) are refused, not INTERNAL.
+      const id = missingId;
+      for (const t of [253_402_300_800_000, 8.64e15]) {
+        await rejectsWith(cart.listCarts({ pageToken: Buffer.from(JSON.stringify({ v: 1, t, i: id })).toString("base64url") }), Code.InvalidArgument);
+      }
       assert.deepEqual((await (await fresh()).listCarts({})).carts, []);
     });
 
