@@ -63,9 +63,15 @@ export const countriesWithoutPostalCodes: ReadonlySet<string> = new Set([
 /** What a postal code looks like anywhere: letters and digits, with single spaces or hyphens between. */
 export const genericPostalCode = /^[A-Z0-9](?:[A-Z0-9]|[ -](?=[A-Z0-9])){1,11}$/;
 
-/** Trimmed, upper-cased, inner whitespace collapsed: the form patterns are written for and codes are stored in. */
+/**
+ * Trimmed, ASCII letters upper-cased, inner whitespace collapsed: the form patterns are written for and codes are
+ * stored in. Only ASCII letters change case: toUpperCase would turn "ſ" (long s) into "S" and accept it.
+ */
 export function normalizePostalCode(raw: string): string {
-  return raw.trim().replace(/\s+/g, " ").toUpperCase();
+  return raw
+    .trim()
+    .replace(/\s+/g, " ")
+    .replace(/[a-z]+/g, (m) => m.toUpperCase());
 }
 
 export type PostalCheck = "ok" | "required" | "malformed";

@@ -52,7 +52,7 @@ export function validateAddress(fields: AddressFields, prefix = "address"): Addr
     district: text("district", fields.district),
     state: text("state", fields.state),
     postalCode: normalizePostalCode(text("postalCode", fields.postalCode)),
-    countryCode: text("countryCode", fields.countryCode).toUpperCase(),
+    countryCode: asciiUpperCase(text("countryCode", fields.countryCode)),
     location: fields.location,
     shopName: text("shopName", fields.shopName),
   };
@@ -79,6 +79,14 @@ export function validateAddress(fields: AddressFields, prefix = "address"): Addr
     throw invalidArgument(name("shopName"), "only SHOP addresses have a shop name");
   }
   return out;
+}
+
+/**
+ * Upper-cases ASCII letters only. String.prototype.toUpperCase maps some other letters onto ASCII ("ß" → "SS",
+ * dotless "ı" → "I"), which would turn input that is no country code into one ("ß" into South Sudan).
+ */
+export function asciiUpperCase(value: string): string {
+  return value.replace(/[a-z]+/g, (m) => m.toUpperCase());
 }
 
 /** Throws INVALID_ARGUMENT naming `<field>.latitude` or `<field>.longitude` when a coordinate is out of range. */

@@ -123,6 +123,10 @@ describe("validateAddress", () => {
   it("refuses unknown countries, malformed postal codes and phone numbers", () => {
     assert.equal(rejectedField({ countryCode: "XX" }), "address.country_code");
     assert.equal(rejectedField({ countryCode: "IND" }), "address.country_code");
+    // Letters that only toUpperCase turns into ASCII are not country codes ("ß" would become SS, South Sudan).
+    assert.equal(rejectedField({ countryCode: "ß", postalCode: "" }), "address.country_code");
+    assert.equal(rejectedField({ countryCode: "\u0131n" }), "address.country_code");
+    assert.equal(rejectedField({ countryCode: "GB", postalCode: "\u017Fw1a 1aa" }), "address.postal_code");
     assert.equal(rejectedField({ postalCode: "56001" }), "address.postal_code");
     assert.equal(rejectedField({ countryCode: "US", postalCode: "560001" }), "address.postal_code");
     for (const phone of ["9876543210", "+0123456", "+91 98765 43210", "+1234567890123456", "+91-9876543210"]) {
