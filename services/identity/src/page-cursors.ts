@@ -36,5 +36,10 @@ export function encodeNameCursor(scope: string, name: string): string {
 
 /** The name in a token from `encodeNameCursor` for `scope`; undefined for the first page. */
 export function decodeNameCursor(token: string, scope: string): string | undefined {
-  return decodeScopedPageToken(token, scope, (key) => (Array.isArray(key) && key.length === 1 && typeof key[0] === "string" ? key[0] : undefined));
+  return decodeScopedPageToken(token, scope, (key) => {
+    if (!Array.isArray(key) || key.length !== 1) return undefined;
+    const [name]: unknown[] = key;
+    // Tokens are not signed: a forged name with a NUL would reach SQL and fail there instead of being refused.
+    return typeof name === "string" && name.length <= 254 && !name.includes("\0") ? name : undefined;
+  });
 }

@@ -68,6 +68,8 @@ export function createServiceAccounts(deps: Pick<IdentityDeps, "db" | "clock" | 
     /** Deletes an account: no new tokens, and identity refuses the ones it holds. NOT_FOUND when absent. */
     async delete(clientId: string): Promise<void> {
       if (clientId === "") throw invalidArgument("client_id", "is required");
+      // Nothing but an issued client id can name an account; anything else (a NUL, say) never reaches SQL.
+      if (!clientIdPattern.test(clientId)) throw notFound("service account");
       const rows = await db.delete(serviceAccounts).where(eq(serviceAccounts.clientId, clientId)).returning({ clientId: serviceAccounts.clientId });
       if (rows.length === 0) throw notFound("service account");
       deps.hooks.principalChanged(clientId);

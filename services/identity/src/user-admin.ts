@@ -41,6 +41,7 @@ export function createUserAdmin(deps: IdentityDeps) {
       const size = resolvePageSize(request.pageSize, identityPageSizes);
       const prefix = request.loginPrefix.trim().toLowerCase();
       if (prefix.length > 254) throw invalidArgument("login_prefix", "is too long");
+      if (/\p{Cc}/u.test(prefix)) throw invalidArgument("login_prefix", "must not contain control characters");
       const claim = request.role === Role.UNSPECIFIED ? undefined : Role[request.role] === undefined ? undefined : roleToClaim(request.role);
       if (request.role !== Role.UNSPECIFIED && claim === undefined) throw invalidArgument("role", "is not a known role");
       const scope = `users:${prefix}:${claim ?? ""}`;

@@ -27,7 +27,8 @@ export async function findUserById(db: Db, id: string): Promise<UserRow | undefi
 /** Finds a user by username or email, ignoring case. */
 export async function findUserByLogin(db: Db, login: string): Promise<UserRow | undefined> {
   const key = login.trim().toLowerCase();
-  if (key === "") return undefined;
+  // No stored username or email holds a NUL, and PostgreSQL refuses one in a query parameter: no match, no query.
+  if (key === "" || key.includes("\0")) return undefined;
   const [row] = await db
     .select()
     .from(users)

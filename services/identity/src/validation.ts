@@ -15,7 +15,8 @@ export function normaliseUsername(raw: string, field = "username"): string {
 /** Trims and lower-cases the address (NFC first); INVALID_ARGUMENT when it is not an address. */
 export function normaliseEmail(raw: string, field = "email"): string {
   const email = raw.normalize("NFC").trim().toLowerCase();
-  if (email.length > 254 || !emailPattern.test(email)) throw invalidArgument(field, "must be a valid email address");
+  // Control characters (NUL above all, which PostgreSQL text cannot hold) would otherwise reach SQL and fail there.
+  if (email.length > 254 || !emailPattern.test(email) || /\p{Cc}/u.test(email)) throw invalidArgument(field, "must be a valid email address");
   return email;
 }
 

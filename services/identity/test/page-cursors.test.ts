@@ -34,7 +34,7 @@ describe("identity page cursors", () => {
     for (const key of [[1.5, id], ["1", id], [9e15, id], [-9e15, id], [1, "not-a-uuid"], [1], [1, id, 2], { t: 1, i: id }, null]) {
       assert.throws(() => decodeTimeCursor(encodeScopedPageToken("activity:u1", key), "activity:u1"), invalid("page_token"), JSON.stringify(key));
     }
-    for (const key of [[1], ["a", "b"], [], "bob", null]) {
+    for (const key of [[1], ["a", "b"], [], "bob", null, ["a\u0000"], ["a".repeat(255)]]) {
       assert.throws(() => decodeNameCursor(encodeScopedPageToken("service-accounts", key), "service-accounts"), invalid("page_token"), JSON.stringify(key));
     }
     assert.throws(() => decodeNameCursor(encodePageToken({ k: ["bob"] }), "service-accounts"), invalid("page_token"));
