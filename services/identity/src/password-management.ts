@@ -18,8 +18,11 @@ import { checkPassword, normaliseEmail } from "./validation.js";
 const hashResetToken = (token: string) => createHash("sha256").update(token).digest("base64url");
 const badResetToken = () => invalidArgument("reset_token", "is invalid, expired or already used");
 
-/** Marks every unspent reset token of the user spent: a password change or reset voids the ones in flight. */
-async function spendResetTokens(tx: Db, clock: Clock, userId: string): Promise<void> {
+/**
+ * Marks every unspent reset token of the user spent: a password change or reset voids the ones in flight, and so
+ * does an email change (those tokens went to the old address, which may be why it is being replaced).
+ */
+export async function spendResetTokens(tx: Db, clock: Clock, userId: string): Promise<void> {
   await tx
     .update(passwordResetTokens)
     .set({ spendTime: new Date(clock()) })

@@ -6,6 +6,7 @@ import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { emailChangedMail } from "./mail-templates.js";
 import { enqueueMail } from "./outbox.js";
+import { spendResetTokens } from "./password-management.js";
 import { confirmPassword } from "./reauthentication.js";
 import { users } from "./schema.js";
 import { findUserById, findUserByLogin, type UserRow } from "./users.js";
@@ -122,6 +123,7 @@ export function createProfiles(deps: IdentityDeps) {
           if (names.length > 0) await recordActivity(tx, clock, { userId: user.id, kind: "profile.updated", client, sessionId: principal.sessionId, changedFields: names });
           if (emailChange) {
             await recordActivity(tx, clock, { userId: user.id, kind: "email.changed", client, sessionId: principal.sessionId, changedFields: ["email"] });
+            await spendResetTokens(tx, clock, user.id);
             await enqueueMail(tx, clock, emailChangedMail({ oldEmail: user.email, newEmail: row.email, displayName: row.displayName }));
           }
           return row;

@@ -130,6 +130,14 @@ for (const backend of backends) {
       assert.equal(await codeOf(t.auth.resetPassword({ resetToken: first, newPassword: "another new passphrase" })), Code.InvalidArgument);
     });
 
+    it("voids reset tokens sent to the old address when the email changes", async () => {
+      const a = await newAccount(t);
+      const token = await requestReset(a.email);
+      await t.users.updateMe({ user: { email: `moved-${a.username}@example.com` }, updateMask: { paths: ["email"] }, currentPassword: a.password }, bearerOf(a));
+      assert.equal(await codeOf(t.auth.resetPassword({ resetToken: token, newPassword: "taken over by someone" })), Code.InvalidArgument);
+      await login(t, a.username, a.password);
+    });
+
     it("lets one of two concurrent uses of a token win", async () => {
       const a = await newAccount(t);
       const token = await requestReset(a.email);
