@@ -12,6 +12,7 @@ import { codeOf } from "../../../test/clients.js";
 import { backends, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
 import { rowsOf } from "../../platform/src/db.js";
 import { sqlState } from "../../platform/src/errors.js";
+import { normalizePostalCode, postalFormats } from "../src/postal-codes.js";
 import { addressClient, home, invalidFieldOf, shop, type AddressClient } from "./support.js";
 
 for (const backend of backends) {
@@ -88,6 +89,26 @@ for (const backend of backends) {
           assert.equal(a?.countryCode, countryCode);
           assert.equal(a?.postalCode, postalCode.toUpperCase());
         }
+      });
+
+      it("checks the postal codes of IN, US, GB, CA, DE, FR, AU, NL, JP, SG against the data table", async () => {
+        const { client } = await newCustomer();
+        for (const country of ["IN", "US", "GB", "CA", "DE", "FR", "AU", "NL", "JP", "SG"]) {
+          const format = postalFormats.get(country);
+          assert.ok(format, country);
+          for (const postalCode of format.examples) {
+            const a = (await client.createAddress({ address: home({ countryCode: country, postalCode, phoneNumber: "" }) })).address!;
+            assert.equal(a.postalCode, normalizePostalCode(postalCode), `${country} ${postalCode}`);
+            assert.equal((await client.getAddress({ addressId: a.id })).address?.postalCode, a.postalCode);
+            await client.deleteAddress({ addressId: a.id });
+          }
+          for (const postalCode of format.counterExamples) {
+            const call = client.createAddress({ address: home({ countryCode: country, postalCode, phoneNumber: "" }) });
+            assert.equal(await invalidFieldOf(call), "address.postal_code", `${country} ${postalCode}`);
+          }
+          assert.equal(await invalidFieldOf(client.createAddress({ address: home({ countryCode: country, postalCode: "" }) })), "address.postal_code");
+        }
+        assert.equal((await client.listAddresses({})).totalSize, 0, "refused codes stored nothing");
       });
 
       it("lets only shop owners create SHOP addresses, with a name and a location", async () => {

@@ -7,34 +7,6 @@ import type { AddressFields } from "../src/model.js";
 import { checkPostalCode, countriesWithoutPostalCodes, normalizePostalCode, postalFormats } from "../src/postal-codes.js";
 import { maxLengths, validateAddress } from "../src/validation.js";
 
-/** Codes each formatted country must refuse; every country of postalFormats needs a row here. */
-const invalidPostalCodes: Record<string, string[]> = {
-  IN: ["011001", "11001", "1100011", "ABCDEF", "110-001"],
-  US: ["9501", "950141", "95014-12", "ABCDE", "95014_1234"],
-  GB: ["EC1Y 8S", "12345", "SW1A 1AC", "1AA 1AA", "SW1A-1AA"],
-  CA: ["D3Z 2Y7", "H3Z2Y", "12345", "H3Z 2Y77", "W3Z 2Y7"],
-  DE: ["1234", "123456", "D-12345", "ABCDE"],
-  FR: ["7500", "750088", "2A004", "75-008"],
-  AU: ["200", "20600", "A060"],
-  NL: ["0123 AB", "1234 SA", "1234 A", "12345 AB", "AB 1234"],
-  JP: ["154-002", "1540-023", "154 0023", "ABC-DEFG"],
-  SG: ["54608", "5460801", "S546080"],
-  AT: ["101", "10100"],
-  BE: ["100", "B-1000"],
-  BR: ["4030-110", "40301-11", "403011100"],
-  CH: ["25440", "CH-2544"],
-  CN: ["26603", "2660333"],
-  DK: ["866", "DK-8660"],
-  ES: ["2803", "280399"],
-  IT: ["0014", "I-00144"],
-  MX: ["0286", "028600"],
-  NZ: ["600", "60011"],
-  PL: ["00950", "00-95", "000-950"],
-  PT: ["2725079", "2725-07"],
-  SE: ["1145", "114555", "S-11455"],
-  ZA: ["008", "00833"],
-};
-
 const base: AddressFields = {
   kind: "home",
   label: " Home ",
@@ -81,12 +53,11 @@ describe("postal-code table", () => {
   });
 
   for (const [country, format] of postalFormats) {
-    it(`${country}: accepts its examples and refuses malformed codes`, () => {
+    it(`${country}: accepts its examples and refuses its counter-examples`, () => {
       assert.ok(format.examples.length > 0);
       for (const example of format.examples) assert.equal(checkPostalCode(country, normalizePostalCode(example)), "ok", `${country} ${example}`);
-      const invalid = invalidPostalCodes[country];
-      assert.ok(invalid && invalid.length > 0, `add invalid cases for ${country}`);
-      for (const code of invalid) assert.equal(checkPostalCode(country, normalizePostalCode(code)), "malformed", `${country} ${code}`);
+      assert.ok(format.counterExamples.length > 0, `add counter-examples for ${country}`);
+      for (const code of format.counterExamples) assert.equal(checkPostalCode(country, normalizePostalCode(code)), "malformed", `${country} ${code}`);
       assert.equal(checkPostalCode(country, ""), "required");
     });
   }
