@@ -78,7 +78,11 @@ export function normalizePostalCode(raw: string): string {
 
 export type PostalCheck = "ok" | "required" | "malformed";
 
-/** Checks a normalised postal code against the rules of `countryCode` (an assigned ISO code, upper case). */
+/**
+ * Checks a normalised postal code against the rules of `countryCode` (an assigned ISO code, upper case). An empty
+ * code is "required" everywhere except in `countriesWithoutPostalCodes`: there an address has no code to give, so
+ * insisting on one would only make customers invent it (documented on Address.postal_code in address.proto).
+ */
 export function checkPostalCode(countryCode: string, postalCode: string): PostalCheck {
   if (postalCode === "") return countriesWithoutPostalCodes.has(countryCode) ? "ok" : "required";
   const known = postalFormats.get(countryCode);

@@ -126,8 +126,8 @@ export type Address = Message<"grocery.address.v1.Address"> & {
   state: string;
 
   /**
-   * Postal code, checked against the country's format and stored upper-cased; required in countries that use
-   * postal codes.
+   * Postal code, checked against the country's format and stored upper-cased. Required, except in the
+   * countries that have no postal-code system (such as AE, HK and QA), where it may be left empty.
    *
    * @generated from field: string postal_code = 12;
    */
