@@ -186,6 +186,42 @@ for (const backend of backends) {
       assert.ok(res.shops.every((s) => s.distanceKm < 5));
     });
 
+    it("searches around both poles across every meridian, page by page", async () => {
+      const owner = await registerAndLogin(tp.url, { role: Role.SHOP_OWNER });
+      const client = addressClient(tp.url, owner.accessToken);
+      const polar = { countryCode: "AQ", postalCode: "BIQQ 1ZZ", phoneNumber: "" };
+      const north = { latitude: 89.9, longitude: 170 };
+      const south = { latitude: -89.95, longitude: -100 };
+      const shops: FixtureShop[] = [];
+      const add = async (name: string, location: { latitude: number; longitude: number }) => {
+        const created = (await client.createAddress({ address: shop(name, location, polar) })).address!;
+        shops.push({ id: created.id, name, ownerId: owner.userId, location: { latitude: created.location!.latitude, longitude: created.location!.longitude } });
+      };
+      // Bearings 0 and 45 from 89.9° N cross the pole onto the far side of the globe (longitudes near -10).
+      for (const [km, bearing] of [[5, 0], [12, 90], [20, 180], [25, 0], [35, 270], [45, 45], [49, 200], [60, 135]] as const) {
+        await add(`N ${km} km @${bearing}`, destination(north, km, bearing));
+      }
+      await add("N pole", { latitude: 90, longitude: 0 });
+      for (const [km, bearing] of [[3, 0], [30, 120], [70, 300]] as const) await add(`S ${km} km @${bearing}`, destination(south, km, bearing));
+      await add("S pole", { latitude: -90, longitude: 180 });
+
+      for (const [centre, count] of [[north, 8], [south, 3]] as const) {
+        const want = shops
+          .map((s) => ({ ...s, distanceKm: haversineKm(centre, s.location) }))
+          .filter((s) => s.distanceKm <= 50)
+          .sort((a, b) => a.distanceKm - b.distanceKm || (a.id < b.id ? -1 : 1));
+        assert.equal(want.length, count);
+        const seen: NearbyShop[] = [];
+        let pageToken = "";
+        do {
+          const page = await customer.findNearbyShops({ location: centre, radiusKm: 50, pageSize: 2, pageToken });
+          seen.push(...page.shops);
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        assertSameShops(seen, want);
+      }
+    });
+
     it("caps the page size at 100", async () => {
       const owner = await registerAndLogin(tp.url, { role: Role.SHOP_OWNER });
       const client = addressClient(tp.url, owner.accessToken);
