@@ -95,8 +95,8 @@ export function createAccounts(deps: AccountsDeps) {
 
     /**
      * Checks the password and opens a session. Unknown login, wrong password and disabled account give the same
-     * UNAUTHENTICATED after the same argon2 work and one transaction updating the failure counters (which also
-     * appends a history row when the account exists). A login or client IP locked by repeated failures answers
+     * UNAUTHENTICATED after the same argon2 work (a history row is appended when the account exists); the attempt
+     * was counted against the failure counters before the check. A login or client IP locked by repeated failures answers
      * RESOURCE_EXHAUSTED with a retry delay before any password is checked, whether or not the account exists.
      */
     async login(input: { login: string; password: string; userAgent: string; ip: string }): Promise<{ user: UserRow; tokens: TokenPair }> {
@@ -104,17 +104,18 @@ export function createAccounts(deps: AccountsDeps) {
       const throttle = deps.throttle;
       const accountKey = throttle?.accountKey(input.login);
       const keys = throttle && accountKey ? [accountKey, ...throttle.ipKeys(input.ip)] : [];
-      await throttle?.check(keys);
+      // Counted as a failure before the password is checked, so concurrent guesses cannot outrun the lock.
+      await throttle?.admit(keys);
       const user = await findUserByLogin(db, input.login);
       const ok = await verifyPassword(user?.passwordHash, input.password);
       if (!user || !ok || user.disabled) {
-        await db.transaction(async (tx) => {
-          await throttle?.fail(keys, tx);
-          if (user) await recordActivity(tx, clock, { userId: user.id, kind: "login.failed", client });
-        });
+        if (user) await recordActivity(db, clock, { userId: user.id, kind: "login.failed", client });
         throw loginFailed();
       }
-      if (throttle && accountKey) await throttle.succeed(accountKey);
+      if (throttle && accountKey) {
+        await throttle.succeed(accountKey);
+        await throttle.release(throttle.ipKeys(input.ip));
+      }
       const { session, refreshToken } = await openSession(db, clock, deps.sessionPolicy, { userId: user.id, userAgent: input.userAgent, ip: input.ip });
       await recordActivity(db, clock, { userId: user.id, kind: "login.succeeded", client, sessionId: session.id });
       return { user, tokens: await issuePair(user, session, refreshToken) };

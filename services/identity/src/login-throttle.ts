@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
+import { and, eq, lt, sql } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import { rowsOf } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
@@ -20,12 +20,17 @@ export interface ThrottleKey {
  * `maxWait`; a counter with no failure for `failureReset` starts again. While any key of an attempt is locked
  * the attempt is refused before the password is looked at, with RESOURCE_EXHAUSTED and a `retry-after`
  * (seconds) in the error metadata. State is in Postgres, so replicas share it.
+ *
+ * An attempt is admitted and counted as a failure in one transaction holding the counters' rows (`admit`), before
+ * the password is checked; a success then takes its count back (`succeed`, `release`). Checking first and
+ * counting after the slow hash would let a burst of concurrent guesses all pass the check before any of them
+ * counted, so the lock would never stop them.
  */
 export function createLoginThrottle(options: { db: Db; clock: Clock; config: ThrottleConfig }) {
   const { db, clock, config } = options;
   const hashed = (raw: string) => createHash("sha256").update(raw).digest("base64url");
 
-  return {
+  const throttle = {
     /** The counter of a typed login (username or email, compared ignoring case and surrounding space). */
     accountKey(login: string): ThrottleKey {
       return { id: hashed(`login:${login.trim().toLowerCase()}`), maxFailures: config.accountMaxFailures };
@@ -39,16 +44,43 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
       return ip === "" ? [] : [{ id: hashed(`ip:${ip}`), maxFailures: config.ipMaxFailures }];
     },
 
-    /** Throws RESOURCE_EXHAUSTED with a retry delay when any of `keys` is locked now. */
-    async check(keys: readonly ThrottleKey[]): Promise<void> {
+    /**
+     * Admits one attempt: RESOURCE_EXHAUSTED with a retry delay when any of `keys` is locked now, otherwise one
+     * failure is counted against each key at once (locking those that reach their threshold). Concurrent attempts
+     * on a key queue on its row, so no more than its threshold get past before it locks. Call `succeed` or
+     * `release` when the attempt turns out right.
+     */
+    async admit(keys: readonly ThrottleKey[]): Promise<void> {
       if (keys.length === 0) return;
       const now = clock();
-      const rows = await db
-        .select({ lockedUntil: loginThrottle.lockedUntil })
-        .from(loginThrottle)
-        .where(and(inArray(loginThrottle.key, keys.map((k) => k.id)), gt(loginThrottle.lockedUntil, new Date(now))));
-      const until = Math.max(...rows.map((r) => r.lockedUntil?.getTime() ?? 0));
-      if (until > now) throw throttled(Math.ceil((until - now) / 1000));
+      // One order for every attempt, so two attempts sharing keys cannot deadlock.
+      const sorted = [...keys].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      await db.transaction(async (tx) => {
+        let until = 0;
+        for (const key of sorted) {
+          await tx.execute(sql`
+            insert into ${loginThrottle} (key, failures, last_failure_time)
+            values (${key.id}, 0, ${new Date(now).toISOString()}::timestamptz)
+            on conflict (key) do nothing`);
+          const [row] = await tx.select({ lockedUntil: loginThrottle.lockedUntil }).from(loginThrottle).where(eq(loginThrottle.key, key.id)).for("update");
+          until = Math.max(until, row?.lockedUntil?.getTime() ?? 0);
+        }
+        if (until > now) throw throttled(Math.ceil((until - now) / 1000));
+        await throttle.fail(sorted, tx);
+      });
+    },
+
+    /** Takes back the failure `admit` counted against `keys` for an attempt that was right, and the lock it may have set. */
+    async release(keys: readonly ThrottleKey[]): Promise<void> {
+      for (const key of keys) {
+        await db
+          .update(loginThrottle)
+          .set({
+            failures: sql`greatest(${loginThrottle.failures} - 1, 0)`,
+            lockedUntil: sql`case when ${loginThrottle.failures} - 1 < ${key.maxFailures} then null else ${loginThrottle.lockedUntil} end`,
+          })
+          .where(eq(loginThrottle.key, key.id));
+      }
     },
 
     /** Counts one failure against each key, locking those past their threshold. Runs in the caller's transaction when given one. */
@@ -85,6 +117,7 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
         .where(and(lt(loginThrottle.lastFailureTime, new Date(now - config.failureReset * 1000)), sql`coalesce(${loginThrottle.lockedUntil} < ${new Date(now).toISOString()}::timestamptz, true)`));
     },
   };
+  return throttle;
 }
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;

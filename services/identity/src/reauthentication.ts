@@ -13,9 +13,8 @@ import type { UserRow } from "./users.js";
 export async function confirmPassword(deps: Pick<IdentityDeps, "throttle">, user: UserRow, password: string, client: ClientInfo, field: string): Promise<void> {
   if (password === "") throw invalidArgument(field, "is required");
   const keys = [deps.throttle.userKey(user.id), ...deps.throttle.ipKeys(client.ip)];
-  await deps.throttle.check(keys);
-  if (!(await verifyPassword(user.passwordHash, password))) {
-    await deps.throttle.fail(keys);
-    throw invalidArgument(field, "is not the current password");
-  }
+  // Counted before the check, as logins are, so concurrent guesses cannot outrun the lock.
+  await deps.throttle.admit(keys);
+  if (!(await verifyPassword(user.passwordHash, password))) throw invalidArgument(field, "is not the current password");
+  await deps.throttle.release(keys);
 }

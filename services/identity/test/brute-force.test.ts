@@ -63,6 +63,33 @@ for (const backend of backends) {
       assert.equal(await attempt(a.username, a.password, ip), "ok");
     });
 
+    it("lets no more guesses through than the threshold when they arrive all at once", async () => {
+      const a = await newAccount(t);
+      // Twelve concurrent guesses from twelve addresses: they all arrive before the first hash is done.
+      const outcomes = await Promise.all(Array.from({ length: 12 }, () => attempt(a.username, "wrong password", newIp())));
+      assert.equal(outcomes.filter((o) => o === "Unauthenticated").length, 3, outcomes.join(", "));
+      assert.ok(outcomes.every((o) => o === "Unauthenticated" || o.startsWith("ResourceExhausted")), outcomes.join(", "));
+      assert.match(await attempt(a.username, a.password, newIp()), /^ResourceExhausted/);
+      // The same for current-password checks made with a stolen access token.
+      const b = await newAccount(t);
+      const codes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          t.auth
+            .changePassword({ currentPassword: `guess ${i}`, newPassword: "a brand new passphrase" }, { headers: { authorization: `Bearer ${b.accessToken}`, "x-forwarded-for": newIp() } })
+            .then(() => Code.Unknown, (e: unknown) => ConnectError.from(e).code),
+        ),
+      );
+      assert.equal(codes.filter((c) => c === Code.InvalidArgument).length, 3, codes.map((c) => Code[c]).join(", "));
+    });
+
+    it("does not count successful logins against the client address", async () => {
+      const a = await newAccount(t);
+      const ip = newIp();
+      for (let i = 0; i < 10; i++) assert.equal(await attempt(a.username, a.password, ip), "ok");
+      for (let i = 0; i < 7; i++) assert.equal(await attempt(uniqueName(), "guess", ip), "Unauthenticated");
+      assert.equal(await attempt(a.username, a.password, ip), "ok", "seven failures and ten successes stay below the address threshold of eight");
+    });
+
     it("grows the wait with each further failure up to the maximum", async () => {
       const ghost = uniqueName();
       const waits: string[] = [];
