@@ -4,7 +4,7 @@ import type { AddressConfig } from "./config.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
 import type { AddressStore } from "./store.js";
 import { resolveUpdateMask } from "./update-mask.js";
-import { checkLatLng, validateAddress } from "./validation.js";
+import { normalizeLatLng, validateAddress } from "./validation.js";
 
 /** Who is asking, as the address rules see it. */
 export interface Caller {
@@ -130,9 +130,8 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
     setDefault: (caller, id) => store.setDefault(caller.ownerId, addressId(id, "address_id")),
 
     async findNearbyShops(request) {
-      const center = request.location;
-      if (!center) throw invalidArgument("location", "required");
-      checkLatLng(center, "location");
+      if (!request.location) throw invalidArgument("location", "required");
+      const center = normalizeLatLng(request.location, "location");
       if (!Number.isFinite(request.radiusKm) || request.radiusKm < 0) throw invalidArgument("radius_km", "must be a positive number of kilometres");
       const radiusKm = request.radiusKm === 0 ? config.defaultRadiusKm : Math.min(request.radiusKm, config.maxRadiusKm);
       const limit = resolvePageSize(request.pageSize, addressPageSizes);

@@ -71,7 +71,7 @@ export function validateAddress(fields: AddressFields, prefix = "address"): Addr
   if (out.phoneNumber !== "" && !e164.test(out.phoneNumber)) {
     throw invalidArgument(name("phoneNumber"), "must be in E.164 form, such as +919876543210");
   }
-  if (out.location) checkLatLng(out.location, name("location"));
+  if (out.location) out.location = normalizeLatLng(out.location, name("location"));
   if (out.kind === "shop") {
     if (out.shopName === "") throw invalidArgument(name("shopName"), "required for a SHOP address");
     if (!out.location) throw invalidArgument(name("location"), "required for a SHOP address");
@@ -87,6 +87,24 @@ export function validateAddress(fields: AddressFields, prefix = "address"): Addr
  */
 export function asciiUpperCase(value: string): string {
   return value.replace(/[a-z]+/g, (m) => m.toUpperCase());
+}
+
+/**
+ * Coordinates nearer to 0 than this (about 0.1 mm on the ground) are taken as 0. PostgreSQL raises "value out of
+ * range: underflow" when a float8 product rounds to 0, so a coordinate such as 1e-170 or 5e-324 would make the
+ * distance SQL of FindNearbyShops fail (INTERNAL) for every search that reaches it. Above this magnitude the
+ * smallest difference between two coordinates is about 1e-25 degrees, whose square is still a normal double.
+ */
+export const coordinateEpsilon = 1e-9;
+
+/**
+ * A point checked by checkLatLng, with coordinates nearer to 0 than `coordinateEpsilon` (and -0) set to 0: the
+ * form the service stores and searches with.
+ */
+export function normalizeLatLng(point: LatLng, field: string): LatLng {
+  checkLatLng(point, field);
+  const snap = (v: number) => (Math.abs(v) < coordinateEpsilon ? 0 : v);
+  return { latitude: snap(point.latitude), longitude: snap(point.longitude) };
 }
 
 /** Throws INVALID_ARGUMENT naming `<field>.latitude` or `<field>.longitude` when a coordinate is out of range. */

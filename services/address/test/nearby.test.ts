@@ -222,6 +222,22 @@ for (const backend of backends) {
       }
     });
 
+    it("takes coordinates within 1e-9 degrees of 0 as 0, so the distance SQL never underflows", async () => {
+      const owner = await registerAndLogin(tp.url, { role: Role.SHOP_OWNER });
+      const client = addressClient(tp.url, owner.accessToken);
+      const gulf = { countryCode: "GH", postalCode: "GA 100", phoneNumber: "" };
+      const tiny = (await client.createAddress({ address: shop("Null Island", { latitude: 5e-324, longitude: -1e-170 }, gulf) })).address!;
+      assert.deepEqual([tiny.location?.latitude, tiny.location?.longitude], [0, 0]);
+      const near = (await client.createAddress({ address: shop("Null Island East", { latitude: 0, longitude: 1e-9 }, gulf) })).address!;
+      for (const location of [{ latitude: 0, longitude: 0 }, { latitude: 1e-200, longitude: -5e-324 }, { latitude: 2e-9, longitude: 1e-9 }]) {
+        const res = await customer.findNearbyShops({ location, radiusKm: 1, pageSize: 1 });
+        assert.equal(res.shops.length, 1, JSON.stringify(location));
+        const next = await customer.findNearbyShops({ location, radiusKm: 1, pageSize: 1, pageToken: res.nextPageToken });
+        assert.deepEqual(new Set([...res.shops, ...next.shops].map((x) => x.addressId)), new Set([tiny.id, near.id]));
+        assert.equal(next.nextPageToken, "");
+      }
+    });
+
     it("caps the page size at 100", async () => {
       const owner = await registerAndLogin(tp.url, { role: Role.SHOP_OWNER });
       const client = addressClient(tp.url, owner.accessToken);

@@ -114,6 +114,9 @@ describe("validateAddress", () => {
     assert.equal(rejectedField({ location: { latitude: 0, longitude: Number.POSITIVE_INFINITY } }), "address.location.longitude");
     assert.equal(rejectedField({ location: { latitude: -90, longitude: 180 } }), undefined);
     assert.equal(rejectedField({ location: null }), undefined);
+    // Magnitudes below 1e-9 degrees become 0: PostgreSQL's float8 arithmetic would underflow on them.
+    assert.deepEqual(validateAddress({ ...base, location: { latitude: 5e-324, longitude: -1e-170 } }).location, { latitude: 0, longitude: 0 });
+    assert.deepEqual(validateAddress({ ...base, location: { latitude: -0, longitude: 1e-9 } }).location, { latitude: 0, longitude: 1e-9 });
   });
 
   it("caps every text field and refuses control characters", () => {
