@@ -30,6 +30,8 @@ for (const backend of backends) {
     it("keeps a weekly and a party cart side by side", async () => {
       const cart = await fresh();
       const { cart: weekly } = await cart.createCart({ name: "weekly" });
+      // Carts list by (create_time, id): a millisecond apart, so the order is creation order, not id order.
+      tp.clock.advance(1);
       const { cart: party } = await cart.createCart({ name: "  Party  " });
       assert.ok(weekly && party);
       assert.match(weekly.id, /^[0-9a-f-]{36}$/);
@@ -84,7 +86,10 @@ for (const backend of backends) {
     it("ListCarts: pages with opaque tokens, oldest first (AIP-158)", async () => {
       const cart = await fresh();
       const names = Array.from({ length: 7 }, (_, i) => `list ${i}`);
-      for (const name of names) await cart.createCart({ name });
+      for (const name of names) {
+        await cart.createCart({ name });
+        tp.clock.advance(1);
+      }
       const seen: string[] = [];
       let pageToken = "";
       let pages = 0;
