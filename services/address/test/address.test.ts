@@ -386,6 +386,34 @@ for (const backend of backends) {
       });
     });
 
+    describe("one default under concurrent Create, Delete and SetDefault", () => {
+      it("keeps exactly one default while any address exists, and none once all are gone", async () => {
+        const { client } = await newCustomer();
+        const defaults = async () => (await client.listAddresses({ pageSize: 100 })).addresses.filter((a) => a.isDefault).length;
+        for (let round = 0; round < 4; round++) {
+          const book = (await client.listAddresses({ pageSize: 100 })).addresses;
+          const current = book.find((a) => a.isDefault);
+          const others = book.filter((a) => !a.isDefault);
+          // Delete the default and half the others, move the default among the rest, and create new ones, all at once.
+          const calls: Promise<unknown>[] = [
+            ...(current ? [client.deleteAddress({ addressId: current.id })] : []),
+            ...others.slice(0, Math.ceil(others.length / 2)).map((a) => client.deleteAddress({ addressId: a.id })),
+            ...others.slice(Math.ceil(others.length / 2)).map((a) => client.setDefaultAddress({ addressId: a.id })),
+            ...Array.from({ length: 5 }, (_, i) => client.createAddress({ address: home({ label: `r${round}.${i}` }) })),
+          ];
+          const results = await Promise.allSettled(calls);
+          for (const r of results) if (r.status === "rejected") assert.equal(await codeOf(Promise.reject(r.reason)), Code.NotFound);
+          assert.equal(await defaults(), 1, `round ${round}`);
+        }
+        // Deleting everything at once leaves no default, and the next address is the default again.
+        const all = (await client.listAddresses({ pageSize: 100 })).addresses;
+        await Promise.all(all.map((a) => client.deleteAddress({ addressId: a.id })));
+        assert.equal((await client.listAddresses({})).totalSize, 0);
+        assert.equal((await client.createAddress({ address: home() })).address?.isDefault, true);
+        assert.equal(await defaults(), 1);
+      });
+    });
+
     describe("isolation", () => {
       it("keeps users' books apart: foreign ids are NOT_FOUND and stay untouched", async () => {
         const alice = await newCustomer();
