@@ -83,12 +83,9 @@ async function launch(options: TestPlatformOptions & { clock: TestClock; service
   };
   const config = readPlatformConfig(env);
   const platform = await buildPlatform(config, options.services, { env, clock: options.clock, logger: createLogger({ level: config.logLevel }) });
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await platform.close();
-  };
+  // platform.close() is idempotent and returns the one shutdown in progress, so a second stop() (close() after
+  // stop(), say) waits for it to end instead of dropping the data under a platform still shutting down.
+  const stop = () => platform.close();
   return {
     url: platform.url,
     port: platform.port,
