@@ -192,6 +192,12 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Waits until the platform is serving at least `n` calls, so a test can act while they are running. */
+export async function untilInFlight(tp: TestPlatform, n: number): Promise<void> {
+  for (let i = 0; i < 500 && tp.platform.inFlight < n; i++) await sleep(5);
+  if (tp.platform.inFlight < n) throw new Error(`expected ${n} calls in flight, saw ${tp.platform.inFlight}`);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TestUser {

@@ -68,6 +68,8 @@ export interface Platform {
   readonly url: string;
   readonly config: PlatformConfig;
   readonly database: Database;
+  /** Calls being served right now. */
+  readonly inFlight: number;
   /** Graceful stop: NOT_SERVING, refuse new calls, let in-flight ones finish, close the database. */
   close(): Promise<void>;
 }
@@ -151,14 +153,19 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       url: `http://127.0.0.1:${port}`,
       config,
       database,
+      get inFlight() {
+        return server.inFlight;
+      },
       close: () =>
         (closing ??= (async () => {
           stopProbe();
           health.setAll(ServingStatus.NOT_SERVING);
+          // New calls are refused from here on; running ones, Watch streams included, may finish.
+          const draining = server.close(config.shutdownGraceMs);
           // Let Watch streams carry NOT_SERVING out before they end.
           await new Promise((r) => setTimeout(r, 50));
           health.close();
-          await server.close(config.shutdownGraceMs);
+          await draining;
           for (const m of modules) await m.close?.();
           if (!options.database) await database.close();
           logger.info("stopped");

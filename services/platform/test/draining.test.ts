@@ -4,7 +4,7 @@ import http2 from "node:http2";
 import { describe, it } from "node:test";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { clientFor } from "../../../test/clients.js";
-import { startTestPlatform, uniqueName } from "../../../test/harness.js";
+import { startTestPlatform, uniqueName, untilInFlight } from "../../../test/harness.js";
 
 /** Calls that arrive on connections opened before shutdown began must be refused, not served or dropped. */
 describe("draining refuses new calls on open connections", () => {
@@ -15,9 +15,8 @@ describe("draining refuses new calls on open connections", () => {
       await new Promise<void>((resolve, reject) => session.once("connect", () => resolve()).once("error", reject));
       const username = uniqueName("drain");
       const running = clientFor(AuthService, tp.url, "grpc").register({ username, email: `${username}@example.com`, password: "late summer plums" });
-      await new Promise((r) => setTimeout(r, 5));
+      await untilInFlight(tp, 1);
       const stopping = tp.stop();
-      await new Promise((r) => setTimeout(r, 20));
       const outcome = await new Promise<string>((resolve) => {
         try {
           const stream = session.request({ ":method": "POST", ":path": "/grocery.identity.v1.AuthService/GetJwks", "content-type": "application/grpc", te: "trailers" });
@@ -58,7 +57,7 @@ describe("draining refuses new calls on open connections", () => {
       const username = uniqueName("drain1");
       // Keep the one socket busy with a slow call, then queue a second request behind it on the same socket.
       const running = post("/grocery.identity.v1.AuthService/Register", JSON.stringify({ username, email: `${username}@example.com`, password: "late summer plums" }));
-      await new Promise((r) => setTimeout(r, 5));
+      await untilInFlight(tp, 1);
       const queued = post("/grocery.identity.v1.AuthService/GetJwks", "{}").then(
         (r) => r,
         () => ({ status: -1, body: "connection closed", connection: "" }),

@@ -7,7 +7,7 @@ import { Code } from "@connectrpc/connect";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
 import { clientFor, codeOf } from "../../../test/clients.js";
-import { backends, startTestPlatform, uniqueName, type TestPlatform } from "../../../test/harness.js";
+import { backends, startTestPlatform, uniqueName, untilInFlight, type TestPlatform } from "../../../test/harness.js";
 
 const run = promisify(execFile);
 const buf = (args: string[]) => run("npx", ["buf", "curl", "--http2-prior-knowledge", "--protocol", "grpc", ...args], { timeout: 60_000 });
@@ -103,7 +103,7 @@ for (const backend of backends) {
         const username = uniqueName("inflight");
         // Argon2 hashing keeps this call running while the server starts to close.
         const inflight = auth.register({ username, email: `${username}@example.com`, password: "late summer plums" });
-        await new Promise((r) => setTimeout(r, 5));
+        await untilInFlight(tp, 2); // the Watch stream and the registration
         await tp.stop();
         await watching.catch(() => {});
         assert.deepEqual(seen, [Status.SERVING, Status.NOT_SERVING]);
