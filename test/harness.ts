@@ -66,9 +66,20 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
   return launch({ ...options, clock, services }, data);
 }
 
-interface DataHandle {
+/** Where a platform keeps its data: the environment that points at it, and how to delete it. */
+export interface DataHandle {
   env: Record<string, string>;
   drop(): Promise<void>;
+}
+
+/**
+ * An empty database for a process that migrates it itself: a new PGlite directory, or a new PostgreSQL
+ * database on the TEST_DATABASE_URL server.
+ */
+export async function emptyDatabase(backend: Backend): Promise<DataHandle> {
+  if (backend === "postgres") return freshPostgresDatabase();
+  const dir = await mkdtemp(join(tmpdir(), "grocery-test-"));
+  return { env: { DATA_DIR: dir }, drop: () => rm(dir, { recursive: true, force: true }) };
 }
 
 async function launch(options: TestPlatformOptions & { clock: TestClock; services: readonly ServiceDefinition[] }, data: DataHandle): Promise<TestPlatform> {
