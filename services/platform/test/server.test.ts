@@ -21,7 +21,7 @@ for (const backend of backends) {
     after(() => tp.close());
 
     it("buf curl lists identity, health and reflection through server reflection", async () => {
-      const { stdout } = await buf(["--list-methods", tp.url]);
+      const { stdout } = await buf(["--reflect", "--list-methods", tp.url]);
       const methods = stdout.trim().split("\n");
       for (const m of [
         "grocery.identity.v1.AuthService/Login",
