@@ -63,7 +63,12 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
   const clock = options.clock ?? createTestClock();
   const services = options.services ?? allServices;
   const data = options.backend === "pglite" ? await pgliteCopy(services) : await freshPostgresDatabase();
-  return launch({ ...options, clock, services }, data);
+  try {
+    return await launch({ ...options, clock, services }, data);
+  } catch (e) {
+    await data.drop();
+    throw e;
+  }
 }
 
 /** Where a platform keeps its data: the environment that points at it, and how to delete it. */

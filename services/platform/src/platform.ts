@@ -83,12 +83,13 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
   const clock = options.clock ?? Date.now;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const database = options.database ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
+  const modules: ServiceModule[] = [];
+  let stopProbe: (() => void) | undefined;
   try {
     for (const def of definitions) {
       const applied = await migrate(database.db, { schema: def.name, folder: def.migrationsFolder });
       if (applied.length > 0) logger.info("migrations applied", { service: def.name, migrations: applied });
     }
-    const modules: ServiceModule[] = [];
     for (const def of definitions) {
       modules.push(await def.build({ db: database.db, env, logger: logger.child({ component: def.name }), clock }));
     }
@@ -135,7 +136,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     });
     for (const m of modules) await m.start?.();
     // Health is known before the first client can ask.
-    const stopProbe = await watchDatabase({
+    stopProbe = await watchDatabase({
       health,
       names: ["", ...services.map((s) => s.typeName)],
       ping: database.ping,
@@ -158,7 +159,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       },
       close: () =>
         (closing ??= (async () => {
-          stopProbe();
+          stopProbe?.();
           health.setAll(ServingStatus.NOT_SERVING);
           // New calls are refused from here on; running ones, Watch streams included, may finish.
           const draining = server.close(config.shutdownGraceMs);
@@ -172,6 +173,9 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
         })()),
     };
   } catch (e) {
+    // A failed start (a taken port, say) must not leave timers, mailers or the database behind.
+    stopProbe?.();
+    for (const m of modules) await m.close?.().catch(() => {});
     if (!options.database) await database.close();
     throw e;
   }

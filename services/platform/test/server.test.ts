@@ -82,6 +82,11 @@ for (const backend of backends) {
       assert.equal(await codeOf(auth.login({ login: username, password: "ripe mangoes" })), Code.Unauthenticated);
     });
 
+    it("a start on a taken port fails with EADDRINUSE, and the running platform is unaffected", async () => {
+      await assert.rejects(startTestPlatform({ backend, env: { PORT: String(tp.port) } }), (e: NodeJS.ErrnoException) => e.code === "EADDRINUSE");
+      assert.equal((await clientFor(Health, tp.url).check({ service: "" })).status, Status.SERVING);
+    });
+
     it("honours the client's deadline", async () => {
       const auth = clientFor(AuthService, tp.url);
       // Login does ~tens of ms of argon2 work; a 1 ms deadline cannot be met.
