@@ -6,7 +6,9 @@ import jwt from "jsonwebtoken";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import { bearer, clientFor, codeOf } from "../../../test/clients.js";
-import { backends, registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
+import { sql } from "drizzle-orm";
+import { backends, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
+import { rowsOf } from "../../platform/src/db.js";
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
@@ -18,13 +20,26 @@ for (const backend of backends) {
     let claims: Record<string, unknown>;
     let header: Record<string, string>;
 
+    /** Identity's own signing key, taken from its database, so claim checks can be tested apart from signatures. */
+    let realKey: string;
+
     before(async () => {
       tp = await startTestPlatform({ backend });
-      users = clientFor(UserService, tp.url);
       user = await registerAndLogin(tp.url);
       const [h, p] = user.accessToken.split(".");
       header = JSON.parse(Buffer.from(h!, "base64url").toString()) as Record<string, string>;
       claims = JSON.parse(Buffer.from(p!, "base64url").toString()) as Record<string, unknown>;
+      // PGlite admits one process at a time: read the key while the platform is stopped, then serve again.
+      await tp.stop();
+      const db = await openTestDatabase(tp);
+      try {
+        const rows = rowsOf<{ private_key_pem: string }>(await db.db.execute(sql`select private_key_pem from identity.signing_keys where kid = ${header["kid"]}`));
+        realKey = rows[0]?.private_key_pem ?? "";
+      } finally {
+        await db.close();
+      }
+      tp = await tp.restart();
+      users = clientFor(UserService, tp.url);
     });
     after(() => tp.close());
 
@@ -35,8 +50,16 @@ for (const backend of backends) {
       return jwt.sign(payload, privateKey, { algorithm: "ES256", header: { alg: "ES256", typ: "at+jwt", kid } });
     };
 
+    const signWithRealKey = (payload: Record<string, unknown>, kid = header["kid"]!) =>
+      jwt.sign(payload, realKey, { algorithm: "ES256", header: { alg: "ES256", typ: "at+jwt", kid } });
+
     it("accepts the genuine token (control)", async () => {
       assert.equal((await users.getMe({}, bearer(user.accessToken))).user?.id, user.userId);
+    });
+
+    it("accepts a token signed here with identity's key and sound claims (control for the claim cases)", async () => {
+      const now = Math.floor(Date.now() / 1000);
+      assert.equal((await users.getMe({}, bearer(signWithRealKey({ ...claims, iat: now, exp: now + 600 })))).user?.id, user.userId);
     });
 
     it("no token on a protected method", async () => {
@@ -64,7 +87,7 @@ for (const backend of backends) {
 
     it("expired", async () => {
       const now = Math.floor(Date.now() / 1000);
-      await rejected(signWithOtherKey({ ...claims, iat: now - 3600, exp: now - 1800 }));
+      await rejected(signWithRealKey({ ...claims, iat: now - 3600, exp: now - 1800 }));
     });
 
     it("expired but genuinely signed", async () => {
@@ -78,16 +101,16 @@ for (const backend of backends) {
     });
 
     it("not yet valid (nbf in the future)", async () => {
-      await rejected(signWithOtherKey({ ...claims, nbf: Math.floor(Date.now() / 1000) + 3600 }));
+      await rejected(signWithRealKey({ ...claims, nbf: Math.floor(Date.now() / 1000) + 3600 }));
     });
 
     it("wrong iss, wrong aud", async () => {
-      await rejected(signWithOtherKey({ ...claims, iss: "https://evil.example" }));
-      await rejected(signWithOtherKey({ ...claims, aud: "someone-else" }));
+      await rejected(signWithRealKey({ ...claims, iss: "https://evil.example" }));
+      await rejected(signWithRealKey({ ...claims, aud: "someone-else" }));
     });
 
     it("unknown kid", async () => {
-      await rejected(signWithOtherKey(claims, "no-such-kid"));
+      await rejected(signWithRealKey(claims, "no-such-kid"));
     });
 
     it("payload tampered (roles raised to admin, sub changed)", async () => {
