@@ -95,27 +95,35 @@ export function createAccounts(deps: AccountsDeps) {
 
     /**
      * Checks the password and opens a session. Unknown login, wrong password and disabled account give the same
-     * UNAUTHENTICATED after the same argon2 work (a history row is appended when the account exists); the attempt
-     * was counted against the failure counters before the check. A login or client IP locked by repeated failures answers
+     * UNAUTHENTICATED after the same argon2 work (a history row is appended when the account exists) and count as
+     * one failure against the login and the client IP. A login or client IP locked by repeated failures answers
      * RESOURCE_EXHAUSTED with a retry delay before any password is checked, whether or not the account exists.
+     * `signal` ends a wait for a throttle slot (see login-throttle.ts).
      */
-    async login(input: { login: string; password: string; userAgent: string; ip: string }): Promise<{ user: UserRow; tokens: TokenPair }> {
+    async login(input: { login: string; password: string; userAgent: string; ip: string; signal?: AbortSignal | undefined }): Promise<{ user: UserRow; tokens: TokenPair }> {
       const client: ClientInfo = { ip: input.ip, userAgent: input.userAgent };
       const throttle = deps.throttle;
       const accountKey = throttle?.accountKey(input.login);
       const keys = throttle && accountKey ? [accountKey, ...throttle.ipKeys(input.ip)] : [];
-      // Counted as a failure before the password is checked, so concurrent guesses cannot outrun the lock.
-      await throttle?.admit(keys);
-      const user = await findUserByLogin(db, input.login);
-      const ok = await verifyPassword(user?.passwordHash, input.password);
+      // A slot is reserved before the password is checked, so concurrent guesses cannot outrun the lock.
+      const attempt = await throttle?.admit(keys, { signal: input.signal });
+      let user: UserRow | undefined;
+      let ok: boolean;
+      try {
+        user = await findUserByLogin(db, input.login);
+        ok = await verifyPassword(user?.passwordHash, input.password);
+      } catch (e) {
+        // Nothing was learnt about the password: free the slot rather than count a failure.
+        await attempt?.release().catch(() => {});
+        throw e;
+      }
       if (!user || !ok || user.disabled) {
+        await attempt?.fail();
         if (user) await recordActivity(db, clock, { userId: user.id, kind: "login.failed", client });
         throw loginFailed();
       }
-      if (throttle && accountKey) {
-        await throttle.succeed(accountKey);
-        await throttle.release(throttle.ipKeys(input.ip));
-      }
+      // A success forgets the account's failures; IP counters only decay with time.
+      await attempt?.release(accountKey ? [accountKey] : []);
       const { session, refreshToken } = await openSession(db, clock, deps.sessionPolicy, { userId: user.id, userAgent: input.userAgent, ip: input.ip });
       await recordActivity(db, clock, { userId: user.id, kind: "login.succeeded", client, sessionId: session.id });
       return { user, tokens: await issuePair(user, session, refreshToken) };

@@ -12,6 +12,11 @@ export interface ThrottleConfig {
   maxWait: number;
   /** A counter with no failure for this long starts again from zero, seconds. */
   failureReset: number;
+  /**
+   * How long an attempt waits for a free slot when as many attempts as a key still tolerates failures are
+   * already being checked (see login-throttle.ts), seconds; then RESOURCE_EXHAUSTED.
+   */
+  slotWait: number;
 }
 
 export interface MailConfig {
@@ -85,6 +90,7 @@ export function readIdentityConfig(env: Env): IdentityConfig {
       waitIncrement: envDuration(env, "LOGIN_WAIT_INCREMENT", 60),
       maxWait: envDuration(env, "LOGIN_MAX_WAIT", 900),
       failureReset: envDuration(env, "LOGIN_FAILURE_RESET", 12 * 3600),
+      slotWait: envDuration(env, "LOGIN_SLOT_WAIT", 10),
     },
     mail: {
       transport,

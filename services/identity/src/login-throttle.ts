@@ -1,17 +1,33 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { and, eq, lt, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import { rowsOf } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { ThrottleConfig } from "./config.js";
-import { loginThrottle } from "./schema.js";
+import { loginThrottle, loginThrottleReservations } from "./schema.js";
 
 /** One counter: a hashed key and the failures it tolerates before locking. */
 export interface ThrottleKey {
   readonly id: string;
   readonly maxFailures: number;
 }
+
+/** An admitted attempt, holding a slot on each of its keys until it is settled. Settle it exactly once. */
+export interface ThrottleAttempt {
+  /** The password was wrong: one failure per key (locking those that reach their threshold) replaces the slot, atomically. */
+  fail(): Promise<void>;
+  /** The password was right, or was never checked: frees the slots. `forget` keys also lose their failures and lock. */
+  release(forget?: readonly ThrottleKey[]): Promise<void>;
+}
+
+/**
+ * A slot older than this belongs to an attempt whose replica died between admission and settlement: it stops
+ * counting, so a crash cannot leave a key short of slots for good. One check is one argon2 hash (well under a
+ * second), so no live attempt comes near it.
+ */
+const RESERVATION_TTL_MS = 60_000;
 
 /**
  * Brute-force defence in the manner of Keycloak's: each failure counts against the account key (the typed
@@ -21,16 +37,114 @@ export interface ThrottleKey {
  * the attempt is refused before the password is looked at, with RESOURCE_EXHAUSTED and a `retry-after`
  * (seconds) in the error metadata. State is in Postgres, so replicas share it.
  *
- * An attempt is admitted and counted as a failure in one transaction holding the counters' rows (`admit`), before
- * the password is checked; a success then takes its count back (`succeed`, `release`). Checking first and
- * counting after the slow hash would let a burst of concurrent guesses all pass the check before any of them
- * counted, so the lock would never stop them.
+ * Only failures count, yet concurrent guesses cannot outrun the lock. Checking the counter first and counting
+ * after the slow hash would let a burst of guesses all pass the check before any of them counted; counting every
+ * attempt as a failure up front (and taking it back on success) refused correct passwords whenever more of them
+ * were in flight than the threshold (a shop's shared NAT, an app opened on many devices). So admission reserves
+ * a slot instead: in one transaction holding the keys' rows, an attempt is admitted only when, on every key,
+ * recorded failures plus slots in flight are under the threshold (past the threshold, once the lock has expired,
+ * one slot at a time: a single probe per lock period). A wrong password turns its slot into a failure in one
+ * transaction, so failures + slots never drops and at most `threshold` wrong guesses are ever checked before the
+ * lock; a right one just frees its slot. An attempt that finds no free slot is not refused — it may be right —
+ * nor let through unreserved (a thousand concurrent guesses would then all be checked): it waits for a slot, up
+ * to `slotWait`, and is refused with RESOURCE_EXHAUSTED as soon as the key locks. Correct logins beyond the
+ * threshold therefore succeed, queued behind at most `threshold` hashes at a time, while wrong ones cannot
+ * exceed it.
  */
 export function createLoginThrottle(options: { db: Db; clock: Clock; config: ThrottleConfig }) {
   const { db, clock, config } = options;
   const hashed = (raw: string) => createHash("sha256").update(raw).digest("base64url");
+  // One order for every transaction that locks counter rows, so two attempts sharing keys cannot deadlock.
+  const sortedIds = (keys: readonly ThrottleKey[]) => [...new Set(keys.map((k) => k.id))].sort();
 
-  const throttle = {
+  /** One admission try: the attempt, "full" when a key has no free slot; RESOURCE_EXHAUSTED when one is locked. */
+  const tryAdmit = async (keys: readonly ThrottleKey[]): Promise<string | "full"> => {
+    const now = clock();
+    const nowIso = new Date(now).toISOString();
+    const resetBefore = now - config.failureReset * 1000;
+    const byId = new Map(keys.map((k) => [k.id, k]));
+    return db.transaction(async (tx) => {
+      let until = 0;
+      let full = false;
+      for (const id of sortedIds(keys)) {
+        // An upsert that always writes locks the row even when it was deleted (by a success or pruning) a moment
+        // ago, which `insert … do nothing` followed by `select … for update` would miss.
+        const result = await tx.execute<{ failures: number; last_failure_time: string | Date; locked_until: string | Date | null }>(sql`
+          insert into ${loginThrottle} (key, failures, last_failure_time)
+          values (${id}, 0, ${nowIso}::timestamptz)
+          on conflict (key) do update set failures = ${loginThrottle.failures}
+          returning failures, last_failure_time, locked_until`);
+        const row = rowsOf<{ failures: number; last_failure_time: string | Date; locked_until: string | Date | null }>(result)[0];
+        const lockedUntil = row?.locked_until ? new Date(row.locked_until).getTime() : 0;
+        until = Math.max(until, lockedUntil);
+        const failures = row && new Date(row.last_failure_time).getTime() >= resetBefore ? Number(row.failures) : 0;
+        const max = byId.get(id)?.maxFailures ?? 1;
+        const slots = failures < max ? max - failures : 1;
+        // Slots are only ever added by a transaction holding this row, so the count cannot grow behind our back.
+        const [counted] = await tx
+          .select({ n: sql<number>`count(*)::int` })
+          .from(loginThrottleReservations)
+          .where(and(eq(loginThrottleReservations.key, id), gt(loginThrottleReservations.expireTime, new Date(now))));
+        if (Number(counted?.n ?? 0) >= slots) full = true;
+      }
+      if (until > now) throw throttled(Math.ceil((until - now) / 1000));
+      if (full) return "full";
+      const attemptId = randomUUID();
+      const expireTime = new Date(now + RESERVATION_TTL_MS);
+      await tx.insert(loginThrottleReservations).values(sortedIds(keys).map((key) => ({ attemptId, key, expireTime })));
+      return attemptId;
+    });
+  };
+
+  const attemptOf = (keys: readonly ThrottleKey[], attemptId: string): ThrottleAttempt => {
+    let settled = false;
+    const once = () => {
+      if (settled) throw new Error("throttle attempt settled twice");
+      settled = true;
+    };
+    return {
+      async fail() {
+        once();
+        await db.transaction(async (tx) => {
+          await countFailures(tx, keys);
+          await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
+        });
+      },
+      async release(forget = []) {
+        once();
+        await db.transaction(async (tx) => {
+          // Freeing slots needs no row lock: it only ever makes room.
+          await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
+          if (forget.length > 0) await tx.delete(loginThrottle).where(inArray(loginThrottle.key, sortedIds(forget)));
+        });
+      },
+    };
+  };
+
+  /** Counts one failure against each key, locking those past their threshold. */
+  const countFailures = async (tx: Db, keys: readonly ThrottleKey[]): Promise<void> => {
+    const now = clock();
+    // Raw SQL gets ISO strings: the postgres.js driver under drizzle does not serialise Date parameters.
+    const resetBefore = new Date(now - config.failureReset * 1000).toISOString();
+    const byId = new Map(keys.map((k) => [k.id, k]));
+    for (const id of sortedIds(keys)) {
+      const max = byId.get(id)?.maxFailures ?? 1;
+      const result = await tx.execute<{ failures: number }>(sql`
+        insert into ${loginThrottle} (key, failures, last_failure_time)
+        values (${id}, 1, ${new Date(now).toISOString()}::timestamptz)
+        on conflict (key) do update set
+          failures = case when ${loginThrottle.lastFailureTime} < ${resetBefore}::timestamptz then 1 else ${loginThrottle.failures} + 1 end,
+          last_failure_time = excluded.last_failure_time
+        returning failures`);
+      const failures = Number(rowsOf<{ failures: number }>(result)[0]?.failures ?? 0);
+      if (failures >= max) {
+        const waitSeconds = Math.min(config.maxWait, config.waitIncrement * (failures - max + 1));
+        await tx.update(loginThrottle).set({ lockedUntil: new Date(now + waitSeconds * 1000) }).where(eq(loginThrottle.key, id));
+      }
+    }
+  };
+
+  return {
     /** The counter of a typed login (username or email, compared ignoring case and surrounding space). */
     accountKey(login: string): ThrottleKey {
       return { id: hashed(`login:${login.trim().toLowerCase()}`), maxFailures: config.accountMaxFailures };
@@ -45,79 +159,34 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
     },
 
     /**
-     * Admits one attempt: RESOURCE_EXHAUSTED with a retry delay when any of `keys` is locked now, otherwise one
-     * failure is counted against each key at once (locking those that reach their threshold). Concurrent attempts
-     * on a key queue on its row, so no more than its threshold get past before it locks. Call `succeed` or
-     * `release` when the attempt turns out right.
+     * Admits one attempt on `keys` before its password is checked, holding a slot on each until the attempt is
+     * settled with `fail` or `release` (see above). RESOURCE_EXHAUSTED with a retry delay when a key is locked,
+     * also while waiting for a slot, and when none frees up within `slotWait`; `signal` ends the wait with its
+     * reason (the call was cancelled or ran out of time).
      */
-    async admit(keys: readonly ThrottleKey[]): Promise<void> {
-      if (keys.length === 0) return;
-      const now = clock();
-      // One order for every attempt, so two attempts sharing keys cannot deadlock.
-      const sorted = [...keys].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      await db.transaction(async (tx) => {
-        let until = 0;
-        for (const key of sorted) {
-          await tx.execute(sql`
-            insert into ${loginThrottle} (key, failures, last_failure_time)
-            values (${key.id}, 0, ${new Date(now).toISOString()}::timestamptz)
-            on conflict (key) do nothing`);
-          const [row] = await tx.select({ lockedUntil: loginThrottle.lockedUntil }).from(loginThrottle).where(eq(loginThrottle.key, key.id)).for("update");
-          until = Math.max(until, row?.lockedUntil?.getTime() ?? 0);
-        }
-        if (until > now) throw throttled(Math.ceil((until - now) / 1000));
-        await throttle.fail(sorted, tx);
-      });
-    },
-
-    /** Takes back the failure `admit` counted against `keys` for an attempt that was right, and the lock it may have set. */
-    async release(keys: readonly ThrottleKey[]): Promise<void> {
-      for (const key of keys) {
-        await db
-          .update(loginThrottle)
-          .set({
-            failures: sql`greatest(${loginThrottle.failures} - 1, 0)`,
-            lockedUntil: sql`case when ${loginThrottle.failures} - 1 < ${key.maxFailures} then null else ${loginThrottle.lockedUntil} end`,
-          })
-          .where(eq(loginThrottle.key, key.id));
+    async admit(keys: readonly ThrottleKey[], options: { signal?: AbortSignal | undefined } = {}): Promise<ThrottleAttempt> {
+      if (keys.length === 0) return { fail: async () => {}, release: async () => {} };
+      const giveUpAt = performance.now() + config.slotWait * 1000;
+      for (let round = 0; ; round++) {
+        if (options.signal?.aborted) throw ConnectError.from(options.signal.reason);
+        const admitted = await tryAdmit(keys);
+        if (admitted !== "full") return attemptOf(keys, admitted);
+        if (performance.now() >= giveUpAt) throw new ConnectError("too many login attempts in progress; retry in 1 s", Code.ResourceExhausted, { "retry-after": "1" });
+        // Slots free up at hash speed; back off from 10 ms to 200 ms, with jitter so waiters do not poll in step.
+        const delay = Math.min(200, 10 * 2 ** round) * (0.5 + Math.random() / 2);
+        await sleep(delay, undefined, { signal: options.signal }).catch(() => {});
       }
     },
 
-    /** Counts one failure against each key, locking those past their threshold. Runs in the caller's transaction when given one. */
-    async fail(keys: readonly ThrottleKey[], tx: Db = db): Promise<void> {
-      const now = clock();
-      // Raw SQL gets ISO strings: the postgres.js driver under drizzle does not serialise Date parameters.
-      const resetBefore = new Date(now - config.failureReset * 1000).toISOString();
-      for (const key of keys) {
-        const result = await tx.execute<{ failures: number }>(sql`
-          insert into ${loginThrottle} (key, failures, last_failure_time)
-          values (${key.id}, 1, ${new Date(now).toISOString()}::timestamptz)
-          on conflict (key) do update set
-            failures = case when ${loginThrottle.lastFailureTime} < ${resetBefore}::timestamptz then 1 else ${loginThrottle.failures} + 1 end,
-            last_failure_time = excluded.last_failure_time
-          returning failures`);
-        const failures = Number(rowsOf<{ failures: number }>(result)[0]?.failures ?? 0);
-        if (failures >= key.maxFailures) {
-          const waitSeconds = Math.min(config.maxWait, config.waitIncrement * (failures - key.maxFailures + 1));
-          await tx.update(loginThrottle).set({ lockedUntil: new Date(now + waitSeconds * 1000) }).where(eq(loginThrottle.key, key.id));
-        }
-      }
-    },
-
-    /** Forgets the failures of an account key after a successful login (IP counters only decay with time). */
-    async succeed(key: ThrottleKey): Promise<void> {
-      await db.delete(loginThrottle).where(eq(loginThrottle.key, key.id));
-    },
-
-    /** Deletes counters that have been quiet for longer than the reset time and are not locked. */
+    /** Deletes counters that have been quiet for longer than the reset time and are not locked, and expired slots. */
     async prune(): Promise<void> {
       const now = clock();
       await db
         .delete(loginThrottle)
         .where(and(lt(loginThrottle.lastFailureTime, new Date(now - config.failureReset * 1000)), sql`coalesce(${loginThrottle.lockedUntil} < ${new Date(now).toISOString()}::timestamptz, true)`));
+      await db.delete(loginThrottleReservations).where(lt(loginThrottleReservations.expireTime, new Date(now)));
     },
   };
-  return throttle;
 }
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;

@@ -13,8 +13,18 @@ import type { UserRow } from "./users.js";
 export async function confirmPassword(deps: Pick<IdentityDeps, "throttle">, user: UserRow, password: string, client: ClientInfo, field: string): Promise<void> {
   if (password === "") throw invalidArgument(field, "is required");
   const keys = [deps.throttle.userKey(user.id), ...deps.throttle.ipKeys(client.ip)];
-  // Counted before the check, as logins are, so concurrent guesses cannot outrun the lock.
-  await deps.throttle.admit(keys);
-  if (!(await verifyPassword(user.passwordHash, password))) throw invalidArgument(field, "is not the current password");
-  await deps.throttle.release(keys);
+  // A slot is reserved before the check, as for logins, so concurrent guesses cannot outrun the lock.
+  const attempt = await deps.throttle.admit(keys);
+  let ok: boolean;
+  try {
+    ok = await verifyPassword(user.passwordHash, password);
+  } catch (e) {
+    await attempt.release().catch(() => {});
+    throw e;
+  }
+  if (!ok) {
+    await attempt.fail();
+    throw invalidArgument(field, "is not the current password");
+  }
+  await attempt.release();
 }

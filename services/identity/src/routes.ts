@@ -36,7 +36,7 @@ export function identityRoutes(h: IdentityHandlers): (router: ConnectRouter) => 
         return { user: toUserProto(user) };
       },
       async login(req, ctx) {
-        const { user, tokens } = await h.accounts.login({ login: req.login, password: req.password, ...clientOf(ctx) });
+        const { user, tokens } = await h.accounts.login({ login: req.login, password: req.password, ...clientOf(ctx), signal: ctx.signal });
         return { ...tokens, tokenType: "Bearer", user: toUserProto(user) };
       },
       async refreshToken(req, ctx) {

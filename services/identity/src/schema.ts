@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { boolean, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const identity = pgSchema("identity");
 
@@ -138,6 +138,21 @@ export const loginThrottle = identity.table("login_throttle", {
   lastFailureTime: ts("last_failure_time").notNull(),
   lockedUntil: ts("locked_until"),
 });
+
+/**
+ * Attempts admitted by the login throttle whose password is still being checked: one row per attempt and key.
+ * A key admits an attempt only while its failures plus these stay under its threshold (see login-throttle.ts);
+ * a row past its expire_time belongs to a replica that died mid-check and no longer counts.
+ */
+export const loginThrottleReservations = identity.table(
+  "login_throttle_reservations",
+  {
+    attemptId: uuid("attempt_id").notNull(),
+    key: text("key").notNull(),
+    expireTime: ts("expire_time").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.attemptId, t.key] }), index("login_throttle_reservations_key_idx").on(t.key, t.expireTime)],
+);
 
 /** Machine clients for the client-credentials flow; secrets are stored as SHA-256 hashes. */
 export const serviceAccounts = identity.table(

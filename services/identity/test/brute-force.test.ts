@@ -82,6 +82,26 @@ for (const backend of backends) {
       assert.equal(codes.filter((c) => c === Code.InvalidArgument).length, 3, codes.map((c) => Code[c]).join(", "));
     });
 
+    it("admits more concurrent correct logins of one account from one address than either threshold", async () => {
+      // Twenty at once against thresholds of three (account) and eight (address): every password is right, so
+      // none may be refused, however many are being checked at the same moment.
+      const a = await newAccount(t);
+      const ip = newIp();
+      const outcomes = await Promise.all(Array.from({ length: 20 }, () => attempt(a.username, a.password, ip)));
+      assert.deepEqual(outcomes, Array.from({ length: 20 }, () => "ok"));
+      // Nothing was counted: the account still tolerates two wrong passwords before a right one.
+      assert.equal(await attempt(a.username, "wrong password", ip), "Unauthenticated");
+      assert.equal(await attempt(a.username, "wrong password", ip), "Unauthenticated");
+      assert.equal(await attempt(a.username, a.password, ip), "ok");
+    });
+
+    it("lets no more guesses from one address through than its threshold when they arrive all at once", async () => {
+      const ip = newIp();
+      const outcomes = await Promise.all(Array.from({ length: 20 }, () => attempt(uniqueName(), "guess", ip)));
+      assert.equal(outcomes.filter((o) => o === "Unauthenticated").length, 8, outcomes.join(", "));
+      assert.ok(outcomes.every((o) => o === "Unauthenticated" || o.startsWith("ResourceExhausted")), outcomes.join(", "));
+    });
+
     it("does not count successful logins against the client address", async () => {
       const a = await newAccount(t);
       const ip = newIp();
