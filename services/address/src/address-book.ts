@@ -1,5 +1,5 @@
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../../platform/src/errors.js";
-import { decodePageToken, encodePageToken, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
+import { cursorId, cursorNumber, cursorTime, decodePageToken, encodePageToken, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
 import type { AddressConfig } from "./config.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
 import type { AddressStore } from "./store.js";
@@ -63,7 +63,6 @@ export interface AddressBookOptions {
 export const addressPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100 };
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isoTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 export function createAddressBook({ store, config }: AddressBookOptions): AddressBook {
   /** A well-formed id, or NOT_FOUND: a malformed id names no address, like someone else's. */
@@ -96,13 +95,13 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       const limit = resolvePageSize(request.pageSize, addressPageSizes);
       const kind = request.kind ?? "";
       const after = decodePageToken(request.pageToken, (t) => {
-        if (t.m !== "list" || t.k !== kind || typeof t.t !== "string" || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
-        // Only the exact form this service writes, so a doctored time never reaches the database.
-        const createTime = new Date(t.t);
-        return isoTime.test(t.t) && createTime.getTime() >= 0 && createTime.toISOString() === t.t ? { createTime, id: t.i } : undefined;
+        if (t.m !== "list" || t.k !== kind) return undefined;
+        const createTime = cursorTime(t.t);
+        const id = cursorId(t.i);
+        return createTime && id ? { createTime, id } : undefined;
       });
       const { addresses, totalSize } = await store.list({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 });
-      const page = pageOf(addresses, limit, (last) => encodePageToken({ m: "list", k: kind, t: last.createTime.toISOString(), i: last.id }));
+      const page = pageOf(addresses, limit, (last) => encodePageToken({ m: "list", k: kind, t: last.createTime.getTime(), i: last.id }));
       return { ...page, totalSize };
     },
 
@@ -138,8 +137,11 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       const query = { la: center.latitude, lo: center.longitude, r: radiusKm };
       const after = decodePageToken(request.pageToken, (t) => {
         if (t.m !== "nearby" || t.la !== query.la || t.lo !== query.lo || t.r !== query.r) return undefined;
-        if (typeof t.d !== "number" || !(t.d >= 0) || typeof t.i !== "string" || !uuidPattern.test(t.i)) return undefined;
-        return { distanceKm: t.d, id: t.i };
+        // Every shop on a page lies within the radius, so a distance beyond it (or 1e999, read as Infinity) was
+        // never issued.
+        const distanceKm = cursorNumber(t.d, { min: 0, max: radiusKm });
+        const id = cursorId(t.i);
+        return distanceKm !== undefined && id ? { distanceKm, id } : undefined;
       });
       const shops = await store.findNearbyShops({ center, radiusKm, after, limit: limit + 1 });
       const page = pageOf(shops, limit, (last) => encodePageToken({ m: "nearby", ...query, d: last.distanceKm, i: last.address.id }));

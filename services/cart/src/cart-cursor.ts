@@ -1,4 +1,4 @@
-import { decodePageToken, encodePageToken, type PageSizeOptions } from "../../platform/src/pagination.js";
+import { cursorId, cursorTime, decodePageToken, encodePageToken, type PageSizeOptions } from "../../platform/src/pagination.js";
 
 /** ListCarts pages hold 20 carts unless asked for fewer, and 100 at most (AIP-158). */
 export const cartPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100 };
@@ -18,22 +18,16 @@ export function encodeCartCursor(cursor: CartCursor): string {
   return encodePageToken({ v: 1, t: cursor.createTime, i: cursor.id });
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/**
- * The last millisecond of year 9999. Later times print with a six-digit year ("+010000-…") that PostgreSQL's
- * timestamptz input refuses, so a doctored token beyond it would fail in SQL (INTERNAL) instead of here.
- */
-const maxCursorTime = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-
 /** The cursor in a page token; undefined for the empty token (first page); INVALID_ARGUMENT("page_token") when malformed. */
 export function decodeCartCursor(token: string): CartCursor | undefined {
   return decodePageToken(
     token,
-    ({ v, t, i }) =>
-      v === 1 && typeof t === "number" && Number.isSafeInteger(t) && t >= 0 && t <= maxCursorTime && typeof i === "string" && uuidPattern.test(i)
-        ? { createTime: t, id: i }
-        : undefined,
+    ({ v, t, i }) => {
+      // The shared readers bound the time to what PostgreSQL's timestamptz takes and the id to a UUID.
+      const createTime = cursorTime(t);
+      const id = cursorId(i);
+      return v === 1 && createTime && id ? { createTime: createTime.getTime(), id } : undefined;
+    },
     { maxLength: 256 },
   );
 }

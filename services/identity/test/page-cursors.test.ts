@@ -17,7 +17,6 @@ describe("identity page cursors", () => {
   it("round-trip (create_time, id) and names within their scope", () => {
     const cursor = { createTime: new Date(1_764_000_000_123), id };
     assert.deepEqual(decodeTimeCursor(encodeTimeCursor("activity:u1", cursor), "activity:u1"), cursor);
-    assert.deepEqual(decodeTimeCursor(encodeTimeCursor("activity:u1", { ...cursor, id: id.toUpperCase() }), "activity:u1"), { ...cursor, id: id.toUpperCase() });
     assert.equal(decodeNameCursor(encodeNameCursor("users::", "bob"), "users::"), "bob");
     assert.equal(decodeTimeCursor("", "activity:u1"), undefined);
     assert.equal(decodeNameCursor("", "users::"), undefined);
@@ -31,7 +30,9 @@ describe("identity page cursors", () => {
     assert.throws(() => decodeTimeCursor(encodeNameCursor("sessions:u1", "bob"), "sessions:u1"), invalid("page_token"));
   });
   it("refuse keys of the wrong shape", () => {
-    for (const key of [[1.5, id], ["1", id], [9e15, id], [-9e15, id], [1, "not-a-uuid"], [1], [1, id, 2], { t: 1, i: id }, null]) {
+    // Times and ids are read by the shared key readers (platform/src/pagination.test.ts has their bounds).
+    const afterYear9999 = Date.UTC(10000, 0, 1);
+    for (const key of [[1.5, id], ["1", id], [9e15, id], [-9e15, id], [afterYear9999, id], [-1, id], [1, "not-a-uuid"], [1, id.toUpperCase()], [1], [1, id, 2], { t: 1, i: id }, null]) {
       assert.throws(() => decodeTimeCursor(encodeScopedPageToken("activity:u1", key), "activity:u1"), invalid("page_token"), JSON.stringify(key));
     }
     for (const key of [[1], ["a", "b"], [], "bob", null, ["a\u0000"], ["a".repeat(255)]]) {

@@ -2,7 +2,19 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { DomainError } from "./errors.js";
-import { decodePageToken, decodeScopedPageToken, encodePageToken, encodeScopedPageToken, pageOf, resolvePageSize } from "./pagination.js";
+import {
+  cursorId,
+  cursorNumber,
+  cursorText,
+  cursorTime,
+  cursorTimeRange,
+  decodePageToken,
+  decodeScopedPageToken,
+  encodePageToken,
+  encodeScopedPageToken,
+  pageOf,
+  resolvePageSize,
+} from "./pagination.js";
 
 /** The field of the INVALID_ARGUMENT that `fn` throws. */
 function invalidField(fn: () => unknown): string | undefined {
@@ -113,6 +125,79 @@ describe("scoped page tokens", () => {
     assert.equal(invalidField(() => decodeScopedPageToken(encodePageToken({ k: [1, "abc"] }), "sessions:u1", keys)), "page_token");
     assert.equal(invalidField(() => decodeScopedPageToken("!!!", "sessions:u1", keys)), "page_token");
     assert.equal(invalidField(() => decodeScopedPageToken(token, "sessions:u2", keys, { field: "other_token" })), "other_token");
+  });
+});
+
+describe("key readers", () => {
+  /** A key as a hand-made token carries it: through JSON, which reads 1e999 as Infinity. */
+  const viaJson = (json: string): unknown => JSON.parse(json);
+
+  it("cursorTime reads whole milliseconds from 1970 to the end of year 9999 as a Date", () => {
+    assert.equal(cursorTimeRange.min, 0);
+    assert.equal(new Date(cursorTimeRange.max).toISOString(), "9999-12-31T23:59:59.999Z");
+    for (const ms of [0, 1, 1_764_000_000_123, cursorTimeRange.max]) assert.equal(cursorTime(ms)?.getTime(), ms, String(ms));
+    // Every time it accepts prints as the four-digit-year ISO form that PostgreSQL's timestamptz input takes.
+    for (const ms of [cursorTimeRange.min, cursorTimeRange.max]) assert.match(cursorTime(ms)?.toISOString() ?? "", /^\d{4}-\d\d-\d\dT/);
+  });
+  it("cursorTime refuses times PostgreSQL or JS dates cannot hold, times before 1970, and non-integers", () => {
+    for (const value of [
+      cursorTimeRange.max + 1, // "+010000-01-01T…": timestamptz refuses it
+      Date.UTC(294277, 0, 1), // beyond PostgreSQL's last year, 294276 AD
+      8.64e15, // the last JS Date
+      8.64e15 + 1, // an Invalid Date
+      -8.64e15,
+      Date.UTC(-4714, 0, 1), // before PostgreSQL's 4713 BC
+      Date.parse("0000-06-01T00:00:00.000Z"), // year 0, which PostgreSQL does not have
+      -1,
+      1.5,
+      Number.MAX_SAFE_INTEGER + 1,
+      viaJson("1e999"),
+      viaJson("-1e999"),
+      Number.NaN,
+      "1764000000123",
+      "2026-01-01T00:00:00.000Z",
+      null,
+      undefined,
+      [1],
+      { t: 1 },
+    ]) {
+      assert.equal(cursorTime(value), undefined, String(value));
+    }
+  });
+  it("cursorId reads lowercase UUIDs only", () => {
+    const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    assert.equal(cursorId(id), id);
+    assert.equal(cursorId("018f4a3c-8b7e-7a10-9c2d-3e4f5a6b7c8d"), "018f4a3c-8b7e-7a10-9c2d-3e4f5a6b7c8d");
+    for (const value of [id.toUpperCase(), `${id} `, ` ${id}`, `${id}\n`, id.replaceAll("-", ""), `{${id}}`, id.slice(1), "not-a-uuid", "1; drop table carts", "", 7, null, undefined, [id]]) {
+      assert.equal(cursorId(value), undefined, String(value));
+    }
+  });
+  it("cursorNumber reads finite numbers within the range, both ends included", () => {
+    const range = { min: 0, max: 50 };
+    for (const n of [0, 0.3, 12.345678901234567, 50]) assert.equal(cursorNumber(n, range), n, String(n));
+    assert.equal(cursorNumber(-5, { min: -10, max: 10 }), -5);
+    for (const value of [-1e-9, -1, 50.000001, 1e308, Number.MAX_VALUE, viaJson("1e999"), viaJson("-1e999"), Number.NaN, Infinity, "1", null, undefined, [1]]) {
+      assert.equal(cursorNumber(value, range), undefined, String(value));
+    }
+    // Even the widest range holds no infinity.
+    assert.equal(cursorNumber(Infinity, { min: -Infinity, max: Infinity }), undefined);
+  });
+  it("cursorText reads strings up to the length, without NUL", () => {
+    assert.equal(cursorText("bob", 254), "bob");
+    assert.equal(cursorText("", 254), "");
+    assert.equal(cursorText("a".repeat(254), 254), "a".repeat(254));
+    for (const value of ["a".repeat(255), "a\u0000", "\u0000", 1, null, undefined, ["bob"]]) assert.equal(cursorText(value, 254), undefined, String(value));
+  });
+  it("let decodePageToken refuse a token whose keys they do not accept", () => {
+    const parse = ({ t, i }: Record<string, unknown>) => {
+      const time = cursorTime(t);
+      const id = cursorId(i);
+      return time && id ? { time, id } : undefined;
+    };
+    const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+    assert.deepEqual(decodePageToken(encodePageToken({ t: 1, i: id }), parse), { time: new Date(1), id });
+    assert.equal(invalidField(() => decodePageToken(encodePageToken({ t: cursorTimeRange.max + 1, i: id }), parse)), "page_token");
+    assert.equal(invalidField(() => decodePageToken(Buffer.from(`{"t":1e999,"i":"${id}"}`).toString("base64url"), parse)), "page_token");
   });
 });
 

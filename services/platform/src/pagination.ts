@@ -5,7 +5,8 @@
  * A page token is base64url of a small JSON object that the issuing method writes and reads back itself: the sort
  * key of the last item returned and whatever ties the token to its query. Tokens are not signed (a forged one only
  * moves the caller within what the same query shows them), so each is checked in full on the way in: anything the
- * method did not issue for the same query is INVALID_ARGUMENT and never reaches the database.
+ * method did not issue for the same query is INVALID_ARGUMENT and never reaches the database. The keys inside are
+ * read with `cursorTime`, `cursorId`, `cursorNumber` and `cursorText`, which hold the bounds the database needs.
  */
 import { createHash } from "node:crypto";
 import { invalidArgument } from "./errors.js";
@@ -90,6 +91,58 @@ export function encodeScopedPageToken(scope: string, key: unknown): string {
  */
 export function decodeScopedPageToken<T>(token: string, scope: string, parse: (key: unknown) => T | undefined, options?: PageTokenOptions): T | undefined {
   return decodePageToken(token, (payload) => (payload["s"] === scopeDigest(scope) ? parse(payload["k"]) : undefined), options);
+}
+
+/*
+ * Key readers. A page token's keys go into SQL as query parameters, and a forged one must be refused here rather
+ * than fail there (INTERNAL) or be read as something the method never wrote. Every List method reads the keys of
+ * its tokens with these, so the bounds live in one place. Each returns the key, or undefined when the value is not
+ * one a method issues: the `parse` callback of `decodePageToken` returns undefined in turn and the token is refused.
+ */
+
+/**
+ * The times a page token may hold, in milliseconds since the epoch: 1970-01-01 to the last millisecond of year
+ * 9999. Nothing this platform stores predates its clock's epoch; PostgreSQL's timestamptz input refuses what JS
+ * prints beyond year 9999 ("+010000-…") and before year 1 ("-000001-…", "0000-…"), and JS dates end at ±8.64e15.
+ */
+export const cursorTimeRange = { min: 0, max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) } as const;
+
+/** A time key as a method writes it (`date.getTime()`): a whole number of milliseconds within `cursorTimeRange`. */
+export function cursorTime(value: unknown): Date | undefined {
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) return undefined;
+  return value >= cursorTimeRange.min && value <= cursorTimeRange.max ? new Date(value) : undefined;
+}
+
+const canonicalUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * An id key: a UUID in the lowercase form PostgreSQL prints and every service generates. Any other spelling is
+ * not one a method wrote, and a string that is no UUID at all would fail the `::uuid` cast in SQL.
+ */
+export function cursorId(value: unknown): string | undefined {
+  return typeof value === "string" && canonicalUuid.test(value) ? value : undefined;
+}
+
+/** The values a numeric key may take, both ends included. */
+export interface CursorNumberRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * A numeric key within `range`. JSON cannot write NaN, but a hand-made token can hold 1e999, which parses as
+ * Infinity; neither is ever finite, so neither is in any range.
+ */
+export function cursorNumber(value: unknown, { min, max }: CursorNumberRange): number | undefined {
+  return typeof value === "number" && Number.isFinite(value) && value >= min && value <= max ? value : undefined;
+}
+
+/**
+ * A text key (a name the list is ordered by) of at most `maxLength` UTF-16 units. PostgreSQL text cannot hold NUL,
+ * so a forged one would fail in SQL instead of here.
+ */
+export function cursorText(value: unknown, maxLength: number): string | undefined {
+  return typeof value === "string" && value.length <= maxLength && !value.includes("\0") ? value : undefined;
 }
 
 function scopeDigest(scope: string): string {

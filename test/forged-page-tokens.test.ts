@@ -1,0 +1,143 @@
+/**
+ * Page tokens are not signed, so a caller can write any key into one. Every List method of every service reads its
+ * keys with the shared readers (services/platform/src/pagination.ts): a time outside what PostgreSQL and JS
+ * dates both hold, a number outside what the method issues, or an id that is no UUID is INVALID_ARGUMENT, never
+ * a query that fails in SQL as INTERNAL.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { AddressService } from "../gen/grocery/address/v1/address_service_pb.js";
+import { CartService } from "../gen/grocery/cart/v1/cart_service_pb.js";
+import { UserService } from "../gen/grocery/identity/v1/user_service_pb.js";
+import { AddressKind } from "../gen/grocery/address/v1/address_pb.js";
+import { Role } from "../gen/grocery/auth/v1/auth_pb.js";
+import { encodePageToken, encodeScopedPageToken } from "../services/platform/src/pagination.js";
+import { bearerInterceptor, clientFor } from "./clients.js";
+import { backends, registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "./harness.js";
+
+const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+
+/**
+ * Times no list issues: beyond year 9999 (printed "+010000-…", refused by PostgreSQL's timestamptz input), the
+ * ends of the JS Date range, before PostgreSQL's 4713 BC, year 0 (PostgreSQL has none) and just before 1970.
+ */
+const forgedTimes = [
+  Date.UTC(9999, 11, 31, 23, 59, 59, 999) + 1,
+  Date.UTC(10000, 0, 1),
+  Date.UTC(294277, 0, 1),
+  8.64e15,
+  -8.64e15,
+  Date.UTC(-4714, 0, 1),
+  Date.parse("0000-06-01T00:00:00.000Z"),
+  -1,
+];
+
+/** A token from JSON written by hand, for values JSON.stringify cannot write (1e999 parses as Infinity). */
+const rawToken = (json: string) => Buffer.from(json, "utf8").toString("base64url");
+
+/** The code of a rejected call, with its message when it is not the expected one. */
+async function refusal(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+  } catch (e) {
+    const err = ConnectError.from(e);
+    return err.code === Code.InvalidArgument ? "INVALID_ARGUMENT" : `${Code[err.code]}: ${err.rawMessage}`;
+  }
+  return "accepted";
+}
+
+for (const backend of backends) {
+  describe(`forged page tokens (${backend})`, () => {
+    let tp: TestPlatform;
+    let customer: TestUser;
+    let shopOwner: TestUser;
+    const clients = (user: TestUser) => ({
+      users: clientFor(UserService, tp.url, "grpc", [bearerInterceptor(user.accessToken)]),
+      carts: clientFor(CartService, tp.url, "grpc", [bearerInterceptor(user.accessToken)]),
+      addresses: clientFor(AddressService, tp.url, "grpc", [bearerInterceptor(user.accessToken)]),
+    });
+
+    before(async () => {
+      tp = await startTestPlatform({ backend });
+      customer = await registerAndLogin(tp.url);
+      shopOwner = await registerAndLogin(tp.url, { role: Role.SHOP_OWNER });
+      // Something to list, so a query that got through would have rows to compare against.
+      const c = clients(customer);
+      await c.carts.createCart({ name: "weekly" });
+      await c.addresses.createAddress({
+        address: { kind: AddressKind.HOME, label: "Home", recipientName: "Asha Rao", phoneNumber: "+919876543210", line1: "12 MG Road", city: "Bengaluru", state: "Karnataka", postalCode: "560001", countryCode: "IN", location: { latitude: 12.9716, longitude: 77.5946 } },
+      });
+      await clients(shopOwner).addresses.createAddress({
+        address: { kind: AddressKind.SHOP, label: "Corner shop", shopName: "Corner shop", phoneNumber: "+919876543210", line1: "14 MG Road", city: "Bengaluru", state: "Karnataka", postalCode: "560001", countryCode: "IN", location: { latitude: 12.972, longitude: 77.595 } },
+      });
+    });
+    after(() => tp.close());
+
+    it("ListSessions and ListActivity refuse times outside the range and ids that are not UUIDs", async () => {
+      const { users } = clients(customer);
+      for (const [list, call] of [
+        ["sessions", (pageToken: string) => users.listSessions({ pageSize: 1, pageToken })],
+        ["activity", (pageToken: string) => users.listActivity({ pageSize: 1, pageToken })],
+      ] as const) {
+        const scope = `${list}:${customer.userId}`;
+        for (const time of forgedTimes) {
+          assert.equal(await refusal(call(encodeScopedPageToken(scope, [time, id]))), "INVALID_ARGUMENT", `${list} ${time}`);
+        }
+        for (const key of [[1_764_000_000_000, "not-a-uuid"], [1_764_000_000_000, id.toUpperCase()], [1.5, id]]) {
+          assert.equal(await refusal(call(encodeScopedPageToken(scope, key))), "INVALID_ARGUMENT", `${list} ${JSON.stringify(key)}`);
+        }
+        const infinite = rawToken(Buffer.from(encodeScopedPageToken(scope, [123, id]), "base64url").toString("utf8").replace("123", "1e999"));
+        assert.equal(await refusal(call(infinite)), "INVALID_ARGUMENT", `${list} 1e999`);
+        // The tokens the list issues still work.
+        const first = await call("");
+        if (first.nextPageToken !== "") await call(first.nextPageToken);
+      }
+    });
+
+    it("ListCarts refuses times outside the range and ids that are not UUIDs", async () => {
+      const { carts } = clients(customer);
+      for (const time of forgedTimes) {
+        assert.equal(await refusal(carts.listCarts({ pageToken: encodePageToken({ v: 1, t: time, i: id }) })), "INVALID_ARGUMENT", String(time));
+      }
+      for (const i of ["not-a-uuid", id.toUpperCase(), `${id}x`]) {
+        assert.equal(await refusal(carts.listCarts({ pageToken: encodePageToken({ v: 1, t: 1_764_000_000_000, i }) })), "INVALID_ARGUMENT", i);
+      }
+      assert.equal(await refusal(carts.listCarts({ pageToken: rawToken(`{"v":1,"t":1e999,"i":"${id}"}`) })), "INVALID_ARGUMENT");
+      assert.equal((await carts.listCarts({ pageToken: encodePageToken({ v: 1, t: 0, i: id }) })).carts.length, 1, "the earliest time is a position");
+    });
+
+    it("ListAddresses refuses times outside the range and ids that are not UUIDs", async () => {
+      const { addresses } = clients(customer);
+      const token = (t: unknown, i: unknown = id) => encodePageToken({ m: "list", k: "", t, i });
+      for (const time of forgedTimes) {
+        assert.equal(await refusal(addresses.listAddresses({ pageToken: token(time) })), "INVALID_ARGUMENT", String(time));
+        // The date-string form an earlier version wrote, in range or not, is no longer a key.
+        if (Math.abs(time) <= 8.64e15) assert.equal(await refusal(addresses.listAddresses({ pageToken: token(new Date(time).toISOString()) })), "INVALID_ARGUMENT", String(time));
+      }
+      for (const i of ["not-a-uuid", id.toUpperCase(), 7]) {
+        assert.equal(await refusal(addresses.listAddresses({ pageToken: token(1_764_000_000_000, i) })), "INVALID_ARGUMENT", String(i));
+      }
+      assert.equal(await refusal(addresses.listAddresses({ pageToken: rawToken(`{"m":"list","k":"","t":1e999,"i":"${id}"}`) })), "INVALID_ARGUMENT");
+      assert.equal((await addresses.listAddresses({ pageToken: token(0) })).addresses.length, 1, "the earliest time is a position");
+    });
+
+    it("FindNearbyShops refuses distances that are not finite, negative or beyond the radius", async () => {
+      const { addresses } = clients(customer);
+      const location = { latitude: 12.9716, longitude: 77.5946 };
+      const query = `"m":"nearby","la":12.9716,"lo":77.5946,"r":10`;
+      const find = (json: string) => addresses.findNearbyShops({ location, radiusKm: 10, pageToken: rawToken(`{${query},${json}}`) });
+      for (const d of ["1e999", "-1e999", "-1", "-0.001", "10.000001", "1e308", "\"1\"", "null"]) {
+        assert.equal(await refusal(find(`"d":${d},"i":"${id}"`)), "INVALID_ARGUMENT", d);
+      }
+      for (const i of ["\"not-a-uuid\"", `"${id.toUpperCase()}"`, "1"]) {
+        assert.equal(await refusal(find(`"d":1,"i":${i}`)), "INVALID_ARGUMENT", i);
+      }
+      // Radius and centre must be the query's own, so a token cannot carry an infinite radius either.
+      assert.equal(await refusal(addresses.findNearbyShops({ location, radiusKm: 10, pageToken: rawToken(`{"m":"nearby","la":12.9716,"lo":77.5946,"r":1e999,"d":1,"i":"${id}"}`) })), "INVALID_ARGUMENT");
+      // Distances from 0 to the radius are positions.
+      assert.equal((await find(`"d":0,"i":"${id}"`)).shops.length, 1);
+      assert.equal((await find(`"d":10,"i":"${id}"`)).shops.length, 0);
+    });
+  });
+}
