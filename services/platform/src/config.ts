@@ -32,13 +32,13 @@ export function envInt(env: Env, name: string, fallback: number, range: { min?: 
   return value;
 }
 
-/** A duration such as `900`, `900s`, `15m`, `14d`, returned in seconds. */
+/** A duration such as `900`, `900s`, `250ms`, `15m`, `14d`, returned in seconds (fractional for ms). */
 export function envDuration(env: Env, name: string, fallbackSeconds: number): number {
   const raw = envOptional(env, name);
   if (raw === undefined) return fallbackSeconds;
-  const m = /^(\d+)(s|m|h|d)?$/.exec(raw);
-  if (!m) throw new ConfigError(`${name} must be a duration like 900, 90s, 15m, 12h or 14d, got ${JSON.stringify(raw)}`);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s" | "m" | "h" | "d"];
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(raw);
+  if (!m) throw new ConfigError(`${name} must be a duration like 900, 90s, 500ms, 15m, 12h or 14d, got ${JSON.stringify(raw)}`);
+  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h" | "d"];
   const value = Number(m[1]) * unit;
   if (value <= 0) throw new ConfigError(`${name} must be positive`);
   return value;

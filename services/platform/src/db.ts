@@ -9,9 +9,10 @@ export type Db = PgDatabase<PgQueryResultHKT>;
 export interface Database {
   readonly db: Db;
   readonly kind: "postgres" | "pglite";
-  /** Resolves when the database answers a trivial query; rejects otherwise. */
-  ping(): Promise<void>;
-  close(): Promise<void>;
+  /** Resolves when the database answers a trivial query within `timeoutMs`; rejects otherwise. */
+  ping(timeoutMs: number): Promise<void>;
+  /** Closes the connections; queries still running after `timeoutMs` are cut. */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 export interface DatabaseOptions {
@@ -20,6 +21,12 @@ export interface DatabaseOptions {
   dataDir: string;
   /** Pool size for postgres.js. */
   maxConnections?: number;
+  /** Longest wait for a new PostgreSQL connection. */
+  connectTimeoutMs?: number;
+  /** PostgreSQL `statement_timeout`: the server cancels any statement that runs longer. */
+  statementTimeoutMs?: number;
+  /** Longest wait before reconnecting after a lost connection (postgres.js grows it to 20 s by itself). */
+  maxReconnectDelayMs?: number;
 }
 
 /** Opens PostgreSQL through postgres.js when a URL is given, otherwise PGlite under `dataDir`. */
@@ -27,21 +34,55 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (options.url) {
     const { default: postgres } = await import("postgres");
     const { drizzle } = await import("drizzle-orm/postgres-js");
-    const client = postgres(options.url, {
-      max: options.maxConnections ?? 10,
+    const maxDelayS = (options.maxReconnectDelayMs ?? 1000) / 1000;
+    const settings = {
       onnotice: () => {},
-      connect_timeout: 5,
+      connect_timeout: (options.connectTimeoutMs ?? 2000) / 1000,
+      // Bounded, jittered: after an outage the pool is back within a second of the database.
+      backoff: (retries: number) => Math.min(maxDelayS, 0.05 * 2 ** retries) * (0.5 + Math.random() / 2),
+      // Detects a silently dropped connection (no RST) at the TCP level instead of never.
+      keep_alive: 10,
+      idle_timeout: 60,
       // Sessions talk in UTC; timestamps are timestamptz anyway.
-      connection: { TimeZone: "UTC", application_name: "grocery" },
-    });
+      connection: {
+        TimeZone: "UTC",
+        application_name: "grocery",
+        statement_timeout: options.statementTimeoutMs ?? 5000,
+        idle_in_transaction_session_timeout: Math.max(10_000, (options.statementTimeoutMs ?? 5000) * 2),
+      },
+    };
+    const client = postgres(options.url, { ...settings, max: options.maxConnections ?? 10 });
     const db = drizzle({ client }) as unknown as Db;
+    // Health pings use a connection of their own: a pool busy with (or stuck on) calls must not look like an
+    // outage, and a ping stuck on a dead connection is thrown away with its connection.
+    let pinger = postgres(options.url, { ...settings, max: 1 });
     return {
       db,
       kind: "postgres",
-      ping: async () => {
-        await client`select 1`;
+      ping: async (timeoutMs) => {
+        const current = pinger;
+        const query = current`select 1`;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            query,
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(Object.assign(new Error("database ping timed out"), { code: "ETIMEDOUT" })), timeoutMs);
+            }),
+          ]);
+        } catch (e) {
+          if (current === pinger) {
+            pinger = postgres(options.url ?? "", { ...settings, max: 1 });
+            void current.end({ timeout: 0 }).catch(() => {});
+          }
+          throw e;
+        } finally {
+          clearTimeout(timer);
+        }
       },
-      close: () => client.end({ timeout: 5 }),
+      close: async (timeoutMs = 5000) => {
+        await Promise.all([client.end({ timeout: timeoutMs / 1000 }), pinger.end({ timeout: 0 })]);
+      },
     };
   }
   const { PGlite } = await import("@electric-sql/pglite");
@@ -53,6 +94,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return {
     db,
     kind: "pglite",
+    // In-process: nothing to time out.
     ping: async () => {
       if (closed) throw new Error("PGlite is closed");
       await client.query("select 1");

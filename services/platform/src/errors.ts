@@ -74,6 +74,11 @@ export function sqlState(e: unknown): string | undefined {
   return undefined;
 }
 
+/** A code as the logs and Connect's JSON spell it: `invalid_argument`, `ok`… */
+export function codeName(code: Code | "OK"): string {
+  return code === "OK" ? "ok" : Code[code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase());
+}
+
 /** Converts anything thrown by a handler into the ConnectError a client sees. */
 export function toConnectError(e: unknown): { error: ConnectError; unexpected: boolean } {
   if (e instanceof DomainError) return { error: new ConnectError(e.message, e.code, undefined, undefined, e), unexpected: false };

@@ -12,6 +12,8 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { kRequestId } from "./context.js";
+import { guardBody, type BodyLimits } from "./request-body.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
 
@@ -28,6 +30,7 @@ export interface GrpcFastPathOptions {
   maxTimeoutMs: number;
   shutdownSignal: AbortSignal;
   contextValues: (req: http2.Http2ServerRequest) => ContextValues;
+  body: BodyLimits;
 }
 
 /** Returns true when it took the request; false leaves it to the general connect-node handler. */
@@ -77,6 +80,7 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
     const requestAbort = new AbortController();
     const onClose = () => requestAbort.abort(new ConnectError("client closed the stream", Code.Canceled));
     res.once("close", onClose);
+    const arrived = Date.now();
     const timeout = parseTimeout(headerValue(req.headers["grpc-timeout"]), options.maxTimeoutMs);
     const ctx = createHandlerContext({
       service: entry.service,
@@ -92,7 +96,14 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
     });
     try {
       if (timeout.error) throw timeout.error;
-      const message = await readMessage(req, entry.method, options.readMaxBytes);
+      // The deadline counts from the first byte: a client that stops sending its body still gets its answer.
+      const bodyIn = guardBody(req as AsyncIterable<Buffer>, {
+        limits: options.body,
+        deadlineAt: timeout.timeoutMs === undefined ? undefined : arrived + timeout.timeoutMs,
+        signal: ctx.signal,
+        onStall: () => res.once("finish", () => req.stream.close()),
+      });
+      const message = await readMessage(bodyIn, entry.method, options.readMaxBytes);
       const innermost = async (r: UnaryRequest): Promise<UnaryResponse> => {
         const out = await entry.impl(r.message, ctx);
         return {
@@ -137,6 +148,7 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       // As connect-node does: headers, then the status in trailers; anything but a ConnectError is INTERNAL.
       const error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
       setTrailerStatus(ctx.responseTrailer, error);
+      if (!ctx.responseHeader.has("x-request-id")) ctx.responseHeader.set("x-request-id", ctx.values.get(kRequestId));
       res.writeHead(200, { ...headersObject(ctx.responseHeader), "content-type": "application/grpc+proto" });
       res.addTrailers(headersObject(ctx.responseTrailer));
       res.end();
@@ -148,11 +160,12 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
 }
 
 /** Reads the single length-prefixed message of a unary call, enforcing the size limit before buffering it. */
-async function readMessage(req: http2.Http2ServerRequest, method: DescMethodUnary, readMaxBytes: number) {
+async function readMessage(body: AsyncIterable<Uint8Array>, method: DescMethodUnary, readMaxBytes: number) {
   const chunks: Buffer[] = [];
   let size = 0;
   let declared = -1;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const bytes of body) {
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     chunks.push(chunk);
     size += chunk.length;
     if (declared < 0 && size >= 5) {

@@ -82,23 +82,26 @@ export function createHealthRegistry(names: readonly string[]): HealthRegistry {
 }
 
 /**
- * Pings the database every `intervalMs` and flips `names` between SERVING and NOT_SERVING with the result.
+ * Pings the database every `intervalMs`, each ping bounded by `timeoutMs`, and flips `names` between SERVING and
+ * NOT_SERVING with the result: an outage shows within about `intervalMs + timeoutMs`. Probes never overlap.
  * Resolves, with a stop function, once the first probe has set the status.
  */
 export async function watchDatabase(options: {
   health: HealthRegistry;
   names: readonly string[];
-  ping: () => Promise<void>;
+  ping: (timeoutMs: number) => Promise<void>;
   intervalMs: number;
+  timeoutMs: number;
   onChange?: (serving: boolean, error?: unknown) => void;
 }): Promise<() => void> {
   let serving: boolean | undefined;
   let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
   const probe = async () => {
     let ok = true;
     let error: unknown;
     try {
-      await options.ping();
+      await options.ping(options.timeoutMs);
     } catch (e) {
       ok = false;
       error = e;
@@ -111,11 +114,14 @@ export async function watchDatabase(options: {
       options.onChange?.(ok, error);
     }
   };
+  const loop = () => {
+    timer = setTimeout(() => void probe().then(() => !stopped && loop()), options.intervalMs);
+    timer.unref();
+  };
   await probe();
-  const timer = setInterval(() => void probe(), options.intervalMs);
-  timer.unref();
+  loop();
   return () => {
     stopped = true;
-    clearInterval(timer);
+    clearTimeout(timer);
   };
 }

@@ -1,10 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { kPrincipal, kRequestId } from "./context.js";
-import { toConnectError } from "./errors.js";
+import { codeName, toConnectError } from "./errors.js";
 import type { Logger } from "./logger.js";
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's `x-request-id` when well-formed, otherwise a new one. */
+export function requestIdFrom(offered: string | null | undefined): string {
+  return typeof offered === "string" && requestIdPattern.test(offered) ? offered : randomUUID();
+}
 
 /**
  * Outermost: gives every call a request id (the caller's `x-request-id` when well-formed), echoes it in the
@@ -13,13 +18,16 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createLoggingInterceptor(logger: Logger): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
-    const offered = req.header.get("x-request-id");
-    const requestId = offered !== null && requestIdPattern.test(offered) ? offered : randomUUID();
-    req.contextValues.set(kRequestId, requestId);
+    // The server sets the id before the call is parsed, so its own answers (a body that does not parse) carry it too.
+    let requestId = req.contextValues.get(kRequestId);
+    if (requestId === "") {
+      requestId = requestIdFrom(req.header.get("x-request-id"));
+      req.contextValues.set(kRequestId, requestId);
+    }
     const line = (code: Code | "OK") => ({
       service: req.service.typeName,
       method: req.method.name,
-      code: code === "OK" ? "ok" : Code[code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase()),
+      code: codeName(code),
       duration_ms: Math.round((performance.now() - started) * 100) / 100,
       request_id: requestId,
       principal: req.contextValues.get(kPrincipal)?.subject ?? "",
@@ -74,4 +82,30 @@ async function* mapStreamErrors(res: StreamResponse, map: (e: unknown) => Connec
   } catch (e) {
     throw map(e);
   }
+}
+
+/**
+ * Answers a unary call as soon as its signal fires (deadline, client gone, shutdown, database outage) even when
+ * the handler is stuck waiting on something that ignores the signal: every wait has a bound.
+ */
+export function createCallBoundInterceptor(): Interceptor {
+  return (next) => (req) => {
+    if (req.stream) return next(req);
+    const signal = req.signal;
+    if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(ConnectError.from(signal.reason));
+      signal.addEventListener("abort", onAbort, { once: true });
+      next(req).then(
+        (v) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      );
+    });
+  };
 }

@@ -10,10 +10,11 @@ import { ConfigError, envDuration, envEnum, envInt, envList, envString, envUrl, 
 import type { Principal } from "./context.js";
 import { migrate, openDatabase, type Database } from "./db.js";
 import { createHealthRegistry, ServingStatus, watchDatabase } from "./health.js";
-import { createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
+import { createAvailability, createAvailabilityInterceptor } from "./availability.js";
+import { createCallBoundInterceptor, createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
 import { createLogger, type Logger, type LogLevel } from "./logger.js";
 import { reflectionRoutes } from "./reflection.js";
-import { createRpcServer, type HttpRoute } from "./server.js";
+import { createRpcServer, defaultConnectionLimits, type ConnectionLimits, type HttpRoute } from "./server.js";
 import type { Clock, ServiceDefinition, ServiceModule } from "./service-module.js";
 
 /** Standard services every process serves; their protos carry no access option and they are open to all. */
@@ -34,6 +35,11 @@ export interface PlatformConfig {
   jwksUrl: string | undefined;
   trustForwardedFor: boolean;
   healthProbeMs: number;
+  healthProbeTimeoutMs: number;
+  limits: ConnectionLimits;
+  databasePoolSize: number;
+  databaseConnectTimeoutMs: number;
+  databaseStatementTimeoutMs: number;
 }
 
 /** Reads the shared settings; throws ConfigError naming the variable at fault. */
@@ -51,8 +57,28 @@ export function readPlatformConfig(env: Env): PlatformConfig {
     jwtAudience: envString(env, "JWT_AUDIENCE", "grocery"),
     jwksUrl: envUrl(env, "IDENTITY_JWKS_URL"),
     trustForwardedFor: envEnum(env, "TRUST_FORWARDED_FOR", ["true", "false"], "false") === "true",
-    healthProbeMs: envInt(env, "HEALTH_PROBE_MS", 5000, { min: 100 }),
+    healthProbeMs: envInt(env, "HEALTH_PROBE_MS", 1000, { min: 100 }),
+    healthProbeTimeoutMs: ms(env, "HEALTH_PROBE_TIMEOUT", 1),
+    limits: {
+      firstBytesMs: ms(env, "CONNECTION_FIRST_BYTES_TIMEOUT", defaultConnectionLimits.firstBytesMs / 1000),
+      headersMs: ms(env, "HTTP_HEADERS_TIMEOUT", defaultConnectionLimits.headersMs / 1000),
+      requestMs: ms(env, "REQUEST_BODY_TIMEOUT", defaultConnectionLimits.requestMs / 1000),
+      bodyIdleMs: ms(env, "REQUEST_BODY_IDLE_TIMEOUT", defaultConnectionLimits.bodyIdleMs / 1000),
+      keepAliveMs: ms(env, "HTTP_KEEPALIVE_TIMEOUT", defaultConnectionLimits.keepAliveMs / 1000),
+      sessionIdleMs: ms(env, "HTTP2_IDLE_TIMEOUT", defaultConnectionLimits.sessionIdleMs / 1000),
+      pingTimeoutMs: ms(env, "HTTP2_PING_TIMEOUT", defaultConnectionLimits.pingTimeoutMs / 1000),
+      writeStallMs: ms(env, "WRITE_STALL_TIMEOUT", defaultConnectionLimits.writeStallMs / 1000),
+      streamsPerConnection: envInt(env, "HTTP2_MAX_CONCURRENT_STREAMS", defaultConnectionLimits.streamsPerConnection, { min: 1, max: 10_000 }),
+      callsInFlight: envInt(env, "MAX_CALLS_IN_FLIGHT", defaultConnectionLimits.callsInFlight, { min: 1 }),
+    },
+    databasePoolSize: envInt(env, "DATABASE_POOL_SIZE", 10, { min: 1, max: 1000 }),
+    databaseConnectTimeoutMs: ms(env, "DATABASE_CONNECT_TIMEOUT", 2),
+    databaseStatementTimeoutMs: ms(env, "DATABASE_STATEMENT_TIMEOUT", 5),
   };
+}
+
+function ms(env: Env, name: string, fallbackSeconds: number): number {
+  return Math.round(envDuration(env, name, fallbackSeconds) * 1000);
 }
 
 export interface BuildOptions {
@@ -82,7 +108,15 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
   const env = options.env ?? process.env;
   const clock = options.clock ?? Date.now;
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const database = options.database ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
+  const database =
+    options.database ??
+    (await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      maxConnections: config.databasePoolSize,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+    }));
   const modules: ServiceModule[] = [];
   let stopProbe: (() => void) | undefined;
   try {
@@ -110,6 +144,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
 
     const services = modules.flatMap((m) => m.services);
     const health = createHealthRegistry(services.map((s) => s.typeName));
+    const availability = createAvailability();
     const reflection = reflectionRoutes([...services, healthService]);
     const httpRoutes: Record<string, HttpRoute> = Object.assign({}, ...modules.map((m) => m.httpRoutes ?? {}));
     httpRoutes["/healthz"] = (_req, res) => {
@@ -126,6 +161,8 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       },
       interceptors: [
         createLoggingInterceptor(logger),
+        createCallBoundInterceptor(),
+        createAvailabilityInterceptor(availability, standardServices),
         createAccessInterceptor({ verify, checkPrincipal, logger, publicServices: standardServices }),
         createErrorInterceptor(logger),
       ],
@@ -133,6 +170,8 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       corsOrigins: config.corsOrigins,
       maxMessageBytes: config.maxMessageBytes,
       trustForwardedFor: config.trustForwardedFor,
+      limits: config.limits,
+      logger,
     });
     for (const m of modules) await m.start?.();
     // Health is known before the first client can ask.
@@ -141,7 +180,9 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       names: ["", ...services.map((s) => s.typeName)],
       ping: database.ping,
       intervalMs: config.healthProbeMs,
+      timeoutMs: config.healthProbeTimeoutMs,
       onChange: (serving, error) => {
+        availability.set(serving);
         if (serving) logger.info("database reachable");
         else logger.error("database unreachable", { error });
       },
@@ -159,16 +200,20 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       },
       close: () =>
         (closing ??= (async () => {
+          // Everything, the database included, is closed within SHUTDOWN_GRACE: the calls get the grace less a
+          // reserve for closing the rest, and whatever still hangs after its share is cut.
+          const deadline = Date.now() + config.shutdownGraceMs;
+          const reserve = Math.min(2000, config.shutdownGraceMs / 4);
           stopProbe?.();
           health.setAll(ServingStatus.NOT_SERVING);
           // New calls are refused from here on; running ones, Watch streams included, may finish.
-          const draining = server.close(config.shutdownGraceMs);
+          const draining = server.close(config.shutdownGraceMs - reserve);
           // Let Watch streams carry NOT_SERVING out before they end.
           await new Promise((r) => setTimeout(r, 50));
           health.close();
           await draining;
-          for (const m of modules) await m.close?.();
-          if (!options.database) await database.close();
+          for (const m of modules) await within(m.close?.(), deadline - Date.now() - reserve / 2);
+          if (!options.database) await within(database.close(Math.max(0, deadline - Date.now())), deadline - Date.now());
           logger.info("stopped");
         })()),
     };
@@ -179,6 +224,14 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     if (!options.database) await database.close();
     throw e;
   }
+}
+
+/** Waits for `work` at most `ms`; a stop step that hangs must not hold the process past its grace. */
+async function within(work: Promise<void> | undefined, ms: number): Promise<void> {
+  if (!work) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, ms))))]);
+  clearTimeout(timer);
 }
 
 /**

@@ -1,0 +1,102 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
+
+/** How long a request body may take to arrive; every wait on a client's bytes has one of these bounds. */
+export interface BodyLimits {
+  /** Longest pause between two chunks of a body. */
+  readonly idleMs: number;
+  /** Longest time from the request's headers to the end of its body. */
+  readonly totalMs: number;
+}
+
+/**
+ * The deadline a call asked for, in milliseconds from now, read from the header of its protocol (`grpc-timeout`
+ * for gRPC and gRPC-web, `connect-timeout-ms` for Connect), capped at `maxTimeoutMs`. Undefined when the client
+ * set none or set one that does not parse (the protocol handler answers that itself).
+ */
+export function requestedTimeoutMs(headers: { [key: string]: string | string[] | undefined }, maxTimeoutMs: number): number | undefined {
+  const contentType = first(headers["content-type"]) ?? "";
+  const parsed = contentType.startsWith("application/grpc")
+    ? parseGrpcTimeout(first(headers["grpc-timeout"]) ?? null, maxTimeoutMs)
+    : parseConnectTimeout(first(headers["connect-timeout-ms"]) ?? null, maxTimeoutMs);
+  return parsed.error ? undefined : parsed.timeoutMs;
+}
+
+/**
+ * Passes a request body through while enforcing, from the moment the request arrived, the call's deadline
+ * (DEADLINE_EXCEEDED), the pause between chunks and the total time to receive it (both DEADLINE_EXCEEDED too:
+ * the client ran out of the time the server grants, whatever it asked for). `onStall` runs once when any bound
+ * fires, so the caller can stop reading the connection; `signal` ends the wait when the call goes away.
+ */
+export async function* guardBody(
+  body: AsyncIterable<Uint8Array>,
+  options: { limits: BodyLimits; deadlineAt?: number | undefined; signal?: AbortSignal; onStall?: () => void },
+): AsyncGenerator<Uint8Array> {
+  const started = Date.now();
+  const it = body[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const now = Date.now();
+      const totalLeft = started + options.limits.totalMs - now;
+      const deadlineLeft = options.deadlineAt === undefined ? Infinity : options.deadlineAt - now;
+      const wait = Math.min(options.limits.idleMs, totalLeft, deadlineLeft);
+      const reason =
+        wait === deadlineLeft
+          ? "the call's deadline passed while its request body was arriving"
+          : wait === totalLeft
+            ? "the request body took longer than the server allows"
+            : "the request body stalled";
+      const next = await nextWithin(it, Math.max(0, wait), options.signal, () => new ConnectError(reason, Code.DeadlineExceeded));
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } catch (e) {
+    if (e instanceof ConnectError && e.code === Code.DeadlineExceeded) options.onStall?.();
+    throw e;
+  } finally {
+    if (!finished) void it.return?.().catch(() => {});
+  }
+}
+
+function nextWithin<T>(
+  it: AsyncIterator<T>,
+  ms: number,
+  signal: AbortSignal | undefined,
+  timeoutError: () => ConnectError,
+): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      cleanup();
+      reject(ConnectError.from(signal?.reason ?? new ConnectError("call cancelled", Code.Canceled)));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(timeoutError());
+    }, ms);
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    it.next().then(
+      (r) => {
+        cleanup();
+        resolve(r);
+      },
+      (e: unknown) => {
+        cleanup();
+        reject(e);
+      },
+    );
+  });
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

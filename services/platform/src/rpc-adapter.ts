@@ -1,0 +1,223 @@
+import type http from "node:http";
+import type http2 from "node:http2";
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { kRequestId } from "./context.js";
+import { codeName } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { guardBody, requestedTimeoutMs, type BodyLimits } from "./request-body.js";
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+export interface RpcAdapterOptions {
+  routes: (router: ConnectRouter) => void;
+  interceptors: Interceptor[];
+  readMaxBytes: number;
+  maxTimeoutMs: number;
+  shutdownSignal: AbortSignal;
+  body: BodyLimits;
+  contextValues: (req: NodeRequest) => ContextValues;
+  logger: Logger;
+}
+
+/**
+ * The connect-node handler for every protocol (gRPC, gRPC-web, Connect), with what connect-node leaves out:
+ * the call's deadline and the body time limits count from the first byte (connect starts its deadline only
+ * once the body is in), JSON must be valid UTF-8, a request that does not parse answers INVALID_ARGUMENT on
+ * every protocol (connect raises binary parse failures as INTERNAL, outside the interceptors), and an unknown
+ * method answers UNIMPLEMENTED in the caller's protocol. Each such answer carries the request id and is logged.
+ */
+export function createRpcAdapter(options: RpcAdapterOptions): (req: NodeRequest, res: NodeResponse) => void {
+  const router = createConnectRouter({
+    interceptors: options.interceptors,
+    readMaxBytes: options.readMaxBytes,
+    maxTimeoutMs: options.maxTimeoutMs,
+    shutdownSignal: options.shutdownSignal,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    // Reject, never replace, bytes that are not UTF-8: a replaced character would store something the client never
+    // sent. connect's JSON serialization takes its decoder from these options, though the type does not say so.
+    jsonOptions: { textDecoder: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }) } as object,
+  });
+  options.routes(router);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+
+  return (req, res) => {
+    const path = req.url?.split("?", 2)[0] ?? "";
+    const values = options.contextValues(req);
+    const requestId = values.get(kRequestId);
+    const handler = handlers.get(path);
+    if (!handler) {
+      answerUnimplemented(req, res, path, requestId);
+      options.logger.info("rpc", { path, code: "unimplemented", duration_ms: 0, request_id: requestId });
+      return;
+    }
+    const started = performance.now();
+    const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    const timeoutMs = requestedTimeoutMs(req.headers, options.maxTimeoutMs);
+    if (typeof uReq.body === "object" && uReq.body !== null && Symbol.asyncIterator in uReq.body) {
+      uReq.body = guardBody(uReq.body as AsyncIterable<Uint8Array>, {
+        limits: options.body,
+        deadlineAt: timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+        signal: uReq.signal,
+        // The rest of the body will never be read: the connection must not be reused for another request.
+        onStall: () => dropAfterAnswer(req, res),
+      });
+    }
+    const remapped = (code: Code, message: string) => {
+      options.logger.info("rpc", {
+        service: handler.service.typeName,
+        method: handler.method.name,
+        code: codeName(code),
+        duration_ms: Math.round((performance.now() - started) * 100) / 100,
+        request_id: requestId,
+        reason: message,
+      });
+    };
+    handler(uReq)
+      .then((uRes) => {
+        if (!uRes.header) uRes.header = new Headers();
+        if (!uRes.header.has("x-request-id")) uRes.header.set("x-request-id", requestId);
+        return universalResponseToNodeResponse(remapParseFailures(uRes, remapped), res);
+      })
+      .catch((reason: unknown) => {
+        // A client that went away while its answer was written: nothing left to tell it.
+        if (ConnectError.from(reason).code === Code.Aborted) return;
+        options.logger.error("writing a response failed", { service: handler.service.typeName, method: handler.method.name, request_id: requestId, error: reason });
+      });
+  };
+}
+
+/** True for connect's own words for a request message that does not parse. */
+function isParseFailure(code: number, message: string): boolean {
+  return code === Code.Internal && message.startsWith("parse binary:");
+}
+
+/**
+ * Rewrites INTERNAL parse failures to INVALID_ARGUMENT wherever the protocol carries the status: a Connect unary
+ * error body, gRPC trailers, the trailer frame of gRPC-web, or a Connect end-of-stream message.
+ */
+function remapParseFailures(uRes: UniversalServerResponse, onRemap: (code: Code, message: string) => void): UniversalServerResponse {
+  const body = uRes.body;
+  if (body === undefined || !(Symbol.asyncIterator in Object(body))) return uRes;
+  const contentType = uRes.header?.get("content-type") ?? "";
+  const chunks = body as AsyncIterable<Uint8Array>;
+  if (contentType === "application/json" && uRes.status === 500) {
+    return {
+      ...uRes,
+      body: (async function* () {
+        const bytes = Buffer.concat(await collect(chunks));
+        const parsed = safeJson(bytes) as { code?: string; message?: string } | undefined;
+        if (parsed?.code === "internal" && typeof parsed.message === "string" && isParseFailure(Code.Internal, parsed.message)) {
+          uRes.status = 400;
+          const out = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parsed.message }));
+          uRes.header?.set("content-length", String(out.length));
+          onRemap(Code.InvalidArgument, parsed.message);
+          yield out;
+          return;
+        }
+        yield bytes;
+      })(),
+    };
+  }
+  if (contentType.startsWith("application/grpc-web")) {
+    return { ...uRes, body: mapFrames(chunks, 0x80, (frame) => remapTrailerBlock(frame, onRemap)) };
+  }
+  if (contentType.startsWith("application/grpc")) {
+    return {
+      ...uRes,
+      body: (async function* () {
+        yield* chunks;
+        const trailer = uRes.trailer;
+        const message = decodeURIComponent(trailer?.get("grpc-message") ?? "");
+        if (trailer && isParseFailure(Number(trailer.get("grpc-status")), message)) {
+          trailer.set("grpc-status", String(Code.InvalidArgument));
+          onRemap(Code.InvalidArgument, message);
+        }
+      })(),
+    };
+  }
+  if (contentType.startsWith("application/connect+")) {
+    return { ...uRes, body: mapFrames(chunks, 0x02, (frame) => remapEndStream(frame, onRemap)) };
+  }
+  return uRes;
+}
+
+/** Passes enveloped chunks through, handing each whole frame whose flags include `flag` to `rewrite`. */
+async function* mapFrames(chunks: AsyncIterable<Uint8Array>, flag: number, rewrite: (payload: Buffer) => Buffer | undefined) {
+  for await (const chunk of chunks) {
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (buf.length >= 5 && (buf[0]! & flag) === flag && buf.readUInt32BE(1) === buf.length - 5) {
+      const out = rewrite(buf.subarray(5));
+      if (out) {
+        const frame = Buffer.allocUnsafe(5 + out.length);
+        frame[0] = buf[0]!;
+        frame.writeUInt32BE(out.length, 1);
+        out.copy(frame, 5);
+        yield frame;
+        continue;
+      }
+    }
+    yield chunk;
+  }
+}
+
+function remapTrailerBlock(payload: Buffer, onRemap: (code: Code, message: string) => void): Buffer | undefined {
+  const lines = payload.toString("latin1").split("\r\n");
+  const value = (name: string) => lines.find((l) => l.toLowerCase().startsWith(name + ":"))?.slice(name.length + 1).trim();
+  const message = decodeURIComponent(value("grpc-message") ?? "");
+  if (!isParseFailure(Number(value("grpc-status")), message)) return undefined;
+  onRemap(Code.InvalidArgument, message);
+  return Buffer.from(lines.map((l) => (l.toLowerCase().startsWith("grpc-status:") ? `grpc-status: ${Code.InvalidArgument}` : l)).join("\r\n"), "latin1");
+}
+
+function remapEndStream(payload: Buffer, onRemap: (code: Code, message: string) => void): Buffer | undefined {
+  const end = safeJson(payload) as { error?: { code?: string; message?: string } } | undefined;
+  const message = end?.error?.message;
+  if (end?.error?.code !== "internal" || typeof message !== "string" || !isParseFailure(Code.Internal, message)) return undefined;
+  onRemap(Code.InvalidArgument, message);
+  return Buffer.from(JSON.stringify({ ...end, error: { ...end.error, code: "invalid_argument" } }));
+}
+
+function answerUnimplemented(req: NodeRequest, res: NodeResponse, path: string, requestId: string): void {
+  const contentType = String(req.headers["content-type"] ?? "");
+  const message = `unknown method ${path.slice(0, 200)}`;
+  res.setHeader("x-request-id", requestId);
+  if (contentType.startsWith("application/grpc")) {
+    // Trailers-only: the status travels in the only HEADERS frame.
+    res.writeHead(200, {
+      "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
+      "grpc-status": String(Code.Unimplemented),
+      "grpc-message": encodeURIComponent(message),
+    });
+    res.end();
+    return;
+  }
+  res.writeHead(404, { "content-type": "application/json" });
+  res.end(JSON.stringify({ code: "unimplemented", message }));
+}
+
+/** After the answer is out, close what the client still holds open: its unread body would poison the next request. */
+function dropAfterAnswer(req: NodeRequest, res: NodeResponse): void {
+  if ("stream" in req) {
+    res.once("finish", () => req.stream.close());
+    return;
+  }
+  (res as http.ServerResponse).shouldKeepAlive = false;
+  res.once("finish", () => req.socket.destroySoon());
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const c of chunks) out.push(c);
+  return out;
+}
+
+function safeJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
