@@ -129,7 +129,11 @@ export function createAccounts(deps: AccountsDeps) {
       return { user, tokens: await issuePair(user, session, refreshToken) };
     },
 
-    /** Spends a refresh token for a new pair; a spent token revokes its session. All failures: UNAUTHENTICATED. */
+    /**
+     * Spends a refresh token for a new pair; a spent token revokes its session, except within the reuse grace
+     * window, where it gets the refresh token it was spent for again (with a fresh access token). All failures:
+     * UNAUTHENTICATED.
+     */
     async refresh(token: string, input?: { client?: ClientInfo }): Promise<{ user: UserRow; tokens: TokenPair; sessionId: string }> {
       if (token === "" || token.length > 128) throw unauthenticated("invalid refresh token");
       const result = await rotateRefreshToken(db, clock, deps.sessionPolicy, token);
@@ -138,7 +142,8 @@ export function createAccounts(deps: AccountsDeps) {
         hooks.sessionsEnded([result.session.id]);
         await recordActivity(db, clock, { userId: result.session.userId, kind: "refresh_token.reused", sessionId: result.session.id, client: input?.client });
       }
-      if (result.kind !== "rotated") throw unauthenticated("invalid refresh token");
+      if (result.kind === "replayed") deps.logger.info("refresh token presented again within the grace window", { session_id: result.session.id });
+      if (result.kind !== "rotated" && result.kind !== "replayed") throw unauthenticated("invalid refresh token");
       const user = await findUserById(db, result.session.userId);
       if (!user || user.disabled) throw unauthenticated("invalid refresh token");
       return { user, tokens: await issuePair(user, result.session, result.refreshToken), sessionId: result.session.id };

@@ -45,6 +45,11 @@ export interface IdentityConfig {
   sessionIdleTimeout: number;
   /** A session ends this long after login however active it is, seconds. */
   sessionMaxLifetime: number;
+  /**
+   * How long a just-spent refresh token still answers with the successor it was spent for instead of revoking
+   * the session (concurrent refreshes, a retry after a lost response), seconds.
+   */
+  refreshReuseGrace: number;
   /** How long a live-session answer is trusted before the database is asked again, ms. */
   sessionCheckCacheMs: number;
   /** How often each replica re-reads the signing keys (to pick up rotations done elsewhere), ms. */
@@ -73,10 +78,14 @@ export function readIdentityConfig(env: Env): IdentityConfig {
     if (!smtpUrl) throw new ConfigError("SMTP_URL is required when MAIL_TRANSPORT=smtp");
     if (!/^smtps?:$/.test(new URL(smtpUrl).protocol)) throw new ConfigError("SMTP_URL must start with smtp:// or smtps://");
   }
+  const refreshReuseGrace = envDuration(env, "REFRESH_REUSE_GRACE", 10);
+  // A long window would make a stolen spent token as good as a live one; a minute covers any retry.
+  if (refreshReuseGrace > 60) throw new ConfigError("REFRESH_REUSE_GRACE must be at most 60s");
   return {
     accessTokenTtl: envDuration(env, "ACCESS_TOKEN_TTL", 15 * 60),
     sessionIdleTimeout,
     sessionMaxLifetime: envDuration(env, "SESSION_MAX_LIFETIME", 30 * 86400),
+    refreshReuseGrace,
     sessionCheckCacheMs: envInt(env, "SESSION_CHECK_CACHE_MS", 2000, { min: 0, max: 60_000 }),
     keyRefreshMs: envInt(env, "SIGNING_KEY_REFRESH_MS", 30_000, { min: 1000 }),
     issuer: env["JWT_ISSUER"] || "https://identity.grocery.local",

@@ -4,18 +4,21 @@ import type { Clock } from "../../platform/src/service-module.js";
 import { pruneActivity } from "./activity.js";
 import type { LoginThrottle } from "./login-throttle.js";
 import { outbox, passwordResetTokens } from "./schema.js";
+import { eraseExpiredSuccessors, type SessionPolicy } from "./sessions.js";
 
 const DAY = 86_400_000;
 
 /**
  * Deletes what has outlived its use: quiet failure counters, old history, reset tokens a day after they
- * expired, and delivered mail after a week (undelivered mail and events stay).
+ * expired, sealed refresh-token successors past the reuse grace window, and delivered mail after a week
+ * (undelivered mail and events stay).
  */
-export function createHousekeeping(options: { db: Db; clock: Clock; throttle: LoginThrottle; activityRetentionSeconds: number }) {
+export function createHousekeeping(options: { db: Db; clock: Clock; throttle: LoginThrottle; sessionPolicy: SessionPolicy; activityRetentionSeconds: number }) {
   const { db, clock } = options;
   return async (): Promise<void> => {
     const now = clock();
     await options.throttle.prune();
+    await eraseExpiredSuccessors(db, clock, options.sessionPolicy);
     await pruneActivity(db, clock, options.activityRetentionSeconds);
     await db.delete(passwordResetTokens).where(lt(passwordResetTokens.expireTime, new Date(now - DAY)));
     await db.delete(outbox).where(and(eq(outbox.topic, "mail"), eq(outbox.status, "delivered"), lt(outbox.deliverTime, new Date(now - 7 * DAY))));

@@ -60,8 +60,17 @@ export const refreshTokens = identity.table(
     sessionId: uuid("session_id").notNull().references(() => sessions.id, { onDelete: "cascade" }),
     createTime: ts("create_time").notNull(),
     spendTime: ts("spend_time"),
+    /**
+     * Once spent: its successor, sealed under a key only the spent token yields (see refresh-tokens.ts), so a
+     * duplicate use within the reuse grace window gets the same successor; erased once that window is over.
+     */
+    successorSealed: text("successor_sealed"),
   },
-  (t) => [index("refresh_tokens_session_idx").on(t.sessionId)],
+  (t) => [
+    index("refresh_tokens_session_idx").on(t.sessionId),
+    // Housekeeping looks for seals past the grace window; only a handful of rows carry one at any time.
+    index("refresh_tokens_sealed_idx").on(t.spendTime).where(sql`${t.successorSealed} is not null`),
+  ],
 );
 
 /** ES256 signing keys shared by every replica; retired keys stay published until their tokens have expired. */

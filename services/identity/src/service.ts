@@ -29,7 +29,7 @@ export const identityService: ServiceDefinition = {
     const keys = createSigningKeyRing({ db, clock, retainSeconds: config.accessTokenTtl + 60, refreshMs: config.keyRefreshMs });
     await keys.reload();
     const signAccessToken = createAccessTokenSigner({ keys, clock, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtl });
-    const sessionPolicy = { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime };
+    const sessionPolicy = { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime, refreshReuseGraceSeconds: config.refreshReuseGrace };
     const throttle = createLoginThrottle({ db, clock, config: config.throttle });
     const mailer =
       config.mail.transport === "smtp" && config.mail.smtpUrl
@@ -41,7 +41,7 @@ export const identityService: ServiceDefinition = {
       mailer,
       logger,
       intervalMs: config.mail.dispatchIntervalMs,
-      housekeeping: createHousekeeping({ db, clock, throttle, activityRetentionSeconds: config.activityRetention }),
+      housekeeping: createHousekeeping({ db, clock, throttle, sessionPolicy, activityRetentionSeconds: config.activityRetention }),
     });
 
     // Bound late: the session check is built from the domain modules that call these hooks.

@@ -140,11 +140,50 @@ for (const backend of backends) {
       assert.equal((await users.getMe({}, bearer(other.accessToken))).user?.id, a.user.id);
     });
 
-    it("lets only one of two concurrent uses of a refresh token win", async () => {
+    it("answers concurrent uses of one refresh token with the same successor and keeps the session", async () => {
+      // Two tabs (or a client and its retry) refreshing at the same moment: none may be taken for a thief.
       const a = await newAccount();
       const { refreshToken } = await auth.login({ login: a.username, password: a.password });
-      const results = await Promise.allSettled([auth.refreshToken({ refreshToken }), auth.refreshToken({ refreshToken })]);
-      assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+      const results = await Promise.all(Array.from({ length: 4 }, () => auth.refreshToken({ refreshToken })));
+      const successors = new Set(results.map((r) => r.refreshToken));
+      assert.equal(successors.size, 1, "one successor for every use");
+      assert.ok(!successors.has(refreshToken));
+      for (const r of results) assert.equal((await users.getMe({}, bearer(r.accessToken))).user?.id, a.user.id);
+      // The session lives on: the successor rotates as usual.
+      const next = await auth.refreshToken({ refreshToken: results[0]!.refreshToken });
+      assert.equal((await users.getMe({}, bearer(next.accessToken))).user?.id, a.user.id);
+    });
+
+    it("gives a duplicate refresh within the grace window the pair it already issued", async () => {
+      const a = await newAccount();
+      const { refreshToken } = await auth.login({ login: a.username, password: a.password });
+      const first = await auth.refreshToken({ refreshToken });
+      clock.advance(9_000); // within REFRESH_REUSE_GRACE (10 s by default)
+      const again = await auth.refreshToken({ refreshToken });
+      assert.equal(again.refreshToken, first.refreshToken);
+      assert.equal((await users.getMe({}, bearer(again.accessToken))).user?.id, a.user.id);
+      const next = await auth.refreshToken({ refreshToken: again.refreshToken });
+      // Once the successor has been used, the grace is over however soon the old token comes back.
+      assert.equal(await codeOf(auth.refreshToken({ refreshToken })), Code.Unauthenticated);
+      assert.equal(await codeOf(auth.refreshToken({ refreshToken: next.refreshToken })), Code.Unauthenticated, "the session was revoked");
+    });
+
+    it("revokes the session when a spent refresh token comes back after the grace window", async () => {
+      const a = await newAccount();
+      const { refreshToken } = await auth.login({ login: a.username, password: a.password });
+      const first = await auth.refreshToken({ refreshToken });
+      clock.advance(11_000);
+      assert.equal(await codeOf(auth.refreshToken({ refreshToken })), Code.Unauthenticated);
+      assert.equal(await codeOf(auth.refreshToken({ refreshToken: first.refreshToken })), Code.Unauthenticated);
+      assert.equal(await codeOf(users.getMe({}, bearer(first.accessToken))), Code.Unauthenticated);
+    });
+
+    it("does not bring back a session that ended within the grace window", async () => {
+      const a = await newAccount();
+      const { refreshToken } = await auth.login({ login: a.username, password: a.password });
+      const first = await auth.refreshToken({ refreshToken });
+      await auth.logout({}, bearer(first.accessToken));
+      assert.equal(await codeOf(auth.refreshToken({ refreshToken })), Code.Unauthenticated);
     });
 
     it("refuses unknown refresh tokens", async () => {

@@ -82,6 +82,7 @@ for (const backend of backends) {
       const b = await login(t, a.username, a.password);
       const spent = b.refreshToken;
       await t.auth.refreshToken({ refreshToken: spent });
+      t.clock.advance(11_000); // past the reuse grace window
       await codeOf(t.auth.refreshToken({ refreshToken: spent })); // reuse: session b revoked
       await t.users.updateMe({ user: create(UserSchema, { displayName: "New Name", phoneNumber: "+33612345678" }), updateMask: create(FieldMaskSchema, { paths: ["display_name", "phone_number"] }) }, bearerOf(a));
       const c = await login(t, a.username, a.password);

@@ -1,0 +1,2 @@
+ALTER TABLE "identity"."refresh_tokens" ADD COLUMN "successor_sealed" text;--> statement-breakpoint
+CREATE INDEX "refresh_tokens_sealed_idx" ON "identity"."refresh_tokens" USING btree ("spend_time") WHERE "identity"."refresh_tokens"."successor_sealed" is not null;
