@@ -88,8 +88,9 @@ export function createProfiles(deps: IdentityDeps) {
     /**
      * Changes the masked fields of the caller's profile; every value is validated before anything is written
      * (INVALID_ARGUMENT naming the request field, such as `user.phone_number`). A new email needs
-     * `current_password` (INVALID_ARGUMENT naming it when missing or wrong), must be free (ALREADY_EXISTS), and
-     * is announced to the old address. Records the changed fields in the user's history.
+     * `current_password` (INVALID_ARGUMENT naming it when missing or wrong, checked before anything about the new
+     * address; throttled like logins, RESOURCE_EXHAUSTED), must be free (ALREADY_EXISTS), and is announced to the
+     * old address. Records the changed fields in the user's history.
      */
     async updateMe(principal: Principal, input: ProfileInput, paths: readonly string[] | undefined, currentPassword: string, client: ClientInfo): Promise<UserRow> {
       const mask = resolveProfileMask(paths, input);
@@ -109,10 +110,13 @@ export function createProfiles(deps: IdentityDeps) {
       const update: UserUpdate = Object.fromEntries(changed.map((k) => [k, next[k]]));
       const emailChange = update.email !== undefined;
       if (emailChange) {
+        // The password first: answering ALREADY_EXISTS before it would tell anyone holding an access token (a
+        // stolen one included) which addresses have accounts, unthrottled. A wrong password now gets the same
+        // answer whether or not the address is taken, and counts against the re-authentication throttle.
         if (currentPassword === "") throw invalidArgument("current_password", "is required to change the email");
+        await confirmPassword(deps, user, currentPassword, client, "current_password");
         const taken = await findUserByLogin(db, update.email ?? "");
         if (taken && taken.id !== user.id) throw alreadyExists("email");
-        await confirmPassword(deps, user, currentPassword, client, "current_password");
       }
       const names = changed.filter((k) => k !== "email").map((k) => fieldNames[k]);
       let updated: UserRow;

@@ -119,6 +119,28 @@ for (const backend of backends) {
       await t.users.updateMe({ user: user({ email: email.toUpperCase() }), updateMask: mask("email") }, bearerOf(a));
     });
 
+    it("answers a wrong current password the same whether or not the new email is taken", async () => {
+      const a = await newAccount(t);
+      const other = await newAccount(t);
+      const attempt = (email: string) =>
+        t.users.updateMe({ user: user({ email }), updateMask: mask("email"), currentPassword: "wrong password" }, bearerOf(a)).then(
+          () => "ok",
+          (e: unknown) => {
+            const err = ConnectError.from(e);
+            return `${Code[err.code]} ${err.rawMessage}`;
+          },
+        );
+      const taken = await attempt(other.email);
+      const free = await attempt(`free-${a.username}@example.com`);
+      assert.equal(taken, free);
+      assert.match(taken, /^InvalidArgument current_password:/);
+      // Both wrong passwords counted against the re-authentication throttle like any other.
+      const codes: Code[] = [];
+      for (let i = 0; i < 30; i++) codes.push(await codeOf(t.users.updateMe({ user: user({ email: other.email }), updateMask: mask("email"), currentPassword: `guess ${i}` }, bearerOf(a))));
+      assert.equal(codes.filter((c) => c === Code.InvalidArgument).length, 28, codes.map((c) => Code[c]).join(", "));
+      assert.ok(codes.slice(28).every((c) => c === Code.ResourceExhausted));
+    });
+
     it("deletes the account with its password, ends its sessions and records user.deleted", async () => {
       const a = await newAccount(t);
       const second = await login(t, a.username, a.password);
