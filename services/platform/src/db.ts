@@ -2,6 +2,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { throwIfCallCancelled } from "./call-scope.js";
 
 /** The drizzle handle services use; the same type whether it runs on postgres.js or PGlite. */
 export type Db = PgDatabase<PgQueryResultHKT>;
@@ -52,7 +53,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       },
     };
     const client = postgres(options.url, { ...settings, max: options.maxConnections ?? 10 });
-    const db = drizzle({ client }) as unknown as Db;
+    const db = rollbackCancelled(drizzle({ client }) as unknown as Db);
     // Health pings use a connection of their own: a pool busy with (or stuck on) calls must not look like an
     // outage, and a ping stuck on a dead connection is thrown away with its connection.
     let pinger = postgres(options.url, { ...settings, max: 1 });
@@ -89,7 +90,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const { drizzle } = await import("drizzle-orm/pglite");
   await mkdir(options.dataDir, { recursive: true });
   const client = await PGlite.create(join(options.dataDir, "pglite"));
-  const db = drizzle({ client }) as unknown as Db;
+  const db = rollbackCancelled(drizzle({ client }) as unknown as Db);
   let closed = false;
   return {
     db,
@@ -105,6 +106,23 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await client.close();
     },
   };
+}
+
+/**
+ * Makes every transaction of a cancelled call roll back: one whose call was cancelled before it began never
+ * starts, and one whose call was cancelled while it ran is rolled back instead of committed. Work for a client
+ * that went away (a reset stream, a passed deadline) is thus undone, never half-kept.
+ */
+export function rollbackCancelled(db: Db): Db {
+  const transaction = db.transaction.bind(db);
+  db.transaction = ((fn, config) =>
+    transaction(async (tx) => {
+      throwIfCallCancelled();
+      const result = await fn(tx);
+      throwIfCallCancelled();
+      return result;
+    }, config)) as Db["transaction"];
+  return db;
 }
 
 interface Journal {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { type Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { kPrincipal, kRequestId } from "./context.js";
 import { codeName, toConnectError } from "./errors.js";
 import type { Logger } from "./logger.js";

@@ -10,7 +10,9 @@ import { ConfigError, envDuration, envEnum, envInt, envList, envString, envUrl, 
 import type { Principal } from "./context.js";
 import { migrate, openDatabase, type Database } from "./db.js";
 import { createHealthRegistry, ServingStatus, watchDatabase } from "./health.js";
+import { createAdmissionInterceptor, type AdmissionOptions } from "./admission.js";
 import { createAvailability, createAvailabilityInterceptor } from "./availability.js";
+import { createCallScopeInterceptor } from "./call-scope.js";
 import { createCallBoundInterceptor, createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
 import { createLogger, type Logger, type LogLevel } from "./logger.js";
 import { reflectionRoutes } from "./reflection.js";
@@ -40,6 +42,7 @@ export interface PlatformConfig {
   databasePoolSize: number;
   databaseConnectTimeoutMs: number;
   databaseStatementTimeoutMs: number;
+  admission: AdmissionOptions;
 }
 
 /** Reads the shared settings; throws ConfigError naming the variable at fault. */
@@ -74,6 +77,10 @@ export function readPlatformConfig(env: Env): PlatformConfig {
     databasePoolSize: envInt(env, "DATABASE_POOL_SIZE", 10, { min: 1, max: 1000 }),
     databaseConnectTimeoutMs: ms(env, "DATABASE_CONNECT_TIMEOUT", 2),
     databaseStatementTimeoutMs: ms(env, "DATABASE_STATEMENT_TIMEOUT", 5),
+    admission: {
+      concurrency: envInt(env, "EXPENSIVE_CALLS_CONCURRENCY", 4, { min: 1, max: 256 }),
+      queueLength: envInt(env, "EXPENSIVE_CALLS_QUEUE", 64, { min: 0, max: 100_000 }),
+    },
   };
 }
 
@@ -162,8 +169,10 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       interceptors: [
         createLoggingInterceptor(logger),
         createCallBoundInterceptor(),
+        createCallScopeInterceptor(),
         createAvailabilityInterceptor(availability, standardServices),
         createAccessInterceptor({ verify, checkPrincipal, logger, publicServices: standardServices }),
+        createAdmissionInterceptor(config.admission),
         createErrorInterceptor(logger),
       ],
       httpRoutes,

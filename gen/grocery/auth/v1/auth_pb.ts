@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/auth/v1/auth.proto.
  */
 export const file_grocery_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("Chpncm9jZXJ5L2F1dGgvdjEvYXV0aC5wcm90bxIPZ3JvY2VyeS5hdXRoLnYxIkQKDEFjY2Vzc1BvbGljeRIOCgZwdWJsaWMYASABKAgSJAoFcm9sZXMYAiADKA4yFS5ncm9jZXJ5LmF1dGgudjEuUm9sZSpmCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIRCg1ST0xFX0NVU1RPTUVSEAESEwoPUk9MRV9TSE9QX09XTkVSEAISDgoKUk9MRV9BRE1JThADEhAKDFJPTEVfU0VSVklDRRAEOlcKBmFjY2VzcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLiOAyABKAsyHS5ncm9jZXJ5LmF1dGgudjEuQWNjZXNzUG9saWN5UgZhY2Nlc3NiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("Chpncm9jZXJ5L2F1dGgvdjEvYXV0aC5wcm90bxIPZ3JvY2VyeS5hdXRoLnYxIlcKDEFjY2Vzc1BvbGljeRIOCgZwdWJsaWMYASABKAgSJAoFcm9sZXMYAiADKA4yFS5ncm9jZXJ5LmF1dGgudjEuUm9sZRIRCglleHBlbnNpdmUYAyABKAgqZgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASEQoNUk9MRV9DVVNUT01FUhABEhMKD1JPTEVfU0hPUF9PV05FUhACEg4KClJPTEVfQURNSU4QAxIQCgxST0xFX1NFUlZJQ0UQBDpXCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi4jgMgASgLMh0uZ3JvY2VyeS5hdXRoLnYxLkFjY2Vzc1BvbGljeVIGYWNjZXNzYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * AccessPolicy says who may call an RPC. Every RPC declares one; an RPC without it is denied to everyone.
@@ -33,6 +33,14 @@ export type AccessPolicy = Message<"grocery.auth.v1.AccessPolicy"> & {
    * @generated from field: repeated grocery.auth.v1.Role roles = 2;
    */
   roles: Role[];
+
+  /**
+   * The RPC's work is costly (password hashing): its calls are admitted through a small bounded queue, so a
+   * burst of them cannot starve every other call, and a call cancelled while it waits never runs.
+   *
+   * @generated from field: bool expensive = 3;
+   */
+  expensive: boolean;
 };
 
 /**
