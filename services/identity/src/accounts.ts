@@ -10,6 +10,7 @@ import type { AccessTokenSigner } from "./access-tokens.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import { noHooks, type AccountHooks } from "./identity-deps.js";
 import type { LoginThrottle } from "./login-throttle.js";
+import type { RegistrationThrottle } from "./registration-throttle.js";
 import { welcomeMail } from "./mail-templates.js";
 import { enqueueMail } from "./outbox.js";
 import { hashPassword, verifyPassword } from "./passwords.js";
@@ -25,6 +26,8 @@ export interface AccountsDeps {
   sessionPolicy: SessionPolicy;
   /** Brute-force defence for Login; without it logins are not throttled. */
   throttle?: LoginThrottle;
+  /** Register limit per client IP; without it registrations are not limited. */
+  registrationThrottle?: RegistrationThrottle;
   hooks?: AccountHooks;
 }
 
@@ -70,14 +73,20 @@ export function createAccounts(deps: AccountsDeps) {
   };
 
   return {
-    /** Creates a CUSTOMER or SHOP_OWNER account. INVALID_ARGUMENT naming the field; ALREADY_EXISTS on duplicates. */
-    async register(input: { username: string; email: string; password: string; role: Role; displayName: string }): Promise<UserRow> {
+    /**
+     * Creates a CUSTOMER or SHOP_OWNER account. INVALID_ARGUMENT naming the field; ALREADY_EXISTS on duplicates;
+     * RESOURCE_EXHAUSTED (with `retry-after`) when the client IP has registered too often, duplicates included.
+     */
+    async register(input: { username: string; email: string; password: string; role: Role; displayName: string }, client?: ClientInfo): Promise<UserRow> {
       const username = normaliseUsername(input.username);
       const email = normaliseEmail(input.email);
       const role = input.role === Role.UNSPECIFIED ? Role.CUSTOMER : input.role;
       if (role !== Role.CUSTOMER && role !== Role.SHOP_OWNER) throw invalidArgument("role", "must be ROLE_CUSTOMER or ROLE_SHOP_OWNER");
       checkPassword(input.password, { username, email });
       const displayName = normaliseDisplayName(input.displayName, username);
+      // Counted once the request is well-formed and before anything is looked up, so an ALREADY_EXISTS counts
+      // as much as a new account, and a refused attempt learns nothing.
+      await deps.registrationThrottle?.admit(client?.ip ?? "");
       // Cheap duplicate check before the costly hash; the unique indexes still decide under a race.
       const clash = (await findUserByLogin(db, username)) ?? (await findUserByLogin(db, email));
       if (clash) throw new ConnectError(`${clash.email === email ? "email" : "username"} already exists`, Code.AlreadyExists);

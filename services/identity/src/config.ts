@@ -19,6 +19,13 @@ export interface ThrottleConfig {
   slotWait: number;
 }
 
+export interface RegistrationThrottleConfig {
+  /** Registrations (successful or finding the name taken) from one client IP per window. */
+  ipMaxAttempts: number;
+  /** The window, seconds. */
+  window: number;
+}
+
 export interface MailConfig {
   transport: "file" | "smtp";
   /** Folder the file transport writes `.eml` files into. */
@@ -63,6 +70,7 @@ export interface IdentityConfig {
   /** Activity older than this is deleted, seconds. */
   activityRetention: number;
   throttle: ThrottleConfig;
+  registrationThrottle: RegistrationThrottleConfig;
   mail: MailConfig;
   /** The first administrator, created at start-up when absent; undefined when ADMIN_* are not set. */
   admin: AdminBootstrap | undefined;
@@ -100,6 +108,11 @@ export function readIdentityConfig(env: Env): IdentityConfig {
       maxWait: envDuration(env, "LOGIN_MAX_WAIT", 900),
       failureReset: envDuration(env, "LOGIN_FAILURE_RESET", 12 * 3600),
       slotWait: envDuration(env, "LOGIN_SLOT_WAIT", 10),
+    },
+    registrationThrottle: {
+      // Enough for a shop signing its customers up behind one address; far too few to enumerate accounts.
+      ipMaxAttempts: envInt(env, "REGISTER_IP_MAX_ATTEMPTS", 50, { min: 1, max: 100_000 }),
+      window: envDuration(env, "REGISTER_IP_WINDOW", 3600),
     },
     mail: {
       transport,

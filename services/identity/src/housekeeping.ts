@@ -3,21 +3,23 @@ import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { pruneActivity } from "./activity.js";
 import type { LoginThrottle } from "./login-throttle.js";
+import type { RegistrationThrottle } from "./registration-throttle.js";
 import { outbox, passwordResetTokens } from "./schema.js";
 import { eraseExpiredSuccessors, type SessionPolicy } from "./sessions.js";
 
 const DAY = 86_400_000;
 
 /**
- * Deletes what has outlived its use: quiet failure counters, old history, reset tokens a day after they
+ * Deletes what has outlived its use: quiet failure counters, registration windows that are over, old history, reset tokens a day after they
  * expired, sealed refresh-token successors past the reuse grace window, and delivered mail after a week
  * (undelivered mail and events stay).
  */
-export function createHousekeeping(options: { db: Db; clock: Clock; throttle: LoginThrottle; sessionPolicy: SessionPolicy; activityRetentionSeconds: number }) {
+export function createHousekeeping(options: { db: Db; clock: Clock; throttle: LoginThrottle; registrationThrottle: RegistrationThrottle; sessionPolicy: SessionPolicy; activityRetentionSeconds: number }) {
   const { db, clock } = options;
   return async (): Promise<void> => {
     const now = clock();
     await options.throttle.prune();
+    await options.registrationThrottle.prune();
     await eraseExpiredSuccessors(db, clock, options.sessionPolicy);
     await pruneActivity(db, clock, options.activityRetentionSeconds);
     await db.delete(passwordResetTokens).where(lt(passwordResetTokens.expireTime, new Date(now - DAY)));

@@ -171,7 +171,7 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
         if (options.signal?.aborted) throw ConnectError.from(options.signal.reason);
         const admitted = await tryAdmit(keys);
         if (admitted !== "full") return attemptOf(keys, admitted);
-        if (performance.now() >= giveUpAt) throw new ConnectError("too many login attempts in progress; retry in 1 s", Code.ResourceExhausted, { "retry-after": "1" });
+        if (performance.now() >= giveUpAt) throw throttled(1, "too many login attempts in progress");
         // Slots free up at hash speed; back off from 10 ms to 200 ms, with jitter so waiters do not poll in step.
         const delay = Math.min(200, 10 * 2 ** round) * (0.5 + Math.random() / 2);
         await sleep(delay, undefined, { signal: options.signal }).catch(() => {});
@@ -191,7 +191,8 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
 
-function throttled(retryAfterSeconds: number): ConnectError {
+/** RESOURCE_EXHAUSTED with the delay in the message and, for clients, in `retry-after` (seconds) metadata. */
+export function throttled(retryAfterSeconds: number, reason = "too many failed attempts"): ConnectError {
   const seconds = Math.max(1, retryAfterSeconds);
-  return new ConnectError(`too many failed attempts; retry in ${seconds} s`, Code.ResourceExhausted, { "retry-after": String(seconds) });
+  return new ConnectError(`${reason}; retry in ${seconds} s`, Code.ResourceExhausted, { "retry-after": String(seconds) });
 }

@@ -31,8 +31,8 @@ const clientOf = (ctx: HandlerContext) => ctx.values.get(kClientInfo);
 export function identityRoutes(h: IdentityHandlers): (router: ConnectRouter) => void {
   return (router) => {
     router.service(AuthService, {
-      async register(req) {
-        const user = await h.accounts.register(req);
+      async register(req, ctx) {
+        const user = await h.accounts.register(req, clientOf(ctx));
         return { user: toUserProto(user) };
       },
       async login(req, ctx) {

@@ -163,6 +163,16 @@ export const loginThrottleReservations = identity.table(
   (t) => [primaryKey({ columns: [t.attemptId, t.key] }), index("login_throttle_reservations_key_idx").on(t.key, t.expireTime)],
 );
 
+/**
+ * Registration attempts per client IP (keys are SHA-256 hashes of the address) in fixed windows: each counts,
+ * whether it created an account or found the name taken. Shared by every replica.
+ */
+export const registrationThrottle = identity.table("registration_throttle", {
+  key: text("key").primaryKey(),
+  windowStart: ts("window_start").notNull(),
+  attempts: integer("attempts").notNull(),
+});
+
 /** Machine clients for the client-credentials flow; secrets are stored as SHA-256 hashes. */
 export const serviceAccounts = identity.table(
   "service_accounts",

@@ -13,6 +13,7 @@ import { createFileMailer, createSmtpMailer } from "./mailer.js";
 import { createMailDispatcher } from "./outbox.js";
 import { createPasswordManagement } from "./password-management.js";
 import { createProfiles } from "./profiles.js";
+import { createRegistrationThrottle } from "./registration-throttle.js";
 import { identityRoutes } from "./routes.js";
 import { createServiceAccounts } from "./service-accounts.js";
 import { createSessionCheck } from "./session-check.js";
@@ -31,6 +32,7 @@ export const identityService: ServiceDefinition = {
     const signAccessToken = createAccessTokenSigner({ keys, clock, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtl });
     const sessionPolicy = { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime, refreshReuseGraceSeconds: config.refreshReuseGrace };
     const throttle = createLoginThrottle({ db, clock, config: config.throttle });
+    const registrationThrottle = createRegistrationThrottle({ db, clock, config: config.registrationThrottle });
     const mailer =
       config.mail.transport === "smtp" && config.mail.smtpUrl
         ? await createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, logger })
@@ -41,7 +43,7 @@ export const identityService: ServiceDefinition = {
       mailer,
       logger,
       intervalMs: config.mail.dispatchIntervalMs,
-      housekeeping: createHousekeeping({ db, clock, throttle, sessionPolicy, activityRetentionSeconds: config.activityRetention }),
+      housekeeping: createHousekeeping({ db, clock, throttle, registrationThrottle, sessionPolicy, activityRetentionSeconds: config.activityRetention }),
     });
 
     // Bound late: the session check is built from the domain modules that call these hooks.
@@ -50,7 +52,7 @@ export const identityService: ServiceDefinition = {
       principalChanged: (subject) => sessionCheck.forgetSubject(subject),
       mailQueued: () => dispatcher.kick(),
     };
-    const deps: IdentityDeps = { db, clock, logger, config, signAccessToken, sessionPolicy, throttle, hooks };
+    const deps: IdentityDeps = { db, clock, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, hooks };
     const accounts = createAccounts(deps);
     const serviceAccounts = createServiceAccounts(deps);
     const passwords = createPasswordManagement(deps);
