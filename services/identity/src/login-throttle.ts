@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
+import { detachedFromCall } from "../../platform/src/call-scope.js";
 import type { Db } from "../../platform/src/db.js";
 import { rowsOf } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
@@ -102,21 +103,27 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
       if (settled) throw new Error("throttle attempt settled twice");
       settled = true;
     };
+    // Settling runs outside the call: transactions of a cancelled call roll back, and a guess whose caller hung
+    // up once the hash was done must still count (and free its slot), or cancelling would be a way around the lock.
     return {
       async fail() {
         once();
-        await db.transaction(async (tx) => {
-          await countFailures(tx, keys);
-          await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
-        });
+        await detachedFromCall(() =>
+          db.transaction(async (tx) => {
+            await countFailures(tx, keys);
+            await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
+          }),
+        );
       },
       async release(forget = []) {
         once();
-        await db.transaction(async (tx) => {
-          // Freeing slots needs no row lock: it only ever makes room.
-          await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
-          if (forget.length > 0) await tx.delete(loginThrottle).where(inArray(loginThrottle.key, sortedIds(forget)));
-        });
+        await detachedFromCall(() =>
+          db.transaction(async (tx) => {
+            // Freeing slots needs no row lock: it only ever makes room.
+            await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
+            if (forget.length > 0) await tx.delete(loginThrottle).where(inArray(loginThrottle.key, sortedIds(forget)));
+          }),
+        );
       },
     };
   };

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { backends, uniqueName } from "../../../test/harness.js";
+import { sql } from "drizzle-orm";
+import { backends, openTestDatabase, uniqueName } from "../../../test/harness.js";
+import { rowsOf } from "../../platform/src/db.js";
 import { newAccount, restartIdentity, startIdentity, type IdentityTestEnv } from "./identity-helpers.js";
 
 const SECOND = 1000;
@@ -100,6 +102,32 @@ for (const backend of backends) {
       const outcomes = await Promise.all(Array.from({ length: 20 }, () => attempt(uniqueName(), "guess", ip)));
       assert.equal(outcomes.filter((o) => o === "Unauthenticated").length, 8, outcomes.join(", "));
       assert.ok(outcomes.every((o) => o === "Unauthenticated" || o.startsWith("ResourceExhausted")), outcomes.join(", "));
+    });
+
+    it("counts a guess whose caller gives up during the check, and frees its slot", { skip: backend === "pglite" && "PGlite cannot be read while it serves" }, async () => {
+      const database = await openTestDatabase(t.tp);
+      const inFlight = async () => Number(rowsOf<{ n: number }>(await database.db.execute(sql`select count(*)::int as n from identity.login_throttle_reservations`))[0]?.n);
+      const waitFor = async (want: (n: number) => boolean) => {
+        for (let i = 0; i < 1000 && !want(await inFlight()); i++) await new Promise((r) => setTimeout(r, 2));
+        assert.ok(want(await inFlight()), `slots in flight: ${await inFlight()}`);
+      };
+      try {
+        const ghost = uniqueName();
+        const ip = newIp();
+        const abort = new AbortController();
+        const call = t.auth.login({ login: ghost, password: "wrong password" }, { ...from(ip), signal: abort.signal }).catch((e: unknown) => ConnectError.from(e).code);
+        // Admitted, so the hash is running now: hang up before it is done.
+        await waitFor((n) => n > 0);
+        abort.abort();
+        assert.equal(await call, Code.Canceled);
+        await waitFor((n) => n === 0);
+        // It counted: two more failures reach the threshold of three.
+        assert.equal(await attempt(ghost, "wrong password", ip), "Unauthenticated");
+        assert.equal(await attempt(ghost, "wrong password", ip), "Unauthenticated");
+        assert.match(await attempt(ghost, "wrong password", ip), /^ResourceExhausted/);
+      } finally {
+        await database.close();
+      }
     });
 
     it("does not count successful logins against the client address", async () => {
