@@ -598,7 +598,8 @@ export const RotateSigningKeyResponseSchema: GenMessage<RotateSigningKeyResponse
 export const AuthService: GenService<{
   /**
    * Register creates a customer or shop-owner account. Duplicates answer ALREADY_EXISTS, bad fields
-   * INVALID_ARGUMENT naming the field.
+   * INVALID_ARGUMENT naming the field. Registrations from one client address are limited per hour, duplicates
+   * included: beyond the limit RESOURCE_EXHAUSTED with a `retry-after` (seconds) in the metadata.
    *
    * @generated from rpc grocery.identity.v1.AuthService.Register
    */
@@ -619,7 +620,9 @@ export const AuthService: GenService<{
     output: typeof LoginResponseSchema;
   },
   /**
-   * RefreshToken spends a refresh token for a new token pair. Presenting a spent refresh token revokes its session.
+   * RefreshToken spends a refresh token for a new token pair. Presenting a spent refresh token revokes its session,
+   * except within a few seconds of its spending while its successor is unused (concurrent refreshes, a retry
+   * after a lost response): that answers the same new refresh token again, with a fresh access token.
    *
    * @generated from rpc grocery.identity.v1.AuthService.RefreshToken
    */
