@@ -7,6 +7,7 @@ import type { Clock } from "../../platform/src/service-module.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { passwordChangedMail, passwordResetMail } from "./mail-templates.js";
+import { createJobQueue } from "./job-queue.js";
 import { enqueueMail } from "./outbox.js";
 import { hashPassword } from "./passwords.js";
 import { confirmPassword } from "./reauthentication.js";
@@ -29,10 +30,17 @@ export async function spendResetTokens(tx: Db, clock: Clock, userId: string): Pr
     .where(and(eq(passwordResetTokens.userId, userId), isNull(passwordResetTokens.spendTime)));
 }
 
+export interface PasswordManagementOptions {
+  /**
+   * Reset requests accepted but not yet processed, at most; more answer RESOURCE_EXHAUSTED (whatever the address)
+   * until the backlog shrinks. 1000 unless said.
+   */
+  maxPendingResets?: number;
+}
+
 /** ChangePassword, RequestPasswordReset and ResetPassword. */
-export function createPasswordManagement(deps: IdentityDeps) {
+export function createPasswordManagement(deps: IdentityDeps, options: PasswordManagementOptions = {}) {
   const { db, clock, logger, config, hooks } = deps;
-  const background = new Set<Promise<void>>();
 
   const setPassword = async (
     tx: Db,
@@ -76,6 +84,20 @@ export function createPasswordManagement(deps: IdentityDeps) {
     if (queued) hooks.mailQueued();
   };
 
+  // Everything that depends on whether the address is registered, the lookup included, runs here, after the
+  // call has answered: the answer costs the same for every address.
+  const resetRequests = createJobQueue<{ email: string; client: ClientInfo }>({
+    name: "password reset request",
+    logger,
+    maxPending: options.maxPendingResets ?? 1000,
+    concurrency: 4,
+    async run({ email, client }) {
+      const user = await findUserByLogin(db, email);
+      if (!user || user.disabled || user.email !== email) return;
+      await createResetToken(user, client);
+    },
+  });
+
   return {
     /**
      * Sets a new password after confirming the current one and ends every other session of the user.
@@ -95,17 +117,13 @@ export function createPasswordManagement(deps: IdentityDeps) {
     },
 
     /**
-     * Always resolves the same way for a well-formed address, known or not, and does the same reads either way;
-     * for an enabled account it then creates a reset token and queues its mail, after answering, so timing says
-     * nothing either. INVALID_ARGUMENT only for a malformed address.
+     * Accepts a reset request for a well-formed address and returns before anything depends on the address: the
+     * lookup, and for an enabled account the reset token and its mail, follow in the background. Answers the same
+     * way, in the same time, for every address. INVALID_ARGUMENT only for a malformed address; RESOURCE_EXHAUSTED
+     * while too many requests wait; UNAVAILABLE once the service is closing.
      */
     async requestPasswordReset(email: string, client: ClientInfo): Promise<void> {
-      const normalised = normaliseEmail(email);
-      const user = await findUserByLogin(db, normalised);
-      if (!user || user.disabled || user.email !== normalised) return;
-      const work = createResetToken(user, client).catch((e: unknown) => logger.error("password reset request failed", { user_id: user.id, error: e }));
-      background.add(work);
-      void work.finally(() => background.delete(work));
+      resetRequests.push({ email: normaliseEmail(email), client });
     },
 
     /**
@@ -141,9 +159,9 @@ export function createPasswordManagement(deps: IdentityDeps) {
       hooks.mailQueued();
     },
 
-    /** Waits for reset requests still being processed after their answer (at shutdown). */
-    async drain(): Promise<void> {
-      while (background.size > 0) await Promise.allSettled([...background]);
+    /** Refuses new reset requests and waits for the accepted ones to be processed (at shutdown). */
+    drain(): Promise<void> {
+      return resetRequests.close();
     },
   };
 }
