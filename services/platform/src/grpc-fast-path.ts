@@ -100,8 +100,8 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       const bodyIn = guardBody(req as AsyncIterable<Buffer>, {
         limits: options.body,
         deadlineAt: timeout.timeoutMs === undefined ? undefined : arrived + timeout.timeoutMs,
+        // A stream the client leaves half open after the answer is reset by the session's write-stall watch.
         signal: ctx.signal,
-        onStall: () => res.once("finish", () => req.stream.close()),
       });
       const message = await readMessage(bodyIn, entry.method, options.readMaxBytes);
       const innermost = async (r: UnaryRequest): Promise<UnaryResponse> => {

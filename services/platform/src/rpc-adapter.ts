@@ -198,12 +198,13 @@ function answerUnimplemented(req: NodeRequest, res: NodeResponse, path: string, 
   res.end(JSON.stringify({ code: "unimplemented", message }));
 }
 
-/** After the answer is out, close what the client still holds open: its unread body would poison the next request. */
+/**
+ * After the answer is out, close what the client still holds open: on HTTP/1.1 its unread body would be read as
+ * the next request. (An HTTP/2 stream left half open is reset by the session's write-stall watch; closing it here
+ * could overtake the trailers.)
+ */
 function dropAfterAnswer(req: NodeRequest, res: NodeResponse): void {
-  if ("stream" in req) {
-    res.once("finish", () => req.stream.close());
-    return;
-  }
+  if ("stream" in req) return;
   (res as http.ServerResponse).shouldKeepAlive = false;
   res.once("finish", () => req.socket.destroySoon());
 }

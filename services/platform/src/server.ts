@@ -285,18 +285,33 @@ function sniff(socket: net.Socket, timeoutMs: number, decided: (isH2: boolean) =
  * after `writeStallMs`, so a reader that never reads cannot pin responses in memory.
  */
 function watchSession(session: http2.Http2Session, limits: ConnectionLimits): void {
-  let streams = 0;
-  session.on("stream", (stream) => {
-    streams++;
-    stream.once("close", () => streams--);
-    stream.setTimeout(limits.writeStallMs, () => {
-      // No frames on this stream for writeStallMs: cut it when it is waiting on the client to take bytes.
-      if (stream.writableLength > 0 || stream.writableEnded) stream.close(http2.constants.NGHTTP2_CANCEL);
+  // Streams waiting on the client: bytes it has not taken, or a complete answer while its half is still open.
+  // Each sweep, a stream that has waited without progress for writeStallMs is reset. (Node's per-stream timer
+  // is restarted by unrelated frames, so it cannot tell a stalled stream from a quiet one.)
+  const open = new Set<http2.ServerHttp2Stream>();
+  const waiting = new Map<http2.ServerHttp2Stream, { since: number; buffered: number }>();
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    open.add(stream);
+    stream.once("close", () => {
+      open.delete(stream);
+      waiting.delete(stream);
     });
   });
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const stream of open) {
+      const pending = stream.writableLength > 0 || stream.writableEnded;
+      const seen = waiting.get(stream);
+      if (!pending) waiting.delete(stream);
+      else if (!seen || stream.bufferSize < seen.buffered) waiting.set(stream, { since: now, buffered: stream.bufferSize });
+      else if (now - seen.since >= limits.writeStallMs) stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+  }, Math.max(50, limits.writeStallMs / 4));
+  sweep.unref();
+  session.once("close", () => clearInterval(sweep));
   session.setTimeout(limits.sessionIdleMs, () => {
     if (session.destroyed || session.closed) return;
-    if (streams === 0) {
+    if (open.size === 0) {
       session.close();
       setTimeout(() => session.destroy(), limits.pingTimeoutMs).unref();
       return;

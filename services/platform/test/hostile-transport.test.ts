@@ -1,0 +1,182 @@
+/**
+ * Hostile transport: peers that stop half-way through the preface, a request line or a body, trickle bytes, never
+ * read, reset streams as fast as they open them, or open thousands of streams. Properties, for every case: the
+ * other clients keep being served within their deadline, every hostile socket is closed within the configured
+ * timeouts, cancelled work is not done, and the process's memory stays bounded.
+ */
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { after, before, describe, it } from "node:test";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { RegisterRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
+import { clientFor } from "../../../test/clients.js";
+import { openTestDatabase, startTestPlatform, uniqueName, type TestPlatform } from "../../../test/harness.js";
+import { grpcFrame, h2Call, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../../../test/hostile-peers.js";
+import { rowsOf } from "../src/db.js";
+import { sql } from "drizzle-orm";
+
+/** Short bounds so the suite runs in seconds; production defaults are in seconds too (see README). */
+const limits = {
+  CONNECTION_FIRST_BYTES_TIMEOUT: "1s",
+  HTTP_HEADERS_TIMEOUT: "1s",
+  REQUEST_BODY_TIMEOUT: "3s",
+  REQUEST_BODY_IDLE_TIMEOUT: "1s",
+  HTTP_KEEPALIVE_TIMEOUT: "1s",
+  HTTP2_IDLE_TIMEOUT: "1s",
+  HTTP2_PING_TIMEOUT: "1s",
+  WRITE_STALL_TIMEOUT: "1s",
+  HTTP2_MAX_CONCURRENT_STREAMS: "100",
+};
+/** Timers fire on a busy 2-core machine; node:http checks its timeouts once a second. */
+const slackMs = 2500;
+
+describe("hostile transport", () => {
+  let tp: TestPlatform;
+  before(async () => {
+    tp = await startTestPlatform({ backend: "pglite", env: { ...limits, REGISTER_IP_MAX_ATTEMPTS: "100000" } });
+  });
+  after(() => tp.close());
+
+  /** A well-behaved client: must be answered SERVING within its deadline while the hostile peers do their worst. */
+  const canary = async (protocol: "grpc" | "connect" = "grpc") => {
+    const started = Date.now();
+    const res = await clientFor(Health, tp.url, protocol).check({ service: "" }, { timeoutMs: 3000 });
+    assert.equal(res.status, Status.SERVING);
+    return Date.now() - started;
+  };
+
+  it("every prefix of the HTTP/2 preface: the server keeps serving and closes each socket after the first-bytes timeout", async () => {
+    const peers = await Promise.all(Array.from({ length: h2Preface.length - 1 }, (_, i) => rawPeer(tp.port, h2Preface.subarray(0, i + 1))));
+    await canary("grpc");
+    await canary("connect");
+    const closed = await Promise.all(peers.map((p) => p.closedWithin(1000 + slackMs)));
+    for (const ms of closed) assert.ok(ms >= 900, `closed after ${ms} ms, before the timeout`);
+    await canary("grpc");
+  });
+
+  it("silent sockets are closed after the first-bytes timeout", async () => {
+    const peers = await Promise.all(Array.from({ length: 50 }, () => rawPeer(tp.port)));
+    await canary();
+    await Promise.all(peers.map((p) => p.closedWithin(1000 + slackMs)));
+  });
+
+  it("a preface trickled one byte at a time does not extend the first-bytes timeout", async () => {
+    const peer = await rawPeer(tp.port);
+    trickle(peer, h2Preface, 150);
+    await canary();
+    await peer.closedWithin(1000 + slackMs);
+  });
+
+  it("HTTP/1.1: a partial request line and a trickled header block are cut at the headers timeout", async () => {
+    const partial = await rawPeer(tp.port, "GET /healthz HT");
+    const slow = await rawPeer(tp.port);
+    trickle(slow, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Long: " + "a".repeat(200), 100);
+    await canary("connect");
+    await partial.closedWithin(1000 + slackMs);
+    await slow.closedWithin(1000 + slackMs);
+  });
+
+  it("HTTP/1.1: a body that stops arriving is answered DEADLINE_EXCEEDED and its connection closed", async () => {
+    const peer = await rawPeer(
+      tp.port,
+      "POST /grocery.identity.v1.AuthService/Login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n" + '{"login":"x',
+    );
+    await canary("connect");
+    await peer.closedWithin(1000 + slackMs);
+    const answer = peer.received().toString();
+    assert.match(answer, /^HTTP\/1\.1 504/);
+    assert.match(answer, /deadline_exceeded/);
+  });
+
+  it("HTTP/1.1: an idle kept-alive connection is closed after the keep-alive timeout", async () => {
+    const peer = await rawPeer(tp.port, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    const ms = await peer.closedWithin(1000 + slackMs);
+    assert.match(peer.received().toString(), /^HTTP\/1\.1 200/);
+    assert.ok(ms >= 900, `closed after ${ms} ms`);
+  });
+
+  it("HTTP/2: an idle session is closed; a half-sent request body is answered and its stream ended", async () => {
+    const idle = await h2Session(tp.url);
+    await canary();
+    await sessionClosedWithin(idle, 1000 + slackMs);
+
+    const busy = await h2Session(tp.url);
+    try {
+      const outcome = await h2Call(busy, "/grpc.health.v1.Health/Check", healthCheckFrame.subarray(0, 3), { keepOpen: true });
+      assert.equal(outcome.grpcStatus, "4", `status ${outcome.grpcStatus}, reset ${outcome.rstCode}`);
+      assert.ok(outcome.statusMs < 1000 + slackMs, `answered after ${outcome.statusMs} ms`);
+      // The client never ends its half of the stream: the server resets it after the write-stall timeout.
+      assert.ok(outcome.ms < 2000 + slackMs, `stream left open for ${outcome.ms} ms`);
+    } finally {
+      busy.destroy();
+    }
+  });
+
+  it("HTTP/2: a reader that advertises a zero window has its streams cut after the write-stall timeout", async () => {
+    const session = await h2Session(tp.url, { initialWindowSize: 0 });
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 50 }, () => h2Call(session, "/grpc.health.v1.Health/Check", healthCheckFrame)));
+      await canary();
+      for (const o of outcomes) {
+        assert.equal(o.rstCode, http2.constants.NGHTTP2_CANCEL, `stream ended with status ${o.grpcStatus}, reset ${o.rstCode}`);
+        assert.ok(o.ms < 1000 + slackMs, `cut after ${o.ms} ms`);
+      }
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("rapid reset: Register streams reset as soon as they are sent create no account and do not stall other clients", async () => {
+    const prefix = uniqueName("rr");
+    const session = await h2Session(tp.url);
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 300; i++) {
+        const body = grpcFrame(toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { username: `${prefix}${i}`, email: `${prefix}${i}@example.com`, password: "reset before it lands" })));
+        const stream = session.request({ ":method": "POST", ":path": "/grocery.identity.v1.AuthService/Register", "content-type": "application/grpc", te: "trailers" });
+        stream.on("error", () => {});
+        stream.end(body);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+      const resetMs = Date.now() - started;
+      const served = await canary();
+      assert.ok(served < 3000, `a health check took ${served} ms after the burst (reset in ${resetMs} ms)`);
+    } finally {
+      session.destroy();
+    }
+    // Let anything admitted run to its end before counting.
+    await new Promise((r) => setTimeout(r, 1500));
+    const db = await openTestDatabase(tp);
+    try {
+      const rows = rowsOf<{ n: number | string }>(await db.db.execute(sql`select count(*) as n from identity.users where username like ${prefix + "%"}`));
+      assert.equal(Number(rows[0]?.n), 0, "cancelled Register calls created accounts");
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("2,000 streams on one connection and on 50: every stream ends, other clients are served, memory stays bounded", async () => {
+    const rssBefore = process.memoryUsage().rss;
+    const one = await h2Session(tp.url);
+    const many = await Promise.all(Array.from({ length: 50 }, () => h2Session(tp.url)));
+    try {
+      const calls = [
+        ...Array.from({ length: 2000 }, () => h2Call(one, "/grpc.health.v1.Health/Check", healthCheckFrame)),
+        ...Array.from({ length: 2000 }, (_, i) => h2Call(many[i % many.length]!, "/grpc.health.v1.Health/Check", healthCheckFrame)),
+      ];
+      const served = await canary();
+      assert.ok(served < 3000, `canary took ${served} ms`);
+      const outcomes = await Promise.all(calls);
+      const ok = outcomes.filter((o) => o.grpcStatus === "0").length;
+      const refused = outcomes.filter((o) => o.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || o.grpcStatus === "8").length;
+      assert.equal(ok + refused, outcomes.length, "a stream ended some other way than served or refused");
+      assert.ok(ok >= 2000, `only ${ok} of 4000 served`);
+      const grownMiB = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
+      assert.ok(grownMiB < 300, `RSS grew by ${grownMiB.toFixed(0)} MiB`);
+    } finally {
+      one.destroy();
+      for (const s of many) s.destroy();
+    }
+  });
+});

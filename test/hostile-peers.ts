@@ -1,0 +1,144 @@
+/**
+ * Clients that misbehave on purpose, over real sockets: raw TCP peers that stop half-way, trickle or never read,
+ * and HTTP/2 peers that reset streams or refuse to take data. Each reports what the server did to it and when.
+ */
+import http2 from "node:http2";
+import net from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb.js";
+
+export const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export interface RawPeer {
+  readonly socket: net.Socket;
+  /** Everything the server sent so far. */
+  readonly received: () => Buffer;
+  /** Resolves with the milliseconds from connect to the server closing the socket, or rejects after `withinMs`. */
+  closedWithin(withinMs: number): Promise<number>;
+}
+
+/** Opens a TCP connection and writes `bytes` (if any); the peer never sends anything else unless told to. */
+export async function rawPeer(port: number, bytes?: Buffer | string): Promise<RawPeer> {
+  const socket = net.connect(port, "127.0.0.1");
+  const opened = Date.now();
+  const chunks: Buffer[] = [];
+  let closedAt: number | undefined;
+  const closed = new Promise<void>((resolve) => socket.once("close", () => ((closedAt = Date.now()), resolve())));
+  socket.on("data", (c: Buffer) => chunks.push(c));
+  socket.on("error", () => {});
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  if (bytes !== undefined && bytes.length > 0) socket.write(bytes);
+  return {
+    socket,
+    received: () => Buffer.concat(chunks),
+    async closedWithin(withinMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`socket still open after ${withinMs} ms`)), withinMs - (Date.now() - opened));
+      });
+      try {
+        await Promise.race([closed, late]);
+      } finally {
+        clearTimeout(timer);
+        socket.destroy();
+      }
+      return (closedAt ?? Date.now()) - opened;
+    },
+  };
+}
+
+/** Writes `data` one byte every `everyMs` until the socket closes; the returned function stops it. */
+export function trickle(peer: RawPeer, data: Buffer | string, everyMs: number): () => void {
+  const bytes = Buffer.from(data);
+  let i = 0;
+  const timer = setInterval(() => {
+    if (peer.socket.destroyed || i >= bytes.length) return clearInterval(timer);
+    peer.socket.write(bytes.subarray(i, i + 1));
+    i++;
+  }, everyMs);
+  peer.socket.once("close", () => clearInterval(timer));
+  return () => clearInterval(timer);
+}
+
+/** One gRPC length-prefixed message. */
+export function grpcFrame(body: Uint8Array): Buffer {
+  const frame = Buffer.alloc(5 + body.length);
+  frame.writeUInt32BE(body.length, 1);
+  frame.set(body, 5);
+  return frame;
+}
+
+export const healthCheckFrame = grpcFrame(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, {})));
+
+/** What happened to one HTTP/2 stream: its grpc-status (from headers or trailers), or the reset code. */
+export interface StreamOutcome {
+  grpcStatus: string;
+  rstCode: number;
+  /** From the request to the stream's close. */
+  ms: number;
+  /** From the request to the grpc-status arriving (-1 when none came). */
+  statusMs: number;
+}
+
+/** Opens a stream on `session`, sends `body` (ending the stream unless `keepOpen`), and waits for it to close. */
+export function h2Call(
+  session: http2.ClientHttp2Session,
+  path: string,
+  body: Buffer,
+  options: { headers?: http2.OutgoingHttpHeaders; keepOpen?: boolean; contentType?: string } = {},
+): Promise<StreamOutcome> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    let grpcStatus = "";
+    let statusMs = -1;
+    const status = (v: unknown) => {
+      if (v === undefined) return;
+      grpcStatus = String(v);
+      statusMs = Date.now() - started;
+    };
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request({
+        ":method": "POST",
+        ":path": path,
+        "content-type": options.contentType ?? "application/grpc",
+        te: "trailers",
+        ...options.headers,
+      });
+    } catch {
+      resolve({ grpcStatus: "", rstCode: -1, ms: 0, statusMs });
+      return;
+    }
+    stream.on("response", (h) => status(h["grpc-status"]));
+    stream.on("trailers", (t) => status(t["grpc-status"]));
+    stream.on("data", () => {});
+    stream.on("error", () => {});
+    stream.on("close", () => resolve({ grpcStatus, rstCode: stream.rstCode ?? 0, ms: Date.now() - started, statusMs }));
+    if (options.keepOpen) stream.write(body);
+    else stream.end(body);
+  });
+}
+
+/** An HTTP/2 session; `settings` lets a test advertise, say, a zero flow-control window. */
+export async function h2Session(url: string, settings: http2.Settings = {}): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(url, { settings });
+  session.on("error", () => {});
+  await new Promise<void>((resolve, reject) => session.once("connect", () => resolve()).once("error", reject));
+  return session;
+}
+
+/** Resolves with the milliseconds until `session` closes, or rejects after `withinMs`. */
+export function sessionClosedWithin(session: http2.ClientHttp2Session, withinMs: number): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    if (session.closed || session.destroyed) return resolve(0);
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`HTTP/2 session still open after ${withinMs} ms`));
+    }, withinMs);
+    session.once("close", () => {
+      clearTimeout(timer);
+      resolve(Date.now() - started);
+    });
+  });
+}
