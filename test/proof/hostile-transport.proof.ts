@@ -6,15 +6,16 @@
  */
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { RegisterRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { Health, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
-import { clientFor } from "../../../test/clients.js";
-import { openTestDatabase, startTestPlatform, uniqueName, type TestPlatform } from "../../../test/harness.js";
-import { grpcFrame, h2Call, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../../../test/hostile-peers.js";
-import { rowsOf } from "../src/db.js";
+import { RegisterRequestSchema } from "../../gen/grocery/identity/v1/auth_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+import { clientFor } from "../clients.js";
+import { openTestDatabase, startTestPlatform, uniqueName, type TestPlatform } from "../harness.js";
+import { grpcFrame, h2Call, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../hostile-peers.js";
 import { sql } from "drizzle-orm";
+import { rowsOf } from "../../services/platform/src/db.js";
+import { proofReport } from "./report.js";
 
 /** Short bounds so the suite runs in seconds; production defaults are in seconds too (see README). */
 const limits = {
@@ -31,12 +32,15 @@ const limits = {
 /** Timers fire on a busy 2-core machine; node:http checks its timeouts once a second. */
 const slackMs = 2500;
 
+const report = proofReport("hostile transport");
+
 describe("hostile transport", () => {
   let tp: TestPlatform;
   before(async () => {
     tp = await startTestPlatform({ backend: "pglite", env: { ...limits, REGISTER_IP_MAX_ATTEMPTS: "100000" } });
   });
   after(() => tp.close());
+  afterEach(() => report.sampleRss());
 
   /** A well-behaved client: must be answered SERVING within its deadline while the hostile peers do their worst. */
   const canary = async (protocol: "grpc" | "connect" = "grpc") => {
@@ -50,6 +54,7 @@ describe("hostile transport", () => {
     const peers = await Promise.all(Array.from({ length: h2Preface.length - 1 }, (_, i) => rawPeer(tp.port, h2Preface.subarray(0, i + 1))));
     await canary("grpc");
     await canary("connect");
+    report.add({ cases: 1, faults: peers.length });
     const closed = await Promise.all(peers.map((p) => p.closedWithin(1000 + slackMs)));
     for (const ms of closed) assert.ok(ms >= 900, `closed after ${ms} ms, before the timeout`);
     await canary("grpc");
@@ -57,6 +62,7 @@ describe("hostile transport", () => {
 
   it("silent sockets are closed after the first-bytes timeout", async () => {
     const peers = await Promise.all(Array.from({ length: 50 }, () => rawPeer(tp.port)));
+    report.add({ cases: 1, faults: peers.length });
     await canary();
     await Promise.all(peers.map((p) => p.closedWithin(1000 + slackMs)));
   });
@@ -64,6 +70,7 @@ describe("hostile transport", () => {
   it("a preface trickled one byte at a time does not extend the first-bytes timeout", async () => {
     const peer = await rawPeer(tp.port);
     trickle(peer, h2Preface, 150);
+    report.add({ cases: 1, faults: 1 });
     await canary();
     await peer.closedWithin(1000 + slackMs);
   });
@@ -72,6 +79,7 @@ describe("hostile transport", () => {
     const partial = await rawPeer(tp.port, "GET /healthz HT");
     const slow = await rawPeer(tp.port);
     trickle(slow, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Long: " + "a".repeat(200), 100);
+    report.add({ cases: 1, faults: 2 });
     await canary("connect");
     await partial.closedWithin(1000 + slackMs);
     await slow.closedWithin(1000 + slackMs);
@@ -82,6 +90,7 @@ describe("hostile transport", () => {
       tp.port,
       "POST /grocery.identity.v1.AuthService/Login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n" + '{"login":"x',
     );
+    report.add({ cases: 1, faults: 1 });
     await canary("connect");
     await peer.closedWithin(1000 + slackMs);
     const answer = peer.received().toString();
@@ -91,6 +100,7 @@ describe("hostile transport", () => {
 
   it("HTTP/1.1: an idle kept-alive connection is closed after the keep-alive timeout", async () => {
     const peer = await rawPeer(tp.port, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    report.add({ cases: 1, faults: 1 });
     const ms = await peer.closedWithin(1000 + slackMs);
     assert.match(peer.received().toString(), /^HTTP\/1\.1 200/);
     assert.ok(ms >= 900, `closed after ${ms} ms`);
@@ -98,6 +108,7 @@ describe("hostile transport", () => {
 
   it("HTTP/2: an idle session is closed; a half-sent request body is answered and its stream ended", async () => {
     const idle = await h2Session(tp.url);
+    report.add({ cases: 1, faults: 2 });
     await canary();
     await sessionClosedWithin(idle, 1000 + slackMs);
 
@@ -116,6 +127,7 @@ describe("hostile transport", () => {
   it("HTTP/2: a reader that advertises a zero window has its streams cut after the write-stall timeout", async () => {
     const session = await h2Session(tp.url, { initialWindowSize: 0 });
     try {
+      report.add({ cases: 1, faults: 50 });
       const outcomes = await Promise.all(Array.from({ length: 50 }, () => h2Call(session, "/grpc.health.v1.Health/Check", healthCheckFrame)));
       await canary();
       for (const o of outcomes) {
@@ -140,6 +152,7 @@ describe("hostile transport", () => {
         stream.close(http2.constants.NGHTTP2_CANCEL);
       }
       const resetMs = Date.now() - started;
+      report.add({ cases: 1, faults: 300 });
       const served = await canary();
       assert.ok(served < 3000, `a health check took ${served} ms after the burst (reset in ${resetMs} ms)`);
     } finally {
@@ -165,6 +178,7 @@ describe("hostile transport", () => {
         ...Array.from({ length: 2000 }, () => h2Call(one, "/grpc.health.v1.Health/Check", healthCheckFrame)),
         ...Array.from({ length: 2000 }, (_, i) => h2Call(many[i % many.length]!, "/grpc.health.v1.Health/Check", healthCheckFrame)),
       ];
+      report.add({ cases: 2, faults: calls.length });
       const served = await canary();
       assert.ok(served < 3000, `canary took ${served} ms`);
       const outcomes = await Promise.all(calls);
