@@ -20,7 +20,8 @@ if (files.length === 0) {
 const reportDir = mkdtempSync(join(tmpdir(), "grocery-proof-"));
 const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
   stdio: "inherit",
-  env: { ...process.env, PROOF_REPORT_DIR: reportDir },
+  // Durability and fault claims are proven on PostgreSQL; the suites use this server unless told otherwise.
+  env: { TEST_DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres", ...process.env, PROOF_REPORT_DIR: reportDir },
 });
 const rows = readdirSync(reportDir).map((f) => JSON.parse(readFileSync(join(reportDir, f), "utf8")));
 rmSync(reportDir, { recursive: true, force: true });
