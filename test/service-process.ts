@@ -5,38 +5,63 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+/** One structured log line of the service (see services/platform/src/logger.ts). */
+export type ServiceLogEntry = Record<string, unknown> & { level?: string; msg?: string };
+
 export interface ServiceProcess {
   readonly url: string;
+  readonly port: number;
+  /** The service's log lines at level "error" so far: a crash suite checks that no call hit a true bug. */
+  readonly errorLogs: readonly ServiceLogEntry[];
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number | null>;
+  /**
+   * Sends SIGKILL (`kill -9`: no shutdown code runs, open connections and transactions are cut) and resolves
+   * with the signal that ended the process once it has exited, so its port is free for a restart.
+   */
+  kill(): Promise<NodeJS.Signals | null>;
 }
 
-/** Runs `entry` (e.g. services/cart/src/main.ts) and resolves with its URL once it logs "ready"; rejects if it exits first. */
+/**
+ * Runs `entry` (e.g. services/cart/src/main.ts) and resolves once it logs "ready"; rejects if it exits first,
+ * with its stderr and the error lines it logged (start-up failures are logged, not printed to stderr).
+ */
 export async function startServiceProcess(entry: string, env: Record<string, string>): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", entry], {
     cwd: root,
     env: { PATH: process.env["PATH"] ?? "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", HEALTH_PROBE_MS: "200", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const errorLogs: ServiceLogEntry[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout }).on("line", (line) => {
+      let log: ServiceLogEntry;
       try {
-        const entry = JSON.parse(line) as { msg?: string; port?: number };
-        if (entry.msg === "ready" && typeof entry.port === "number") resolve(entry.port);
+        log = JSON.parse(line) as ServiceLogEntry;
       } catch {
-        // Not a log line.
+        return; // Not a log line.
       }
+      if (log.level === "error") errorLogs.push(log);
+      if (log.msg === "ready" && typeof log["port"] === "number") resolve(log["port"]);
     });
-    void exited.then((code) => reject(new Error(`${entry} exited with ${code}: ${stderr}`)));
+    void exited.then(({ code }) => reject(new Error(`${entry} exited with ${code}: ${stderr}${errorLogs.map((e) => JSON.stringify(e)).join("\n")}`)));
   });
   return {
     url: `http://127.0.0.1:${port}`,
-    stop() {
+    port,
+    errorLogs,
+    async stop() {
       child.kill("SIGTERM");
-      return exited;
+      return (await exited).code;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      return (await exited).signal;
     },
   };
 }
