@@ -104,22 +104,24 @@ function remapParseFailures(uRes: UniversalServerResponse, onRemap: (code: Code,
   const contentType = uRes.header?.get("content-type") ?? "";
   const chunks = body as AsyncIterable<Uint8Array>;
   if (contentType === "application/json" && uRes.status === 500) {
-    return {
+    // The adapter writes the status after the first chunk is read, so setting it while reading is in time.
+    const out: UniversalServerResponse = {
       ...uRes,
       body: (async function* () {
         const bytes = Buffer.concat(await collect(chunks));
         const parsed = safeJson(bytes) as { code?: string; message?: string } | undefined;
         if (parsed?.code === "internal" && typeof parsed.message === "string" && isParseFailure(Code.Internal, parsed.message)) {
-          uRes.status = 400;
-          const out = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parsed.message }));
-          uRes.header?.set("content-length", String(out.length));
+          out.status = 400;
+          const json = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parsed.message }));
+          out.header?.set("content-length", String(json.length));
           onRemap(Code.InvalidArgument, parsed.message);
-          yield out;
+          yield json;
           return;
         }
         yield bytes;
       })(),
     };
+    return out;
   }
   if (contentType.startsWith("application/grpc-web")) {
     return { ...uRes, body: mapFrames(chunks, 0x80, (frame) => remapTrailerBlock(frame, onRemap)) };
