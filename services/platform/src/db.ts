@@ -140,6 +140,9 @@ export async function migrate(db: Db, options: { schema: string; folder: string 
   );
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${"grocery.migrate." + options.schema}))`);
+    // Services starting together on a fresh database would race to create the shared bookkeeping table
+    // (`create table if not exists` is not safe under concurrency): one lock for that step across all schemas.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${"grocery.migrate"}))`);
     await tx.execute(sql`create table if not exists public.schema_migrations (
       schema_name text not null, tag text not null, applied_at timestamptz not null default now(),
       primary key (schema_name, tag))`);

@@ -105,22 +105,20 @@ function remapParseFailures(uRes: UniversalServerResponse, onRemap: (code: Code,
   const chunks = body as AsyncIterable<Uint8Array>;
   if (contentType === "application/json" && uRes.status === 500) {
     // The adapter writes the status after the first chunk is read, so setting it while reading is in time.
-    const out: UniversalServerResponse = {
-      ...uRes,
-      body: (async function* () {
-        const bytes = Buffer.concat(await collect(chunks));
-        const parsed = safeJson(bytes) as { code?: string; message?: string } | undefined;
-        if (parsed?.code === "internal" && typeof parsed.message === "string" && isParseFailure(Code.Internal, parsed.message)) {
-          out.status = 400;
-          const json = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parsed.message }));
-          out.header?.set("content-length", String(json.length));
-          onRemap(Code.InvalidArgument, parsed.message);
-          yield json;
-          return;
-        }
-        yield bytes;
-      })(),
-    };
+    const out: UniversalServerResponse = { ...uRes };
+    out.body = (async function* () {
+      const bytes = Buffer.concat(await collect(chunks));
+      const parsed = safeJson(bytes) as { code?: string; message?: string } | undefined;
+      if (parsed?.code === "internal" && typeof parsed.message === "string" && isParseFailure(Code.Internal, parsed.message)) {
+        out.status = 400;
+        const json = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parsed.message }));
+        out.header?.set("content-length", String(json.length));
+        onRemap(Code.InvalidArgument, parsed.message);
+        yield json;
+        return;
+      }
+      yield bytes;
+    })();
     return out;
   }
   if (contentType.startsWith("application/grpc-web")) {

@@ -29,8 +29,8 @@ describe("malformed requests answer the right code on every protocol", () => {
   });
   after(() => tp.close());
 
-  const post = (path: string, body: Uint8Array | string, headers: Record<string, string>) =>
-    fetch(`${tp.url}/${path}`, { method: "POST", body, headers });
+  const post = (path: string, body: Buffer | string, headers: Record<string, string>) =>
+    fetch(`${tp.url}/${path}`, { method: "POST", body: typeof body === "string" ? body : new Uint8Array(body), headers });
 
   it("Connect: protobuf that does not parse is INVALID_ARGUMENT (400) with a request id", async () => {
     const res = await post("grocery.identity.v1.AuthService/Login", notProtobuf, { "content-type": "application/proto" });
