@@ -5,6 +5,8 @@
  * retransmission would deliver it), `pass` forwards normally.
  */
 import net from "node:net";
+import { emptyDatabase } from "./harness.js";
+import { startServiceProcess, type ServiceProcess } from "./service-process.js";
 
 export type FaultMode = "pass" | "reset" | "drop";
 
@@ -73,4 +75,36 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A service process on a fresh PostgreSQL database that it reaches only through a fault proxy. */
+export interface ProxiedService {
+  readonly proxy: FaultProxy;
+  readonly service: ServiceProcess;
+  /** Stops the service if it still runs, then the proxy, and drops the database. */
+  close(): Promise<void>;
+}
+
+export async function startBehindFaultProxy(entry: string, env: Record<string, string>): Promise<ProxiedService> {
+  const data = await emptyDatabase("postgres");
+  const direct = new URL(data.env["DATABASE_URL"]!);
+  const proxy = await startFaultProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+  const viaProxy = new URL(direct);
+  viaProxy.host = `127.0.0.1:${proxy.port}`;
+  try {
+    const service = await startServiceProcess(entry, { ...data.env, ...env, DATABASE_URL: viaProxy.toString() });
+    return {
+      proxy,
+      service,
+      async close() {
+        await service.stop();
+        await proxy.close();
+        await data.drop();
+      },
+    };
+  } catch (e) {
+    await proxy.close();
+    await data.drop();
+    throw e;
+  }
 }

@@ -13,9 +13,9 @@ import { CartService } from "../../gen/grocery/cart/v1/cart_service_pb.js";
 import { UserService } from "../../gen/grocery/identity/v1/user_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { bearerInterceptor, transportFor } from "../clients.js";
-import { startFaultProxy, type FaultMode, type FaultProxy } from "../fault-proxy.js";
-import { emptyDatabase, registerAndLogin, type DataHandle } from "../harness.js";
-import { startServiceProcess, type ServiceProcess } from "../service-process.js";
+import { startBehindFaultProxy, type FaultMode, type FaultProxy, type ProxiedService } from "../fault-proxy.js";
+import { registerAndLogin } from "../harness.js";
+import type { ServiceProcess } from "../service-process.js";
 import { proofReport } from "./report.js";
 
 const report = proofReport("database faults");
@@ -24,29 +24,21 @@ const outageMs = 5000;
 const answerBoundMs = 2600;
 
 describe("database faults under load", () => {
-  let data: DataHandle;
+  let proxied: ProxiedService;
   let proxy: FaultProxy;
   let service: ServiceProcess;
   let token: string;
   let cartId: string;
 
   before(async () => {
-    data = await emptyDatabase("postgres");
-    const direct = new URL(data.env["DATABASE_URL"]!);
-    proxy = await startFaultProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-    const viaProxy = new URL(direct);
-    viaProxy.host = `127.0.0.1:${proxy.port}`;
     // Production defaults for the probe and the database client: the suite proves those, not test settings.
-    service = await startServiceProcess("services/main.ts", { ...data.env, DATABASE_URL: viaProxy.toString(), HEALTH_PROBE_MS: "1000", CART_MAX_LINES: "10000" });
+    proxied = await startBehindFaultProxy("services/main.ts", { HEALTH_PROBE_MS: "1000", CART_MAX_LINES: "10000" });
+    ({ proxy, service } = proxied);
     token = (await registerAndLogin(service.url)).accessToken;
     const carts = createClient(CartService, transportFor(service.url, "grpc", [bearerInterceptor(token)]));
     cartId = (await carts.createCart({ name: "Faults" })).cart!.id;
   });
-  after(async () => {
-    await service?.stop();
-    await proxy?.close();
-    await data?.drop();
-  });
+  after(() => proxied?.close());
 
   for (const mode of ["reset", "drop"] as const satisfies readonly FaultMode[]) {
     it(`${mode}: fast UNAVAILABLE, NOT_SERVING within ~2 s, recovery within 2 s, no acknowledged write lost`, async () => {

@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { raceSignal } from "./signals.js";
 
 /**
  * Whether this process can serve calls that need its database, as the health probe last saw it. While it
@@ -47,21 +48,6 @@ export function createAvailabilityInterceptor(availability: Availability, exempt
   return (next) => (req) => {
     if (pass.has(req.service.typeName)) return next(req);
     if (!availability.serving) return Promise.reject(new ConnectError("database unavailable, try again", Code.Unavailable));
-    if (req.stream) return next(req);
-    const outage = availability.outage;
-    return new Promise((resolve, reject) => {
-      const onOutage = () => reject(ConnectError.from(outage.reason));
-      outage.addEventListener("abort", onOutage, { once: true });
-      next(req).then(
-        (v) => {
-          outage.removeEventListener("abort", onOutage);
-          resolve(v);
-        },
-        (e: unknown) => {
-          outage.removeEventListener("abort", onOutage);
-          reject(e);
-        },
-      );
-    });
+    return req.stream ? next(req) : raceSignal(next(req), availability.outage);
   };
 }

@@ -14,6 +14,7 @@ import {
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { kRequestId } from "./context.js";
 import { guardBody, type BodyLimits } from "./request-body.js";
+import { raceSignal } from "./signals.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
 
@@ -192,25 +193,6 @@ async function readMessage(body: AsyncIterable<Uint8Array>, method: DescMethodUn
   } catch (e) {
     throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.InvalidArgument);
   }
-}
-
-/** Settles with the call, or rejects as soon as the deadline passes, the client goes away or the server stops. */
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(ConnectError.from(signal.reason));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 function headerValue(v: string | string[] | undefined): string | null {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { kPrincipal, kRequestId } from "./context.js";
 import { codeName, toConnectError } from "./errors.js";
+import { raceSignal } from "./signals.js";
 import type { Logger } from "./logger.js";
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -89,23 +90,5 @@ async function* mapStreamErrors(res: StreamResponse, map: (e: unknown) => Connec
  * the handler is stuck waiting on something that ignores the signal: every wait has a bound.
  */
 export function createCallBoundInterceptor(): Interceptor {
-  return (next) => (req) => {
-    if (req.stream) return next(req);
-    const signal = req.signal;
-    if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(ConnectError.from(signal.reason));
-      signal.addEventListener("abort", onAbort, { once: true });
-      next(req).then(
-        (v) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(e);
-        },
-      );
-    });
-  };
+  return (next) => (req) => (req.stream ? next(req) : raceSignal(next(req), req.signal));
 }

@@ -7,30 +7,21 @@ import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import { bearerInterceptor, transportFor } from "../../../test/clients.js";
-import { startFaultProxy, type FaultProxy } from "../../../test/fault-proxy.js";
-import { emptyDatabase, registerAndLogin, type DataHandle } from "../../../test/harness.js";
-import { startServiceProcess, type ServiceProcess } from "../../../test/service-process.js";
+import { startBehindFaultProxy, type ProxiedService } from "../../../test/fault-proxy.js";
+import { registerAndLogin } from "../../../test/harness.js";
 
 const postgres = process.env["TEST_DATABASE_URL"] !== undefined;
 
 describe("shutdown with a hung database", { skip: !postgres && "needs PostgreSQL (TEST_DATABASE_URL)" }, () => {
-  let data: DataHandle;
-  let proxy: FaultProxy;
-  let service: ServiceProcess;
+  let proxied: ProxiedService;
   before(async () => {
-    data = await emptyDatabase("postgres");
-    const direct = new URL(data.env["DATABASE_URL"]!);
-    proxy = await startFaultProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-    direct.host = `127.0.0.1:${proxy.port}`;
     // A probe too slow to notice the outage first: the calls must be cut by the shutdown itself.
-    service = await startServiceProcess("services/main.ts", { ...data.env, DATABASE_URL: direct.toString(), SHUTDOWN_GRACE: "2s", HEALTH_PROBE_MS: "60000" });
+    proxied = await startBehindFaultProxy("services/main.ts", { SHUTDOWN_GRACE: "2s", HEALTH_PROBE_MS: "60000" });
   });
-  after(async () => {
-    await proxy.close();
-    await data.drop();
-  });
+  after(() => proxied.close());
 
   it("answers cut calls UNAVAILABLE and exits within the grace", async () => {
+    const { proxy, service } = proxied;
     const { accessToken } = await registerAndLogin(service.url);
     const users = createClient(UserService, transportFor(service.url, "grpc", [bearerInterceptor(accessToken)]));
     await users.getMe({});
