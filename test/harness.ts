@@ -17,6 +17,12 @@ import type { ServiceDefinition } from "../services/platform/src/service-module.
 
 export type Backend = "pglite" | "postgres";
 
+/**
+ * Test accounts cost a 64 KiB, one-pass argon2id hash instead of production's 19 MiB, two passes: the suites
+ * create thousands. One identity test proves an unconfigured process uses the production cost.
+ */
+export const cheapPasswordHashing = { PASSWORD_HASH_MEMORY_KIB: "64", PASSWORD_HASH_ITERATIONS: "1" } as const;
+
 /** PGlite always; PostgreSQL too when TEST_DATABASE_URL names a server (CI sets it). */
 export const backends: readonly Backend[] = process.env["TEST_DATABASE_URL"] ? ["pglite", "postgres"] : ["pglite"];
 
@@ -35,6 +41,17 @@ export function createTestClock(): TestClock {
     offset += ms;
   };
   return clock;
+}
+
+/**
+ * The named services out of the platform's wiring, in start-up order. A service's own tests that need another
+ * service running (identity, to sign tokens) get it here, since services/<a>/ may not import services/<b>/.
+ */
+export function servicesNamed(...names: string[]): ServiceDefinition[] {
+  for (const name of names) {
+    if (!allServices.some((s) => s.name === name)) throw new Error(`no service named ${name} in services/all-services.ts`);
+  }
+  return allServices.filter((s) => names.includes(s.name));
 }
 
 export interface TestPlatformOptions {
@@ -94,6 +111,7 @@ async function launch(options: TestPlatformOptions & { clock: TestClock; service
     LOG_LEVEL: process.env["TEST_LOG_LEVEL"] ?? "silent",
     HEALTH_PROBE_MS: "200",
     SHUTDOWN_GRACE: "2s",
+    ...cheapPasswordHashing,
     ...data.env,
     ...options.env,
   };

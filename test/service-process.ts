@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { cheapPasswordHashing } from "./harness.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -29,7 +30,7 @@ export interface ServiceProcess {
 export async function startServiceProcess(entry: string, env: Record<string, string>): Promise<ServiceProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", entry], {
     cwd: root,
-    env: { PATH: process.env["PATH"] ?? "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", HEALTH_PROBE_MS: "200", ...env },
+    env: { PATH: process.env["PATH"] ?? "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", HEALTH_PROBE_MS: "200", ...cheapPasswordHashing, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -9,11 +9,11 @@ import type { Clock } from "../../platform/src/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import { noHooks, type AccountHooks } from "./identity-deps.js";
+import type { PasswordHasher } from "./passwords.js";
 import type { LoginThrottle } from "./login-throttle.js";
 import type { RegistrationThrottle } from "./registration-throttle.js";
 import { welcomeMail } from "./mail-templates.js";
 import { enqueueMail } from "./outbox.js";
-import { hashPassword, verifyPassword } from "./passwords.js";
 import { findSession, isLive, openSession, refreshExpiresIn, revokeSession, rotateRefreshToken, type SessionPolicy } from "./sessions.js";
 import { findUserById, findUserByLogin, insertUser, isUuid, roleClaims, rolesOf, type UserRow } from "./users.js";
 import { checkPassword, normaliseDisplayName, normaliseEmail, normaliseUsername } from "./validation.js";
@@ -24,6 +24,7 @@ export interface AccountsDeps {
   logger: Logger;
   signAccessToken: AccessTokenSigner;
   sessionPolicy: SessionPolicy;
+  passwords: PasswordHasher;
   /** Brute-force defence for Login; without it logins are not throttled. */
   throttle?: LoginThrottle;
   /** Register limit per client IP; without it registrations are not limited. */
@@ -91,7 +92,7 @@ export function createAccounts(deps: AccountsDeps) {
       const clash = (await findUserByLogin(db, username)) ?? (await findUserByLogin(db, email));
       if (clash) throw new ConnectError(`${clash.email === email ? "email" : "username"} already exists`, Code.AlreadyExists);
       const now = new Date(clock());
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await deps.passwords.hash(input.password);
       // The welcome mail is queued in the same transaction: no mail for an account that was never stored.
       const user = await db.transaction(async (tx) => {
         const created = await insertUser(tx, { id: randomUUID(), username, email, passwordHash, roles: roleClaims([role]), displayName, createTime: now, updateTime: now });
@@ -120,7 +121,7 @@ export function createAccounts(deps: AccountsDeps) {
       let ok: boolean;
       try {
         user = await findUserByLogin(db, input.login);
-        ok = await verifyPassword(user?.passwordHash, input.password);
+        ok = await deps.passwords.verify(user?.passwordHash, input.password);
       } catch (e) {
         // Nothing was learnt about the password: free the slot rather than count a failure.
         await attempt?.release().catch(() => {});

@@ -7,7 +7,7 @@ import { DomainError } from "../../platform/src/errors.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { AdminBootstrap } from "./config.js";
-import { hashPassword } from "./passwords.js";
+import type { PasswordHasher } from "./passwords.js";
 import { users } from "./schema.js";
 import { findUserByLogin, insertUser, roleClaims } from "./users.js";
 import { checkPassword, normaliseEmail, normaliseUsername } from "./validation.js";
@@ -32,8 +32,8 @@ export function validateAdminBootstrap(admin: AdminBootstrap): AdminBootstrap {
  * password is used only when creating. An existing account with the configured username or email is never
  * promoted (someone may have registered the name first); that is logged as an error.
  */
-export async function bootstrapAdmin(deps: { db: Db; clock: Clock; logger: Logger }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
-  const passwordHash = await hashPassword(admin.password);
+export async function bootstrapAdmin(deps: { db: Db; clock: Clock; logger: Logger; passwords: PasswordHasher }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
+  const passwordHash = await deps.passwords.hash(admin.password);
   const outcome = await deps.db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.admin_bootstrap'))`);
     const [anyAdmin] = await tx

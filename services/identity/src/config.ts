@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { ConfigError, envDuration, envEnum, envInt, envOptional, envString, envUrl, type Env } from "../../platform/src/config.js";
+import { owaspPasswordCost, type PasswordCost } from "./passwords.js";
 
 export interface ThrottleConfig {
   /** Failures of one account key before it is locked. */
@@ -46,6 +47,8 @@ export interface AdminBootstrap {
 }
 
 export interface IdentityConfig {
+  /** argon2id cost of new password hashes (PASSWORD_HASH_MEMORY_KIB, PASSWORD_HASH_ITERATIONS). */
+  passwordCost: PasswordCost;
   /** Access token lifetime, seconds. */
   accessTokenTtl: number;
   /** A session unused for this long ends, seconds. */
@@ -101,6 +104,11 @@ export function readIdentityConfig(env: Env): IdentityConfig {
     passwordResetTtl: envDuration(env, "PASSWORD_RESET_TTL", 30 * 60),
     passwordResetInterval: envInt(env, "PASSWORD_RESET_INTERVAL", 60, { min: 0, max: 86400 }),
     activityRetention: envDuration(env, "ACTIVITY_RETENTION", 180 * 86400),
+    // The test suites lower these to make accounts cheap; production keeps OWASP's baseline unless told otherwise.
+    passwordCost: {
+      memoryKiB: envInt(env, "PASSWORD_HASH_MEMORY_KIB", owaspPasswordCost.memoryKiB, { min: 8, max: 4 * 1024 * 1024 }),
+      iterations: envInt(env, "PASSWORD_HASH_ITERATIONS", owaspPasswordCost.iterations, { min: 1, max: 100 }),
+    },
     throttle: {
       accountMaxFailures: envInt(env, "LOGIN_MAX_FAILURES", 30, { min: 1, max: 10_000 }),
       ipMaxFailures: envInt(env, "LOGIN_IP_MAX_FAILURES", 100, { min: 1, max: 100_000 }),

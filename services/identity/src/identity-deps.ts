@@ -4,6 +4,7 @@ import type { Clock } from "../../platform/src/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
 import type { IdentityConfig } from "./config.js";
 import type { LoginThrottle } from "./login-throttle.js";
+import type { PasswordHasher } from "./passwords.js";
 import type { RegistrationThrottle } from "./registration-throttle.js";
 import type { SessionPolicy } from "./sessions.js";
 
@@ -31,5 +32,6 @@ export interface IdentityDeps {
   sessionPolicy: SessionPolicy;
   throttle: LoginThrottle;
   registrationThrottle: RegistrationThrottle;
+  passwords: PasswordHasher;
   hooks: AccountHooks;
 }

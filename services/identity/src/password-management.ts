@@ -9,7 +9,6 @@ import type { IdentityDeps } from "./identity-deps.js";
 import { passwordChangedMail, passwordResetMail } from "./mail-templates.js";
 import { createJobQueue } from "./job-queue.js";
 import { enqueueMail } from "./outbox.js";
-import { hashPassword } from "./passwords.js";
 import { confirmPassword } from "./reauthentication.js";
 import { passwordResetTokens, users } from "./schema.js";
 import { revokeAllSessions } from "./sessions.js";
@@ -110,7 +109,7 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
       checkPassword(input.newPassword, user, "new_password");
       if (input.newPassword === input.currentPassword) throw invalidArgument("new_password", "must differ from the current password");
       await confirmPassword(deps, user, input.currentPassword, client, "current_password");
-      const passwordHash = await hashPassword(input.newPassword);
+      const passwordHash = await deps.passwords.hash(input.newPassword);
       const ended = await db.transaction((tx) => setPassword(tx, user, passwordHash, "changed", principal.sessionId, client, principal.sessionId));
       hooks.sessionsEnded(ended);
       hooks.mailQueued();
@@ -143,7 +142,7 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
       const user = found ? await findUserById(db, found.userId) : undefined;
       if (!user || user.disabled) throw badResetToken();
       checkPassword(input.newPassword, user, "new_password");
-      const passwordHash = await hashPassword(input.newPassword);
+      const passwordHash = await deps.passwords.hash(input.newPassword);
       const ended = await db.transaction(async (tx) => {
         // Spending is the guard: of two concurrent uses of one token only one updates the row.
         const spent = await tx

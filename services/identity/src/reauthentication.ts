@@ -1,7 +1,6 @@
 import { invalidArgument } from "../../platform/src/errors.js";
 import type { ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
-import { verifyPassword } from "./passwords.js";
 import type { UserRow } from "./users.js";
 
 /**
@@ -10,14 +9,14 @@ import type { UserRow } from "./users.js";
  * used to guess the password; a locked counter answers RESOURCE_EXHAUSTED. A wrong or missing password is
  * INVALID_ARGUMENT naming `field`.
  */
-export async function confirmPassword(deps: Pick<IdentityDeps, "throttle">, user: UserRow, password: string, client: ClientInfo, field: string): Promise<void> {
+export async function confirmPassword(deps: Pick<IdentityDeps, "throttle" | "passwords">, user: UserRow, password: string, client: ClientInfo, field: string): Promise<void> {
   if (password === "") throw invalidArgument(field, "is required");
   const keys = [deps.throttle.userKey(user.id), ...deps.throttle.ipKeys(client.ip)];
   // A slot is reserved before the check, as for logins, so concurrent guesses cannot outrun the lock.
   const attempt = await deps.throttle.admit(keys);
   let ok: boolean;
   try {
-    ok = await verifyPassword(user.passwordHash, password);
+    ok = await deps.passwords.verify(user.passwordHash, password);
   } catch (e) {
     await attempt.release().catch(() => {});
     throw e;

@@ -20,6 +20,7 @@ import { createSessionCheck } from "./session-check.js";
 import { createSessionManagement } from "./session-management.js";
 import { createSigningKeyRing } from "./signing-keys.js";
 import { createUserAdmin } from "./user-admin.js";
+import { createPasswordHasher } from "./passwords.js";
 
 export const identityService: ServiceDefinition = {
   name: "identity",
@@ -52,7 +53,8 @@ export const identityService: ServiceDefinition = {
       principalChanged: (subject) => sessionCheck.forgetSubject(subject),
       mailQueued: () => dispatcher.kick(),
     };
-    const deps: IdentityDeps = { db, clock, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, hooks };
+    const passwordHasher = createPasswordHasher(config.passwordCost);
+    const deps: IdentityDeps = { db, clock, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, passwords: passwordHasher, hooks };
     const accounts = createAccounts(deps);
     const serviceAccounts = createServiceAccounts(deps);
     const passwords = createPasswordManagement(deps);
@@ -98,7 +100,7 @@ export const identityService: ServiceDefinition = {
       jwksSource,
       checkPrincipal: sessionCheck.check,
       async start() {
-        if (admin) await bootstrapAdmin({ db, clock, logger }, admin);
+        if (admin) await bootstrapAdmin({ db, clock, logger, passwords: passwordHasher }, admin);
         dispatcher.start();
       },
       async close() {
