@@ -1,6 +1,68 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+/**
+ * Service boundaries (DESIGN.md "Layout"): a file under services/<a>/ may import its own folder,
+ * services/platform/ and gen/ — services talk to each other only through their generated clients — and, outside
+ * src/, the shared test helpers in test/. services/platform/ is itself a services/<a>/, so it can reach only
+ * itself and gen/. The wiring (services/all-services.ts, services/main.ts) sits outside every service folder and
+ * so is free to import each service; no service may import the wiring back, as that would reach every other
+ * service through it.
+ *
+ * `no-restricted-imports` matches the specifier as written, without resolving it, so the rules are made per
+ * directory depth: a file d folders below services/<a>/ reaches services/ with exactly d+1 "../" and the
+ * repository root with d+2, and each block forbids what may not follow there. That catches
+ * "../../identity/src/accounts.js" from services/cart/src/ without flagging a service's own folder that
+ * happens to share a name. New services are covered without being listed.
+ */
+const MAX_DEPTH = 12;
+const up = (n) => `^(?:\\./)*(?:\\.\\./){${n}}`;
+const notUp = "\\.\\.(?:/|$)";
+const boundaryMessage =
+  "a service may import only its own folder, services/platform/ and gen/ (its tests also test/): " +
+  "call another service through its generated client";
+
+/** Regexes for the specifiers a file `depth` folders below services/<a>/ may not import. */
+function forbiddenSpecifiers(depth, rootAllowed) {
+  return [
+    // In services/: anything but platform (another service, the wiring). ".." goes on to the root, checked next.
+    `${up(depth + 1)}(?!platform(?:/|$)|${notUp})`,
+    // At the root: only the allowed folders; services/ only as services/platform/.
+    `${up(depth + 2)}(?!(?:${rootAllowed.join("|")})/|services/platform(?:/|$))`,
+  ];
+}
+
+function boundaryRules(depth, rootAllowed) {
+  const regexes = forbiddenSpecifiers(depth, rootAllowed);
+  // esquery reads a regex up to its first "/", so the copy used in selectors spells "/" as \x2F.
+  const esquery = (r) => r.replaceAll("/", "\\x2F");
+  return {
+    "no-restricted-imports": ["error", { patterns: regexes.map((regex) => ({ regex, message: boundaryMessage })) }],
+    // no-restricted-imports does not look at import("…") expressions or `import("…")` types.
+    "no-restricted-syntax": [
+      "error",
+      ...regexes.map((r) => ({
+        selector: `:matches(ImportExpression, TSImportType) Literal[value=/${esquery(r)}/]`,
+        message: boundaryMessage,
+      })),
+    ],
+  };
+}
+
+const boundaries = [];
+for (let depth = 0; depth <= MAX_DEPTH; depth++) {
+  boundaries.push({ files: [`services/*/${"*/".repeat(depth)}*`], rules: boundaryRules(depth, ["gen", "test"]) });
+}
+// Production code: no test helpers. Listed after the blocks above, so it replaces their options for src/.
+for (let depth = 1; depth <= MAX_DEPTH; depth++) {
+  boundaries.push({ files: [`services/*/src/${"*/".repeat(depth - 1)}*`], rules: boundaryRules(depth, ["gen"]) });
+}
+// Deeper than the blocks reach: fail loudly rather than let the boundary lapse there.
+boundaries.push({
+  files: [`services/*/${"*/".repeat(MAX_DEPTH + 1)}**`],
+  rules: { "no-restricted-syntax": ["error", { selector: "Program", message: "too deep for the import-boundary rules: raise MAX_DEPTH in eslint.config.js" }] },
+});
+
 export default tseslint.config(
   { ignores: ["gen/**", "node_modules/**", "data/**", ".cache/**", "**/*.js", "**/*.mjs"] },
   js.configs.recommended,
@@ -17,4 +79,5 @@ export default tseslint.config(
     files: ["**/*.test.ts", "test/**", "bench/**", "scripts/**"],
     rules: { "no-console": "off" },
   },
+  ...boundaries,
 );

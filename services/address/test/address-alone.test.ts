@@ -7,9 +7,8 @@ import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { codeOf } from "../../../test/clients.js";
-import { backends, registerAndLogin, startTestPlatform, emptyDatabase, type DataHandle, type TestPlatform } from "../../../test/harness.js";
+import { backends, registerAndLogin, servicesNamed, startTestPlatform, emptyDatabase, type DataHandle, type TestPlatform } from "../../../test/harness.js";
 import { startServiceProcess } from "../../../test/service-process.js";
-import { identityService } from "../../identity/src/service.js";
 import { addressClient, home, shop } from "./support.js";
 
 for (const backend of backends) {
@@ -18,7 +17,7 @@ for (const backend of backends) {
     let db: DataHandle;
 
     before(async () => {
-      identity = await startTestPlatform({ backend, services: [identityService] });
+      identity = await startTestPlatform({ backend, services: servicesNamed("identity") });
       db = await emptyDatabase(backend);
     });
     after(async () => {

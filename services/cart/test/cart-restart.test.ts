@@ -5,8 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { identityService } from "../../identity/src/service.js";
-import { backends, registerAndLogin, startTestPlatform, emptyDatabase, type DataHandle, type TestPlatform } from "../../../test/harness.js";
+import { backends, registerAndLogin, servicesNamed, startTestPlatform, emptyDatabase, type DataHandle, type TestPlatform } from "../../../test/harness.js";
 import { startServiceProcess } from "../../../test/service-process.js";
 import { Clients, item, newRequestId, rejectsWith, startCartPlatform } from "./helpers.js";
 
@@ -46,7 +45,7 @@ for (const backend of backends) {
       let db: DataHandle;
 
       before(async () => {
-        identity = await startTestPlatform({ backend, services: [identityService] });
+        identity = await startTestPlatform({ backend, services: servicesNamed("identity") });
         db = await emptyDatabase(backend);
       });
       after(async () => {
