@@ -1,9 +1,9 @@
 /**
  * Static checks of the edge (envoy.yaml) and the deployment (docker-compose.yml, Dockerfile) against the
  * contracts: every RPC generated from the protos must reach its service, carry a JWT requirement exactly when
- * its (grocery.auth.v1.access) policy is not public, and internal services must never be routed. The files are
- * read as YAML and routes are matched the way Envoy matches them (first match wins); nothing here starts Envoy
- * or Docker.
+ * its access policy (its own or its service's default, see accessPolicyOf) is not public, and internal services
+ * must never be routed. The files are read as YAML and routes are matched the way Envoy matches them (first
+ * match wins); nothing here starts Envoy or Docker.
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";

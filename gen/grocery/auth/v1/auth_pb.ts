@@ -4,7 +4,7 @@
 
 import type { GenEnum, GenExtension, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, extDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { MethodOptions } from "@bufbuild/protobuf/wkt";
+import type { MethodOptions, ServiceOptions } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,10 +12,11 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/auth/v1/auth.proto.
  */
 export const file_grocery_auth_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("Chpncm9jZXJ5L2F1dGgvdjEvYXV0aC5wcm90bxIPZ3JvY2VyeS5hdXRoLnYxIlcKDEFjY2Vzc1BvbGljeRIOCgZwdWJsaWMYASABKAgSJAoFcm9sZXMYAiADKA4yFS5ncm9jZXJ5LmF1dGgudjEuUm9sZRIRCglleHBlbnNpdmUYAyABKAgqZgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASEQoNUk9MRV9DVVNUT01FUhABEhMKD1JPTEVfU0hPUF9PV05FUhACEg4KClJPTEVfQURNSU4QAxIQCgxST0xFX1NFUlZJQ0UQBDpXCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi4jgMgASgLMh0uZ3JvY2VyeS5hdXRoLnYxLkFjY2Vzc1BvbGljeVIGYWNjZXNzYgZwcm90bzM", [file_google_protobuf_descriptor]);
+  fileDesc("Chpncm9jZXJ5L2F1dGgvdjEvYXV0aC5wcm90bxIPZ3JvY2VyeS5hdXRoLnYxIlcKDEFjY2Vzc1BvbGljeRIOCgZwdWJsaWMYASABKAgSJAoFcm9sZXMYAiADKA4yFS5ncm9jZXJ5LmF1dGgudjEuUm9sZRIRCglleHBlbnNpdmUYAyABKAgqZgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASEQoNUk9MRV9DVVNUT01FUhABEhMKD1JPTEVfU0hPUF9PV05FUhACEg4KClJPTEVfQURNSU4QAxIQCgxST0xFX1NFUlZJQ0UQBDpXCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi4jgMgASgLMh0uZ3JvY2VyeS5hdXRoLnYxLkFjY2Vzc1BvbGljeVIGYWNjZXNzOmcKDmRlZmF1bHRfYWNjZXNzEh8uZ29vZ2xlLnByb3RvYnVmLlNlcnZpY2VPcHRpb25zGLmOAyABKAsyHS5ncm9jZXJ5LmF1dGgudjEuQWNjZXNzUG9saWN5Ug1kZWZhdWx0QWNjZXNzYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
- * AccessPolicy says who may call an RPC. Every RPC declares one; an RPC without it is denied to everyone.
+ * AccessPolicy says who may call an RPC. Every RPC has one, declared on the RPC itself or as its service's
+ * default_access; an RPC with neither is denied to everyone.
  *
  * @generated from message grocery.auth.v1.AccessPolicy
  */
@@ -99,10 +100,21 @@ export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_grocery_auth_v1_auth, 0);
 
 /**
- * The access policy of an RPC, enforced by the auth interceptor of every service.
+ * The access policy of an RPC, enforced by the auth interceptor of every service. When set it replaces the
+ * service's default_access as a whole (nothing is merged), so an override states every field it needs.
  *
  * @generated from extension: grocery.auth.v1.AccessPolicy access = 51000;
  */
 export const access: GenExtension<MethodOptions, AccessPolicy> = /*@__PURE__*/
   extDesc(file_grocery_auth_v1_auth, 0);
+
+/**
+ * The access policy of every RPC of the service that declares no (grocery.auth.v1.access) of its own, so a
+ * service whose RPCs all admit the same callers states them once. A service without it leaves every RPC to
+ * declare its own policy.
+ *
+ * @generated from extension: grocery.auth.v1.AccessPolicy default_access = 51001;
+ */
+export const default_access: GenExtension<ServiceOptions, AccessPolicy> = /*@__PURE__*/
+  extDesc(file_grocery_auth_v1_auth, 1);
 

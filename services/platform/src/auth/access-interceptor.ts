@@ -1,6 +1,6 @@
 import { create, getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { access, AccessPolicySchema, type AccessPolicy } from "../../../../gen/grocery/auth/v1/auth_pb.js";
+import { access, AccessPolicySchema, default_access, type AccessPolicy } from "../../../../gen/grocery/auth/v1/auth_pb.js";
 import { kPrincipal, type Principal } from "../context.js";
 import type { Logger } from "../logger.js";
 import { InvalidTokenError, type TokenVerifier } from "./verify-token.js";
@@ -19,14 +19,19 @@ export interface AccessInterceptorOptions {
   publicServices?: readonly string[];
 }
 
-/** The access policy declared on an RPC in the proto, or undefined when it declares none. */
+/**
+ * The access policy the proto gives an RPC: its own `(grocery.auth.v1.access)` when set, else its service's
+ * `(grocery.auth.v1.default_access)`, else undefined (and the RPC is denied). The RPC's own policy replaces the
+ * default whole rather than merging with it, so reading one option tells the full policy of an RPC that has it.
+ */
 export function accessPolicyOf(method: DescMethod): AccessPolicy | undefined {
-  return hasOption(method, access) ? getOption(method, access) : undefined;
+  if (hasOption(method, access)) return getOption(method, access);
+  return hasOption(method.parent, default_access) ? getOption(method.parent, default_access) : undefined;
 }
 
 /**
- * Enforces each RPC's `grocery.auth.v1.access` option: public methods pass; other methods need a valid bearer token carrying one of the listed roles.
- * A method without a policy is denied to everyone.
+ * Enforces each RPC's access policy (see accessPolicyOf): public methods pass; other methods need a valid bearer
+ * token carrying one of the listed roles. A method without a policy is denied to everyone.
  */
 export function createAccessInterceptor(options: AccessInterceptorOptions): Interceptor {
   const policies = new Map<DescMethod, AccessPolicy | undefined>();
