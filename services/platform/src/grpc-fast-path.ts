@@ -38,16 +38,35 @@ export interface GrpcFastPathOptions {
 export type GrpcFastPath = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
 
 /**
+ * Throws when a registration carries handler options. The fast path builds its calls from the server-wide
+ * interceptors and limits only; serving such a service here would silently skip, on unary gRPC alone, whatever
+ * the options add (an interceptor, a message limit), while every other protocol applied it. Failing at start-up
+ * makes that impossible to miss.
+ */
+function refuseHandlerOptions(what: string, handlerOptions: object | undefined): void {
+  const given = Object.entries(handlerOptions ?? {})
+    .filter(([, value]) => value !== undefined)
+    .map(([key]) => key);
+  if (given.length === 0) return;
+  throw new Error(
+    `${what} is registered with handler options (${given.join(", ")}) that the unary gRPC fast path does not honour: ` +
+      `move them to the server-wide options, or create the server with grpcFastPath: false`,
+  );
+}
+
+/**
  * Serves the common case — a unary gRPC call over HTTP/2 with an uncompressed protobuf body — without
  * connect-node's general streaming machinery, which costs several times more CPU per call. Same handlers, same
  * interceptors, same HandlerContext, same status mapping; anything else (streams, gRPC-web, Connect,
- * compression, HTTP/1.1) goes to connect-node unchanged.
+ * compression, HTTP/1.1) goes to connect-node unchanged. Throws at creation when the routes register a service
+ * or RPC with handler options, which only connect-node would apply.
  */
 export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
   const entries = new Map<string, UnaryEntry>();
   const recorder: ConnectRouter = {
     handlers: [],
-    service(service, implementation) {
+    service(service, implementation, handlerOptions) {
+      refuseHandlerOptions(service.typeName, handlerOptions);
       for (const method of service.methods) {
         const impl = (implementation as Record<string, unknown>)[method.localName];
         if (method.methodKind === "unary" && typeof impl === "function") {
@@ -56,7 +75,8 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       }
       return this;
     },
-    rpc(method, impl) {
+    rpc(method, impl, handlerOptions) {
+      refuseHandlerOptions(`${method.parent.typeName}/${method.name}`, handlerOptions);
       if (method.methodKind === "unary") {
         entries.set(`/${method.parent.typeName}/${method.name}`, { service: method.parent, method: method as DescMethodUnary, impl: impl as UnaryImpl });
       }

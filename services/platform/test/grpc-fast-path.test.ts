@@ -143,3 +143,42 @@ describe("unary gRPC fast path matches connect-node", () => {
     assert.equal(ip, "127.0.0.1");
   });
 });
+
+describe("unary gRPC fast path and per-registration handler options", () => {
+  // A per-service interceptor: what a later service might add, and what the fast path would silently skip.
+  const perService: Interceptor = (next) => async (req) => {
+    const res = await next(req);
+    res.header.set("x-per-service", "yes");
+    return res;
+  };
+  const check = () => ({ status: Status.SERVING });
+
+  it("refuses at start-up a service registered with options it does not honour, naming the service", () => {
+    assert.throws(
+      () => createRpcServer({ routes: (router) => router.service(Health, { check }, { interceptors: [perService] }), interceptors: [] }),
+      (e: unknown) => e instanceof Error && e.message.includes("grpc.health.v1.Health") && e.message.includes("interceptors"),
+    );
+    assert.throws(
+      () => createRpcServer({ routes: (router) => router.rpc(Health.method.check, check, { readMaxBytes: 10 }), interceptors: [] }),
+      (e: unknown) => e instanceof Error && e.message.includes("grpc.health.v1.Health/Check") && e.message.includes("readMaxBytes"),
+    );
+  });
+
+  it("accepts empty options, and without the fast path connect-node applies the options", async () => {
+    const empty = createRpcServer({ routes: (router) => router.service(Health, { check }, {}), interceptors: [] });
+    await empty.close(0);
+    const server = createRpcServer({
+      routes: (router) => router.service(Health, { check }, { interceptors: [perService] }),
+      interceptors: [],
+      grpcFastPath: false,
+    });
+    try {
+      const port = await server.listen(0, "127.0.0.1");
+      let header: string | null | undefined;
+      await client(`http://127.0.0.1:${port}`).check({}, { onHeader: (h) => (header = h.get("x-per-service")) });
+      assert.equal(header, "yes");
+    } finally {
+      await server.close(100);
+    }
+  });
+});
