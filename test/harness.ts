@@ -23,6 +23,14 @@ export type Backend = "pglite" | "postgres";
  */
 export const cheapPasswordHashing = { PASSWORD_HASH_MEMORY_KIB: "64", PASSWORD_HASH_ITERATIONS: "1" } as const;
 
+/**
+ * The skip reason for a concurrency test on `backend`: PGlite runs one transaction at a time, so a race there
+ * proves nothing; races are proven on PostgreSQL, which CI always has.
+ */
+export function concurrencySkip(backend: Backend): string | false {
+  return backend === "pglite" && "PGlite runs one transaction at a time: races are proven on PostgreSQL";
+}
+
 /** PGlite always; PostgreSQL too when TEST_DATABASE_URL names a server (CI sets it). */
 export const backends: readonly Backend[] = process.env["TEST_DATABASE_URL"] ? ["pglite", "postgres"] : ["pglite"];
 

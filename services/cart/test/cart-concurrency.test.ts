@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { backends, callJson, createTestClock, registerAndLogin, type TestClock, type TestPlatform, type TestUser } from "../../../test/harness.js";
+import { backends, callJson, concurrencySkip, createTestClock, registerAndLogin, type TestClock, type TestPlatform, type TestUser } from "../../../test/harness.js";
 import { Clients, item, newRequestId, rejectsWith, startCartPlatform, type CartClient } from "./helpers.js";
 
 /** Splits settled calls into successes and the codes of the failures. */
@@ -15,7 +15,7 @@ function outcomes(results: PromiseSettledResult<unknown>[]): { ok: number; codes
 }
 
 for (const backend of backends) {
-  describe(`CartService concurrency and idempotency on ${backend}`, () => {
+  describe(`CartService concurrency and idempotency on ${backend}`, { skip: concurrencySkip(backend) }, () => {
     let tp: TestPlatform;
     let clock: TestClock;
     const clients = new Clients();
