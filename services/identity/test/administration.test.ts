@@ -8,16 +8,13 @@ import { backends } from "../../../test/harness.js";
 import { createLogger } from "../../platform/src/logger.js";
 import { buildPlatform, readPlatformConfig, type Platform } from "../../platform/src/platform.js";
 import { identityService } from "../src/service.js";
-import { adminCredentials, bearerOf, claimsOf, login, loginAdmin, newAccount, restartIdentity, startIdentity, type Account, type IdentityTestEnv } from "./identity-helpers.js";
+import { type Account, adminCredentials, bearerOf, claimsOf, type IdentityTestEnv, login, loginAdmin, newAccount, restartIdentity, startIdentity, startIdentityWithAdmin } from "./identity-helpers.js";
 
 for (const backend of backends) {
   describe(`user administration (${backend})`, () => {
     let t: IdentityTestEnv;
     let admin: Account;
-    before(async () => {
-      t = await startIdentity(backend);
-      admin = await loginAdmin(t);
-    });
+    before(async () => ({ t, admin } = await startIdentityWithAdmin(backend)));
     after(() => t.close());
 
     const admins = async () => (await t.users.listUsers({ role: Role.ADMIN }, bearerOf(admin))).users;

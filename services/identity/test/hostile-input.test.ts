@@ -9,7 +9,7 @@ import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { codeOf } from "../../../test/clients.js";
 import { backends, uniqueName } from "../../../test/harness.js";
 import { encodeScopedPageToken } from "../../platform/src/pagination.js";
-import { bearerOf, loginAdmin, newAccount, startIdentity, type Account, type IdentityTestEnv } from "./identity-helpers.js";
+import { type Account, bearerOf, type IdentityTestEnv, newAccount, startIdentityWithAdmin } from "./identity-helpers.js";
 
 const NUL = "\u0000";
 
@@ -27,10 +27,7 @@ for (const backend of backends) {
   describe(`hostile input (${backend})`, () => {
     let t: IdentityTestEnv;
     let admin: Account;
-    before(async () => {
-      t = await startIdentity(backend);
-      admin = await loginAdmin(t);
-    });
+    before(async () => ({ t, admin } = await startIdentityWithAdmin(backend)));
     after(() => t.close());
 
     it("a NUL in the login is the ordinary UNAUTHENTICATED of a wrong login", async () => {

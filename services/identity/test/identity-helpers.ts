@@ -51,6 +51,12 @@ export async function startIdentity(backend: Backend, env: Record<string, string
   return t;
 }
 
+/** `startIdentity` with its administrator already logged in, for suites that act as the admin. */
+export async function startIdentityWithAdmin(backend: Backend, env: Record<string, string> = {}): Promise<{ t: IdentityTestEnv; admin: Account }> {
+  const t = await startIdentity(backend, env);
+  return { t, admin: await loginAdmin(t) };
+}
+
 /** Restarts the platform on the same data (a new replica, in effect) and points the clients at it. */
 export async function restartIdentity(t: IdentityTestEnv): Promise<void> {
   t.tp = await t.tp.restart();

@@ -7,7 +7,7 @@ import jwt from "jsonwebtoken";
 import { codeOf } from "../../../test/clients.js";
 import { backends, openTestDatabase } from "../../../test/harness.js";
 import { rowsOf } from "../../platform/src/db.js";
-import { bearerOf, loginAdmin, newAccount, restartIdentity, startIdentity, type Account, type IdentityTestEnv } from "./identity-helpers.js";
+import { type Account, bearerOf, type IdentityTestEnv, newAccount, restartIdentity, startIdentityWithAdmin } from "./identity-helpers.js";
 
 const MINUTE = 60_000;
 const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString()) as { kid: string }).kid;
@@ -16,10 +16,7 @@ for (const backend of backends) {
   describe(`signing key rotation (${backend})`, () => {
     let t: IdentityTestEnv;
     let admin: Account;
-    before(async () => {
-      t = await startIdentity(backend);
-      admin = await loginAdmin(t);
-    });
+    before(async () => ({ t, admin } = await startIdentityWithAdmin(backend)));
     after(() => t.close());
 
     const publishedKids = async () => {

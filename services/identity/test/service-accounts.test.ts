@@ -6,16 +6,13 @@ import { sql } from "drizzle-orm";
 import { codeOf } from "../../../test/clients.js";
 import { backends, openTestDatabase } from "../../../test/harness.js";
 import { rowsOf } from "../../platform/src/db.js";
-import { bearerOf, claimsOf, loginAdmin, newAccount, startIdentity, type Account, type IdentityTestEnv } from "./identity-helpers.js";
+import { type Account, bearerOf, claimsOf, type IdentityTestEnv, newAccount, startIdentityWithAdmin } from "./identity-helpers.js";
 
 for (const backend of backends) {
   describe(`service accounts (${backend})`, () => {
     let t: IdentityTestEnv;
     let admin: Account;
-    before(async () => {
-      t = await startIdentity(backend);
-      admin = await loginAdmin(t);
-    });
+    before(async () => ({ t, admin } = await startIdentityWithAdmin(backend)));
     after(() => t.close());
 
     const createAccount = async (name: string) => {
