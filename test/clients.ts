@@ -65,7 +65,8 @@ export function grpcJsClient(url: string) {
           (b: Buffer) => fromBinary(method.output, b),
           create(method.input, input),
           md,
-          (err, res) => (err ? reject(new ConnectError(err.details, err.code as number as Code)) : resolve(res as MessageShape<O>)),
+          // The grpc-js error stays the cause: its metadata holds the trailers (grpc-status-details-bin) as received.
+          (err, res) => (err ? reject(new ConnectError(err.details, err.code as number as Code, undefined, undefined, err)) : resolve(res as MessageShape<O>)),
         );
       });
     },

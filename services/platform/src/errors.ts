@@ -1,4 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
+
+/** One wrong request field, as a google.rpc.BadRequest field violation carries it to the client. */
+export interface FieldViolation {
+  /** The field's path in the request, in the proto's names: `address.postal_code`, `item.unit_price.amount_minor`. */
+  readonly field: string;
+  /** What is wrong with it, for the person who filled it in. */
+  readonly description: string;
+}
 
 /**
  * DomainError is what domain code throws for an expected failure. The error-mapping interceptor turns it into
@@ -6,20 +15,29 @@ import { Code, ConnectError } from "@connectrpc/connect";
  */
 export class DomainError extends Error {
   override readonly name = "DomainError";
+  /** The wrong request fields; sent as google.rpc.BadRequest so a client can show each next to its input. */
+  readonly violations: readonly FieldViolation[];
   constructor(
     readonly code: Code,
     message: string,
-    /** The request field at fault, for INVALID_ARGUMENT. */
+    /** The request field at fault, for INVALID_ARGUMENT (the first of `violations` when there are several). */
     readonly field?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; violations?: readonly FieldViolation[] },
   ) {
     super(message, options);
+    this.violations = options?.violations ?? (field === undefined ? [] : [{ field, description: message }]);
   }
 }
 
 /** A bad request field; the message names the field so a client can point at it. */
 export function invalidArgument(field: string, reason: string): DomainError {
-  return new DomainError(Code.InvalidArgument, `${field}: ${reason}`, field);
+  return new DomainError(Code.InvalidArgument, `${field}: ${reason}`, field, { violations: [{ field, description: reason }] });
+}
+
+/** Several bad request fields found by one check, all reported at once; the message lists every one. */
+export function invalidArguments(violations: readonly [FieldViolation, ...FieldViolation[]]): DomainError {
+  const message = violations.map((v) => `${v.field}: ${v.description}`).join("; ");
+  return new DomainError(Code.InvalidArgument, message, violations[0].field, { violations });
 }
 
 export function notFound(what: string): DomainError {
@@ -79,9 +97,19 @@ export function codeName(code: Code | "OK"): string {
   return code === "OK" ? "ok" : Code[code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase());
 }
 
-/** Converts anything thrown by a handler into the ConnectError a client sees. */
+/**
+ * Converts anything thrown by a handler into the ConnectError a client sees. A DomainError's field violations
+ * go into the error details as one google.rpc.BadRequest, which connect writes on every protocol (gRPC and
+ * gRPC-web: grpc-status-details-bin; Connect: the JSON `details`), so clients need not parse the message.
+ */
 export function toConnectError(e: unknown): { error: ConnectError; unexpected: boolean } {
-  if (e instanceof DomainError) return { error: new ConnectError(e.message, e.code, undefined, undefined, e), unexpected: false };
+  if (e instanceof DomainError) {
+    const details =
+      e.violations.length === 0
+        ? undefined
+        : [{ desc: BadRequestSchema, value: { fieldViolations: e.violations.map(({ field, description }) => ({ field, description })) } }];
+    return { error: new ConnectError(e.message, e.code, undefined, details, e), unexpected: false };
+  }
   if (e instanceof ConnectError) return { error: e, unexpected: e.code === Code.Internal || e.code === Code.Unknown };
   if (isDatabaseUnavailable(e)) {
     return { error: new ConnectError("service unavailable, try again", Code.Unavailable, undefined, undefined, e), unexpected: false };
