@@ -73,6 +73,8 @@ export const healthCheckFrame = grpcFrame(toBinary(HealthCheckRequestSchema, cre
 /** What happened to one HTTP/2 stream: its grpc-status (from headers or trailers), or the reset code. */
 export interface StreamOutcome {
   grpcStatus: string;
+  /** The HTTP :status of the response (0 when none came). */
+  httpStatus: number;
   rstCode: number;
   /** From the request to the stream's close. */
   ms: number;
@@ -90,6 +92,7 @@ export function h2Call(
   const started = Date.now();
   return new Promise((resolve) => {
     let grpcStatus = "";
+    let httpStatus = 0;
     let statusMs = -1;
     const status = (v: unknown) => {
       if (v === undefined) return;
@@ -106,14 +109,17 @@ export function h2Call(
         ...options.headers,
       });
     } catch {
-      resolve({ grpcStatus: "", rstCode: -1, ms: 0, statusMs });
+      resolve({ grpcStatus: "", httpStatus, rstCode: -1, ms: 0, statusMs });
       return;
     }
-    stream.on("response", (h) => status(h["grpc-status"]));
+    stream.on("response", (h) => {
+      httpStatus = Number(h[":status"] ?? 0);
+      status(h["grpc-status"]);
+    });
     stream.on("trailers", (t) => status(t["grpc-status"]));
     stream.on("data", () => {});
     stream.on("error", () => {});
-    stream.on("close", () => resolve({ grpcStatus, rstCode: stream.rstCode ?? 0, ms: Date.now() - started, statusMs }));
+    stream.on("close", () => resolve({ grpcStatus, httpStatus, rstCode: stream.rstCode ?? 0, ms: Date.now() - started, statusMs }));
     if (options.keepOpen) stream.write(body);
     else stream.end(body);
   });
