@@ -3,7 +3,6 @@ import { cursorId, cursorNumber, cursorTime, decodePageToken, encodePageToken, p
 import type { AddressConfig } from "./config.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
 import type { AddressStore } from "./store.js";
-import { resolveUpdateMask } from "./update-mask.js";
 import { normalizeLatLng, validateAddress } from "./validation.js";
 
 /** Who is asking, as the address rules see it. */
@@ -26,8 +25,8 @@ export interface ListRequest {
 export interface UpdateRequest {
   id: string;
   input: AddressInput;
-  /** update_mask paths, proto field names. */
-  paths: readonly string[];
+  /** The fields to overwrite, as the update mask resolved them; the others keep their stored values. */
+  fields: ReadonlySet<keyof AddressFields>;
   expectedVersion: number | undefined;
 }
 
@@ -107,7 +106,7 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
 
     async update(caller, request) {
       if (request.id === "") throw invalidArgument("address.id", "required");
-      const fields = resolveUpdateMask(request.paths, (f) => isSet(request.input, f));
+      const { fields } = request;
       if (fields.has("kind") && request.input.kind === undefined) throw invalidArgument("address.kind", "required");
       const id = addressId(request.id, "address.id");
       return store.update(caller.ownerId, id, request.expectedVersion, (current) => {
@@ -148,12 +147,6 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       return { ...page, radiusKm };
     },
   };
-}
-
-/** Whether a request sets a field, for an update with an empty mask (AIP-134: every populated field). */
-function isSet(input: AddressInput, field: keyof AddressFields): boolean {
-  const value = input[field];
-  return value !== undefined && value !== null && value !== "";
 }
 
 function copyField<K extends keyof AddressFields>(target: AddressInput, source: AddressInput, field: K): void {

@@ -12,8 +12,9 @@ import { AddressService, NearbyShopSchema, type NearbyShop as ProtoNearbyShop } 
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { hasRole, requirePrincipal } from "../../platform/src/context.js";
 import { invalidArgument } from "../../platform/src/errors.js";
+import { createUpdateMaskResolver } from "../../platform/src/update-mask.js";
 import type { AddressBook, AddressInput, Caller } from "./address-book.js";
-import type { Address, AddressKind, LatLng, NearbyShop } from "./model.js";
+import { protoFieldNames, type Address, type AddressFields, type AddressKind, type LatLng, type NearbyShop } from "./model.js";
 
 /**
  * Registers AddressService on a router. Handlers only translate between the wire and the address book; the
@@ -37,7 +38,7 @@ export function addressRoutes(book: AddressBook): (router: ConnectRouter) => voi
         const address = await book.update(callerOf(ctx), {
           id: req.address?.id ?? "",
           input: inputFrom(req.address, "address"),
-          paths: req.updateMask?.paths ?? [],
+          fields: fieldsToUpdate(req.updateMask?.paths, req.address),
           expectedVersion: versionFrom(req.expectedVersion, "expected_version"),
         });
         return { address: toProto(address) };
@@ -59,6 +60,24 @@ export function addressRoutes(book: AddressBook): (router: ConnectRouter) => voi
         return { shops: page.items.map(nearbyToProto), nextPageToken: page.nextPageToken, radiusKm: page.radiusKm };
       },
     });
+}
+
+// The writable fields are the domain's AddressFields; every other Address field is output only. The resolver
+// checks each name against the descriptor at start-up, so this list cannot name a field the contract lacks.
+const fieldByPath = new Map(Object.entries(protoFieldNames).map(([field, path]) => [path, field as keyof AddressFields]));
+const addressMask = createUpdateMaskResolver({
+  schema: AddressSchema,
+  updatable: [...fieldByPath.keys()],
+  readOnlyReasons: { is_default: "changes only through SetDefaultAddress" },
+});
+
+/**
+ * The fields UpdateAddress overwrites (AIP-134): those named in the mask, every field set in `address` when the
+ * mask is absent or empty, every writable field for "*". INVALID_ARGUMENT("update_mask") for unknown and
+ * output-only paths (is_default included) and for sub-paths of location, which is replaced whole.
+ */
+export function fieldsToUpdate(paths: readonly string[] | undefined, address: ProtoAddress | undefined): Set<keyof AddressFields> {
+  return new Set([...addressMask.resolve(paths, address)].map((path) => fieldByPath.get(path) as keyof AddressFields));
 }
 
 function callerOf(ctx: HandlerContext): Caller {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
+import { AddressSchema } from "../../../gen/grocery/address/v1/address_pb.js";
 import { ConfigError } from "../../platform/src/config.js";
 import { DomainError } from "../../platform/src/errors.js";
 import { resolvePageSize } from "../../platform/src/pagination.js";
@@ -8,7 +10,7 @@ import { addressPageSizes } from "../src/address-book.js";
 import { readAddressConfig } from "../src/config.js";
 import { boundingBox, haversineKm } from "../src/geo.js";
 import type { LatLng } from "../src/model.js";
-import { resolveUpdateMask } from "../src/update-mask.js";
+import { fieldsToUpdate } from "../src/routes.js";
 import { destination } from "./support.js";
 
 function invalidField(fn: () => unknown): string | undefined {
@@ -22,20 +24,24 @@ function invalidField(fn: () => unknown): string | undefined {
   }
 }
 
-describe("resolveUpdateMask", () => {
-  const none = () => false;
-  it("maps proto paths to fields", () => {
-    assert.deepEqual([...resolveUpdateMask(["line1", "postal_code", "location", "kind"], none)], ["line1", "postalCode", "location", "kind"]);
+// The resolver itself is the shared one (platform/src/update-mask.test.ts); these pin Address's writable fields.
+describe("fieldsToUpdate", () => {
+  const none = create(AddressSchema);
+  it("maps proto paths (and their JSON names) to fields", () => {
+    assert.deepEqual([...fieldsToUpdate(["line1", "postal_code", "location", "kind"], none)], ["line1", "postalCode", "location", "kind"]);
+    assert.deepEqual([...fieldsToUpdate(["recipientName", "shopName"], none)], ["recipientName", "shopName"]);
   });
-  it("uses the populated fields when the mask is empty, and every field for *", () => {
-    assert.deepEqual([...resolveUpdateMask([], (f) => f === "city" || f === "label")].sort(), ["city", "label"]);
-    assert.equal(resolveUpdateMask(["*"], none).size, 14);
+  it("uses the populated fields when the mask is empty or absent, and every field for *", () => {
+    const set = create(AddressSchema, { id: "x", city: "Pune", label: "Home", isDefault: true, version: 3n });
+    assert.deepEqual([...fieldsToUpdate([], set)].sort(), ["city", "label"]);
+    assert.deepEqual([...fieldsToUpdate(undefined, set)].sort(), ["city", "label"]);
+    assert.equal(fieldsToUpdate(["*"], none).size, 14);
   });
   it("refuses unknown, output-only and sub-field paths", () => {
     for (const path of ["is_default", "id", "version", "create_time", "update_time", "owner_id", "location.latitude", "lineOne", ""]) {
-      assert.equal(invalidField(() => resolveUpdateMask([path], none)), "update_mask", path);
+      assert.equal(invalidField(() => fieldsToUpdate([path], none)), "update_mask", path);
     }
-    assert.equal(invalidField(() => resolveUpdateMask(["*", "city"], none)), "update_mask");
+    assert.equal(invalidField(() => fieldsToUpdate(["*", "city"], none)), "update_mask");
   });
 });
 

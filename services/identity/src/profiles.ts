@@ -32,7 +32,7 @@ export interface ProfileInput {
   };
 }
 
-/** Mask paths UpdateMe accepts, in proto field names. */
+/** The fields UpdateMe may change, in proto field names: what its update_mask resolves to (user-proto.ts). */
 export const profilePaths = [
   "display_name",
   "phone_number",
@@ -42,35 +42,7 @@ export const profilePaths = [
   "preferences.marketing_opt_in",
   "preferences.notification_channels",
 ] as const;
-type ProfilePath = (typeof profilePaths)[number];
-const readOnlyPaths = new Set(["id", "username", "roles", "disabled", "create_time", "update_time"]);
-
-/**
- * Resolves an AIP-134 update mask: "*" is every writable field, "preferences" all of its fields; without a
- * mask, every field set to a non-default value. Unknown and read-only paths are INVALID_ARGUMENT on update_mask.
- */
-export function resolveProfileMask(paths: readonly string[] | undefined, input: ProfileInput): Set<ProfilePath> {
-  const resolved = new Set<ProfilePath>();
-  if (paths === undefined) {
-    if (input.displayName !== "") resolved.add("display_name");
-    if (input.phoneNumber !== "") resolved.add("phone_number");
-    if (input.email !== "") resolved.add("email");
-    const p = input.preferences;
-    if (p?.languageCode) resolved.add("preferences.language_code");
-    if (p?.currencyCode) resolved.add("preferences.currency_code");
-    if (p?.marketingOptIn) resolved.add("preferences.marketing_opt_in");
-    if (p && p.notificationChannels.length > 0) resolved.add("preferences.notification_channels");
-    return resolved;
-  }
-  for (const path of paths) {
-    if (path === "*") profilePaths.forEach((p) => resolved.add(p));
-    else if (path === "preferences") profilePaths.filter((p) => p.startsWith("preferences.")).forEach((p) => resolved.add(p));
-    else if ((profilePaths as readonly string[]).includes(path)) resolved.add(path as ProfilePath);
-    else if (readOnlyPaths.has(path)) throw invalidArgument("update_mask", `${path} cannot be changed with UpdateMe`);
-    else throw invalidArgument("update_mask", `unknown field ${JSON.stringify(path.slice(0, 64))}`);
-  }
-  return resolved;
-}
+export type ProfilePath = (typeof profilePaths)[number];
 
 type UserUpdate = Partial<Pick<UserRow, "displayName" | "phoneNumber" | "email" | "languageCode" | "currencyCode" | "marketingOptIn" | "notificationChannels">>;
 
@@ -86,14 +58,13 @@ export function createProfiles(deps: IdentityDeps) {
 
   return {
     /**
-     * Changes the masked fields of the caller's profile; every value is validated before anything is written
+     * Changes the fields in `mask` of the caller's profile; every value is validated before anything is written
      * (INVALID_ARGUMENT naming the request field, such as `user.phone_number`). A new email needs
      * `current_password` (INVALID_ARGUMENT naming it when missing or wrong, checked before anything about the new
      * address; throttled like logins, RESOURCE_EXHAUSTED), must be free (ALREADY_EXISTS), and is announced to the
      * old address. Records the changed fields in the user's history.
      */
-    async updateMe(principal: Principal, input: ProfileInput, paths: readonly string[] | undefined, currentPassword: string, client: ClientInfo): Promise<UserRow> {
-      const mask = resolveProfileMask(paths, input);
+    async updateMe(principal: Principal, input: ProfileInput, mask: ReadonlySet<ProfilePath>, currentPassword: string, client: ClientInfo): Promise<UserRow> {
       const user = await currentUser(principal);
       const prefs = input.preferences ?? { languageCode: "", currencyCode: "", marketingOptIn: false, notificationChannels: [] };
       const next: UserUpdate = {};

@@ -11,7 +11,7 @@ import type { Profiles } from "./profiles.js";
 import type { ServiceAccounts } from "./service-accounts.js";
 import type { SessionManagement } from "./session-management.js";
 import type { UserAdmin } from "./user-admin.js";
-import { profileFromProto, toActivityProto, toServiceAccountProto, toSessionProto, toUserProto } from "./user-proto.js";
+import { profileFromProto, profileMaskFromProto, toActivityProto, toServiceAccountProto, toSessionProto, toUserProto } from "./user-proto.js";
 
 export interface IdentityHandlers {
   db: Db;
@@ -76,7 +76,9 @@ export function identityRoutes(h: IdentityHandlers): (router: ConnectRouter) => 
         return { user: toUserProto(user) };
       },
       async updateMe(req, ctx) {
-        const user = await h.profiles.updateMe(requirePrincipal(ctx), profileFromProto(req.user), req.updateMask?.paths, req.currentPassword, clientOf(ctx));
+        const input = profileFromProto(req.user);
+        const mask = profileMaskFromProto(req.updateMask?.paths, req.user);
+        const user = await h.profiles.updateMe(requirePrincipal(ctx), input, mask, req.currentPassword, clientOf(ctx));
         return { user: toUserProto(user) };
       },
       async deleteMe(req, ctx) {

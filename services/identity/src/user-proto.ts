@@ -11,8 +11,9 @@ import {
   type Session,
 } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import { invalidArgument } from "../../platform/src/errors.js";
+import { createUpdateMaskResolver } from "../../platform/src/update-mask.js";
 import type { ActivityKindName, ActivityRow } from "./activity.js";
-import type { ProfileInput } from "./profiles.js";
+import { profilePaths, type ProfileInput, type ProfilePath } from "./profiles.js";
 import type { ServiceAccountRow } from "./service-accounts.js";
 import type { SessionView } from "./session-management.js";
 import { rolesOf, type UserRow } from "./users.js";
@@ -43,6 +44,18 @@ export function toUserProto(row: UserRow): User {
       notificationChannels: row.notificationChannels.flatMap((n) => (n in channelByName ? [channelByName[n as NotificationChannelName]] : [])),
     }),
   });
+}
+
+// Every User field outside profilePaths is read-only here: roles, disabled and the rest change through the
+// admin RPCs or not at all. "preferences" stands for its four fields.
+const profileMask = createUpdateMaskResolver({ schema: UserSchema, updatable: profilePaths });
+
+/**
+ * The profile fields UpdateMe changes (AIP-134): those named in the mask, every field set in `user` when the
+ * mask is absent or empty, all of them for "*". INVALID_ARGUMENT("update_mask") for unknown and read-only paths.
+ */
+export function profileMaskFromProto(paths: readonly string[] | undefined, user: User | undefined): Set<ProfilePath> {
+  return profileMask.resolve(paths, user);
 }
 
 /** The writable fields of a User from UpdateMe; INVALID_ARGUMENT for an unspecified or unknown channel. */

@@ -61,12 +61,32 @@ for (const backend of backends) {
       assert.deepEqual(updated?.preferences?.notificationChannels, [NotificationChannel.EMAIL], "the default channel is untouched");
     });
 
+    it("with an empty mask changes the fields that are set, like without one (AIP-134)", async () => {
+      const a = await newAccount(t);
+      // Present but empty on the binary wire: an explicit zero-length FieldMask.
+      const { user: updated } = await t.users.updateMe({ user: user({ displayName: "Empty Mask", preferences: create(PreferencesSchema, { languageCode: "de" }) }), updateMask: mask() }, bearerOf(a));
+      assert.equal(updated?.displayName, "Empty Mask");
+      assert.equal(updated?.preferences?.languageCode, "de");
+      assert.equal(updated?.preferences?.currencyCode, "", "an unset field is untouched");
+      // And in JSON, where an empty mask is the empty string.
+      const res = await callJson<{ user: { displayName: string; preferences: { languageCode: string } } }>(
+        t.tp.url,
+        "grocery.identity.v1.UserService/UpdateMe",
+        { user: { displayName: "Json Empty" }, updateMask: "" },
+        a.accessToken,
+      );
+      assert.equal(res.user.displayName, "Json Empty");
+      assert.equal(res.user.preferences.languageCode, "de");
+    });
+
     it("refuses unknown and read-only mask paths and bad values, naming the field, and stores nothing", async () => {
       const a = await newAccount(t);
       const cases: [Parameters<typeof t.users.updateMe>[0], string][] = [
         [{ user: user({ displayName: "x" }), updateMask: mask("display_name", "favourite_colour") }, "update_mask"],
         [{ user: user({ roles: [Role.ADMIN] }), updateMask: mask("roles") }, "update_mask"],
         [{ user: user({ username: "other" }), updateMask: mask("username") }, "update_mask"],
+        [{ user: user({ displayName: "x" }), updateMask: mask("*", "display_name") }, "update_mask"],
+        [{ user: user({ displayName: "x" }), updateMask: mask("preferences.language_code.x") }, "update_mask"],
         [{ user: user({ phoneNumber: "0151 1234567" }), updateMask: mask("phone_number") }, "user.phone_number"],
         [{ user: user({ phoneNumber: "+1234567890123456" }), updateMask: mask("phone_number") }, "user.phone_number"],
         [{ user: user({ preferences: create(PreferencesSchema, { languageCode: "english_uk" }) }), updateMask: mask("preferences.language_code") }, "user.preferences.language_code"],

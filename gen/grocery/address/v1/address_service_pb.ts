@@ -185,9 +185,10 @@ export type UpdateAddressRequest = Message<"grocery.address.v1.UpdateAddressRequ
   address?: Address | undefined;
 
   /**
-   * Fields of address to change, such as "line1" or "location". Empty means every field that is set in
-   * address; "*" replaces every updatable field. Output-only fields (is_default included: see
-   * SetDefaultAddress) and unknown paths are INVALID_ARGUMENT.
+   * Fields of address to change (AIP-134), such as "line1" or "location" (or their JSON names, such as
+   * "postalCode"); location is replaced whole. Absent or empty means every field that is set in address;
+   * "*", alone, replaces every updatable field. Output-only fields (is_default included: see
+   * SetDefaultAddress), sub-paths of location and unknown paths are INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */

@@ -61,16 +61,18 @@ export const GetMeResponseSchema: GenMessage<GetMeResponse> = /*@__PURE__*/
  */
 export type UpdateMeRequest = Message<"grocery.identity.v1.UpdateMeRequest"> & {
   /**
-   * The new values; only the fields named in `update_mask` are read.
+   * The new values; only the fields that `update_mask` selects are read.
    *
    * @generated from field: grocery.identity.v1.User user = 1;
    */
   user?: User | undefined;
 
   /**
-   * The fields to change: display_name, phone_number, email, preferences, or one of preferences.language_code,
-   * preferences.currency_code, preferences.marketing_opt_in, preferences.notification_channels; "*" means all
-   * of them. When absent, every field set to a non-default value in `user` is changed.
+   * The fields to change (AIP-134): display_name, phone_number, email, preferences, or one of
+   * preferences.language_code, preferences.currency_code, preferences.marketing_opt_in,
+   * preferences.notification_channels, in these names or their JSON names (displayName); "*", alone, means all
+   * of them. When absent or empty, every field set to a non-default value in `user` is changed. Other fields
+   * of User and unknown paths are INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
