@@ -98,26 +98,12 @@ function allowed(method: DescMethod): Set<Status> {
 }
 
 /**
- * Bugs this suite found in the serving core, which it does not own, each reproduced by a `todo` test at the end. A
- * case that fails exactly as one `matches` is counted under it instead of as a new violation, and the counts are
- * printed; once the bug is fixed its todo test passes and the entry goes.
+ * Bugs this suite finds in the serving core before they are fixed: a case that fails exactly as one `matches` is
+ * counted under it instead of as a new violation, and the counts are printed. The ones found so far (a long name
+ * echoed into a Health trailer; an HTTP/1.1 connection kept alive over an unread body) are fixed, and each has a
+ * regression test at the end of this suite.
  */
-const knownIssues: { id: string; summary: string; matches?: (method: DescMethod, protocol: string, outcome: Outcome) => boolean }[] = [
-  {
-    id: "health-name-in-trailer",
-    summary:
-      "Health.Check answers NOT_FOUND with the requested service name in grpc-message; over HTTP/2 a name of ~16 KB or more makes the trailer larger than a frame and the call ends INTERNAL (NGHTTP2_FRAME_SIZE_ERROR): services/platform/src/health.ts",
-    matches: (method, protocol, outcome) =>
-      method.parent.typeName === "grpc.health.v1.Health" && protocol === "grpc" && outcome.status === Code.Internal && /FRAME_SIZE_ERROR/.test(outcome.detail),
-  },
-  {
-    // The fuzzing cases sidestep it (each oversized HTTP/1.1 case drops its connections), since a call waiting on
-    // such a connection only ends when the server's body timeout resets it, ten seconds on.
-    id: "h1-unread-body-keep-alive",
-    summary:
-      "gRPC-web over HTTP/1.1: a message above MAX_MESSAGE_BYTES is answered RESOURCE_EXHAUSTED with Connection: keep-alive while the rest of its body stays unread, so the next request on that connection is never answered (until the server's body timeout resets it: ECONNRESET): services/platform/src/rpc-adapter.ts",
-  },
-];
+const knownIssues: { id: string; summary: string; matches?: (method: DescMethod, protocol: string, outcome: Outcome) => boolean }[] = [];
 const knownHits = new Map<string, number>();
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1188,11 +1174,9 @@ describe("fuzzing", () => {
     verdict();
   });
 
-  // ---- Known issues (see knownIssues): focused reproductions, reported as todo until the serving core is fixed ----
+  // ---- Bugs this suite found, fixed: their focused reproductions stay as regression tests ----
 
-  const issue = (id: string) => knownIssues.find((k) => k.id === id)!.summary;
-
-  it("known issue: Health.Check for a 70,000-character service name answers NOT_FOUND over gRPC", { todo: issue("health-name-in-trailer") }, async () => {
+  it("Health.Check for a 70,000-character service name answers NOT_FOUND over gRPC (the name is not echoed into the trailer)", async () => {
     const health = createClient(Health, transports.get("grpc")!);
     let status: Status = 0;
     try {
@@ -1203,7 +1187,7 @@ describe("fuzzing", () => {
     assert.equal(statusName(status), "NotFound");
   });
 
-  it("known issue: a gRPC-web connection still answers after a message above the size limit", { todo: issue("h1-unread-body-keep-alive") }, async () => {
+  it("a gRPC-web client still gets answers after a message above the size limit (its connection is not reused over the unread body)", async () => {
     const health = createClient(Health, transportFor(tp.url, "grpc-web"));
     await assert.rejects(health.check({ service: "x".repeat(1_100_000) }), (e) => ConnectError.from(e).code === Code.ResourceExhausted);
     // The next call goes out on the same kept-alive connection.

@@ -102,6 +102,14 @@ export function codeName(code: Code | "OK"): string {
  * go into the error details as one google.rpc.BadRequest, which connect writes on every protocol (gRPC and
  * gRPC-web: grpc-status-details-bin; Connect: the JSON `details`), so clients need not parse the message.
  */
+/**
+ * True for connect's own words for a request message that does not parse, which it raises as INTERNAL although
+ * the client is at fault.
+ */
+export function isParseFailure(code: number, message: string): boolean {
+  return code === Code.Internal && message.startsWith("parse binary:");
+}
+
 export function toConnectError(e: unknown): { error: ConnectError; unexpected: boolean } {
   if (e instanceof DomainError) {
     const details =
@@ -110,7 +118,11 @@ export function toConnectError(e: unknown): { error: ConnectError; unexpected: b
         : [{ desc: BadRequestSchema, value: { fieldViolations: e.violations.map(({ field, description }) => ({ field, description })) } }];
     return { error: new ConnectError(e.message, e.code, undefined, details, e), unexpected: false };
   }
-  if (e instanceof ConnectError) return { error: e, unexpected: e.code === Code.Internal || e.code === Code.Unknown };
+  if (e instanceof ConnectError) {
+    // A streaming call's messages are parsed inside the handler's stream: the client's fault, not a bug.
+    if (isParseFailure(e.code, e.rawMessage)) return { error: new ConnectError(e.rawMessage, Code.InvalidArgument, e.metadata, undefined, e), unexpected: false };
+    return { error: e, unexpected: e.code === Code.Internal || e.code === Code.Unknown };
+  }
   if (isDatabaseUnavailable(e)) {
     return { error: new ConnectError("service unavailable, try again", Code.Unavailable, undefined, undefined, e), unexpected: false };
   }

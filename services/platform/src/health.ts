@@ -68,7 +68,8 @@ export function createHealthRegistry(names: readonly string[]): HealthRegistry {
       router.service(Health, {
         check(req) {
           const status = statuses.get(req.service);
-          if (status === undefined) throw new ConnectError(`unknown service ${req.service}`, Code.NotFound);
+          // The name is echoed only when short: a message travels in a header, and headers have a size limit.
+          if (status === undefined) throw new ConnectError(req.service.length <= 200 ? `unknown service ${req.service}` : "unknown service", Code.NotFound);
           return { status };
         },
         watch: (req, ctx) => watch(req.service, ctx),

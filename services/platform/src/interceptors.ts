@@ -44,7 +44,7 @@ export function createLoggingInterceptor(logger: Logger): Interceptor {
       if (unexpected && !(e instanceof ConnectError)) logger.error("unexpected error", { ...line(error.code), error: e });
       error.metadata.set("x-request-id", requestId);
       logger.info("rpc", line(error.code));
-      throw error;
+      throw bounded(error);
     }
   };
 }
@@ -91,4 +91,13 @@ async function* mapStreamErrors(res: StreamResponse, map: (e: unknown) => Connec
  */
 export function createCallBoundInterceptor(): Interceptor {
   return (next) => (req) => (req.stream ? next(req) : raceSignal(next(req), req.signal));
+}
+
+/** Longest error message sent: it travels in a header (grpc-message), and headers have a size limit. */
+const maxMessageLength = 1024;
+
+function bounded(error: ConnectError): ConnectError {
+  if (error.rawMessage.length <= maxMessageLength) return error;
+  const outgoing = error.details.filter((d) => "desc" in d) as ConstructorParameters<typeof ConnectError>[3];
+  return new ConnectError(error.rawMessage.slice(0, maxMessageLength) + "…", error.code, error.metadata, outgoing, error.cause);
 }

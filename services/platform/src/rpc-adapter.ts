@@ -4,7 +4,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conte
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { kRequestId } from "./context.js";
-import { codeName } from "./errors.js";
+import { codeName, isParseFailure } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { guardBody, requestedTimeoutMs, type BodyLimits } from "./request-body.js";
 
@@ -79,6 +79,9 @@ export function createRpcAdapter(options: RpcAdapterOptions): (req: NodeRequest,
       .then((uRes) => {
         if (!uRes.header) uRes.header = new Headers();
         if (!uRes.header.has("x-request-id")) uRes.header.set("x-request-id", requestId);
+        // Answered before its body was read (a message over the size limit, say): on HTTP/1.1 the rest of the body
+        // would be read as the next request, so the connection closes after this answer.
+        if (!("stream" in req) && !req.complete) dropAfterAnswer(req, res);
         return universalResponseToNodeResponse(remapParseFailures(uRes, remapped), res);
       })
       .catch((reason: unknown) => {
@@ -87,11 +90,6 @@ export function createRpcAdapter(options: RpcAdapterOptions): (req: NodeRequest,
         options.logger.error("writing a response failed", { service: handler.service.typeName, method: handler.method.name, request_id: requestId, error: reason });
       });
   };
-}
-
-/** True for connect's own words for a request message that does not parse. */
-function isParseFailure(code: number, message: string): boolean {
-  return code === Code.Internal && message.startsWith("parse binary:");
 }
 
 /**
@@ -206,7 +204,7 @@ function answerUnimplemented(req: NodeRequest, res: NodeResponse, path: string, 
 function dropAfterAnswer(req: NodeRequest, res: NodeResponse): void {
   if ("stream" in req) return;
   (res as http.ServerResponse).shouldKeepAlive = false;
-  res.once("finish", () => req.socket.destroySoon());
+  res.once("finish", () => req.socket?.destroySoon());
 }
 
 async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
