@@ -27,7 +27,7 @@ export interface UpdateRequest {
   input: AddressInput;
   /** The fields to overwrite, as the update mask resolved them; the others keep their stored values. */
   fields: ReadonlySet<keyof AddressFields>;
-  expectedVersion: number | undefined;
+  expectedVersion: bigint | undefined;
 }
 
 export interface NearbyRequest {
@@ -48,7 +48,7 @@ export interface AddressBook {
   get(caller: Caller, id: string): Promise<Address>;
   list(caller: Caller, request: ListRequest): Promise<Page<Address> & { totalSize: number }>;
   update(caller: Caller, request: UpdateRequest): Promise<Address>;
-  delete(caller: Caller, id: string, expectedVersion: number | undefined): Promise<{ promoted: Address | undefined }>;
+  delete(caller: Caller, id: string, expectedVersion: bigint | undefined): Promise<{ promoted: Address | undefined }>;
   setDefault(caller: Caller, id: string): Promise<Address>;
   findNearbyShops(request: NearbyRequest): Promise<Page<NearbyShop> & { radiusKm: number }>;
 }

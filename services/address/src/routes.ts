@@ -125,10 +125,14 @@ function latLngFrom(p: ProtoLatLng): LatLng {
   return { latitude: p.latitude, longitude: p.longitude };
 }
 
-/** 0 means "no check" (versions start at 1). */
-function versionFrom(version: bigint, field: string): number | undefined {
-  if (version < 0n || version > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(field, "must be a version this service returned");
-  return version === 0n ? undefined : Number(version);
+/**
+ * Absent means "no check". 0 does too: before expected_version had presence, 0 was how a client said so, and
+ * clients written then still send it (versions start at 1, so no address has it). A negative version was
+ * never issued by anyone, so it is bad input (INVALID_ARGUMENT), not a stale one.
+ */
+function versionFrom(version: bigint | undefined, field: string): bigint | undefined {
+  if (version !== undefined && version < 0n) throw invalidArgument(field, "must be a version this service returned");
+  return version === 0n ? undefined : version;
 }
 
 function toProto(a: Address): ProtoAddress {

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, between, count, desc, eq, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
-import { aborted, notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { checkExpectedVersion } from "../../platform/src/expected-version.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { boundingBox, earthRadiusKm } from "./geo.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
@@ -46,12 +47,12 @@ export interface AddressStore {
    * NOT_FOUND when missing, ABORTED when `expectedVersion` is given and stale. Bumps the version only when a
    * field actually changes.
    */
-  update(ownerId: string, id: string, expectedVersion: number | undefined, change: (current: Address) => AddressFields): Promise<Address>;
+  update(ownerId: string, id: string, expectedVersion: bigint | undefined, change: (current: Address) => AddressFields): Promise<Address>;
   /**
    * Deletes an address; when it was the default, promotes the owner's most recently updated remaining address
    * and returns it. NOT_FOUND when missing, ABORTED when `expectedVersion` is given and stale.
    */
-  delete(ownerId: string, id: string, expectedVersion: number | undefined): Promise<{ promoted: Address | undefined }>;
+  delete(ownerId: string, id: string, expectedVersion: bigint | undefined): Promise<{ promoted: Address | undefined }>;
   /** Moves the owner's default flag to `id` in one transaction; NOT_FOUND when missing. */
   setDefault(ownerId: string, id: string): Promise<Address>;
   /** SHOP addresses of every owner within the radius, nearest first (ties by id). */
@@ -75,11 +76,8 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
     return row;
   };
 
-  const checkVersion = (row: AddressRow, expectedVersion: number | undefined) => {
-    if (expectedVersion !== undefined && row.version !== expectedVersion) {
-      throw aborted(`address is at version ${row.version}, not ${expectedVersion}; read it again and retry`);
-    }
-  };
+  // Compared as bigint: the wire's int64 is, and an expected version beyond any number is then merely stale.
+  const checkVersion = (row: AddressRow, expectedVersion: bigint | undefined) => checkExpectedVersion(expectedVersion, BigInt(row.version), "address");
 
   return {
     create: (ownerId, fields, maxPerOwner) =>

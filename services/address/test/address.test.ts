@@ -264,6 +264,21 @@ for (const backend of backends) {
         assert.equal(now.label, "v2");
         assert.equal(now.version, 2n);
         assert.equal(await invalidFieldOf(client.updateAddress({ address: { id: a.id, label: "x" }, expectedVersion: -1n })), "expected_version");
+        // An int64 beyond any version is merely stale, like cart's.
+        assert.equal(await codeOf(client.updateAddress({ address: { id: a.id, label: "x" }, expectedVersion: 2n ** 63n - 1n })), Code.Aborted);
+      });
+
+      it("checks expected_version only when it is set (0 reads as unset, as before it had presence)", async () => {
+        const { client } = await newCustomer();
+        const a = (await client.createAddress({ address: home() })).address!;
+        const unset = (await client.updateAddress({ address: { id: a.id, label: "no check" }, updateMask: { paths: ["label"] } })).address!;
+        assert.equal(unset.version, 2n);
+        const zero = (await client.updateAddress({ address: { id: a.id, label: "zero" }, updateMask: { paths: ["label"] }, expectedVersion: 0n })).address!;
+        assert.equal(zero.version, 3n);
+        const checked = (await client.updateAddress({ address: { id: a.id, label: "checked" }, updateMask: { paths: ["label"] }, expectedVersion: 3n })).address!;
+        assert.equal(checked.version, 4n);
+        assert.equal((await client.deleteAddress({ addressId: a.id, expectedVersion: 0n })).promotedAddress, undefined);
+        assert.equal(await codeOf(client.getAddress({ addressId: a.id })), Code.NotFound);
       });
 
       it("checks mask paths: unknown, output-only and is_default are INVALID_ARGUMENT", async () => {

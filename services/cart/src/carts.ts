@@ -2,12 +2,12 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { alreadyExists, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { checkExpectedVersion } from "../../platform/src/expected-version.js";
 import { pageOf, resolvePageSize } from "../../platform/src/pagination.js";
 import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "./cart-cursor.js";
 import type { CartConfig } from "./config.js";
 import { fromSnapshot, toSnapshot, type CartLine, type CartRecord, type CartView } from "./model.js";
 import {
-  checkVersion,
   findLine,
   parseCartId,
   parseCartName,
@@ -65,7 +65,7 @@ export function createCarts(options: CartsOptions): Carts {
   async function lockCart(tx: CartTx, owner: string, cartId: string, expectedVersion: bigint | undefined): Promise<CartRecord> {
     const cart = await tx.findCart(owner, cartId, true);
     if (!cart) throw notFound("cart");
-    checkVersion(cart.version, expectedVersion);
+    checkExpectedVersion(expectedVersion, cart.version, "cart");
     return cart;
   }
 

@@ -1,4 +1,4 @@
-import { aborted, failedPrecondition, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
 import type { CartConfig } from "./config.js";
 import { maxAmountMinor, sumLines, validatePrice, type Money } from "./money.js";
 import type { CartLine, NewItem } from "./model.js";
@@ -80,13 +80,6 @@ export function parseNewItem(raw: NewItemInput | undefined, config: Pick<CartCon
     throw invalidArgument("item.unit_price.amount_minor", "times the quantity exceeds the largest amount");
   }
   return { productId, shopId, name, currencyCode: price.currencyCode, unitPriceMinor: price.amountMinor, quantity };
-}
-
-/** ABORTED when the caller expected another version (AIP-154); nothing is changed by the caller then. */
-export function checkVersion(current: bigint, expected: bigint | undefined): void {
-  if (expected !== undefined && expected !== current) {
-    throw aborted(`the cart is at version ${current}, not ${expected}; read it again and retry`);
-  }
 }
 
 export function findLine(lines: readonly CartLine[], productId: string, shopId: string): CartLine | undefined {
