@@ -15,6 +15,7 @@ import { createAvailability, createAvailabilityInterceptor } from "./availabilit
 import { createCallScopeInterceptor } from "./call-scope.js";
 import { createCallBoundInterceptor, createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
 import { createLogger, type Logger, type LogLevel } from "./logger.js";
+import { createValidateInterceptor } from "./validate-interceptor.js";
 import { reflectionRoutes } from "./reflection.js";
 import { createRpcServer, defaultConnectionLimits, type ConnectionLimits, type HttpRoute } from "./server.js";
 import type { Clock, ServiceDefinition, ServiceModule } from "./service-module.js";
@@ -172,6 +173,8 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
         createCallScopeInterceptor(),
         createAvailabilityInterceptor(availability, standardServices),
         createAccessInterceptor({ verify, checkPrincipal, logger, publicServices: standardServices }),
+        // Field rules (buf.validate) after auth, before admission: a malformed call never takes an expensive slot.
+        createValidateInterceptor(),
         createAdmissionInterceptor(config.admission),
         createErrorInterceptor(logger),
       ],
