@@ -132,7 +132,7 @@ function latLngFrom(p: ProtoLatLng): LatLng {
  */
 function versionFrom(version: bigint | undefined, field: string): bigint | undefined {
   if (version !== undefined && version < 0n) throw invalidArgument(field, "must be a version this service returned");
-  return version === 0n ? undefined : version;
+  return version;
 }
 
 function toProto(a: Address): ProtoAddress {

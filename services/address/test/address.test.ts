@@ -268,16 +268,16 @@ for (const backend of backends) {
         assert.equal(await codeOf(client.updateAddress({ address: { id: a.id, label: "x" }, expectedVersion: 2n ** 63n - 1n })), Code.Aborted);
       });
 
-      it("checks expected_version only when it is set (0 reads as unset, as before it had presence)", async () => {
+      it("checks expected_version whenever it is set, as cart does: an explicit 0 is a version no address has", async () => {
         const { client } = await newCustomer();
         const a = (await client.createAddress({ address: home() })).address!;
         const unset = (await client.updateAddress({ address: { id: a.id, label: "no check" }, updateMask: { paths: ["label"] } })).address!;
         assert.equal(unset.version, 2n);
-        const zero = (await client.updateAddress({ address: { id: a.id, label: "zero" }, updateMask: { paths: ["label"] }, expectedVersion: 0n })).address!;
-        assert.equal(zero.version, 3n);
-        const checked = (await client.updateAddress({ address: { id: a.id, label: "checked" }, updateMask: { paths: ["label"] }, expectedVersion: 3n })).address!;
-        assert.equal(checked.version, 4n);
-        assert.equal((await client.deleteAddress({ addressId: a.id, expectedVersion: 0n })).promotedAddress, undefined);
+        assert.equal(await codeOf(client.updateAddress({ address: { id: a.id, label: "zero" }, updateMask: { paths: ["label"] }, expectedVersion: 0n })), Code.Aborted);
+        const checked = (await client.updateAddress({ address: { id: a.id, label: "checked" }, updateMask: { paths: ["label"] }, expectedVersion: 2n })).address!;
+        assert.equal(checked.version, 3n);
+        assert.equal(await codeOf(client.deleteAddress({ addressId: a.id, expectedVersion: 0n })), Code.Aborted);
+        assert.equal((await client.deleteAddress({ addressId: a.id, expectedVersion: 3n })).promotedAddress, undefined);
         assert.equal(await codeOf(client.getAddress({ addressId: a.id })), Code.NotFound);
       });
 

@@ -196,8 +196,7 @@ export type UpdateAddressRequest = Message<"grocery.address.v1.UpdateAddressRequ
 
   /**
    * When set, the change applies only if the address is still at this version (otherwise ABORTED, and nothing
-   * changes). 0, which no address has, is read as unset, as before this field had presence; negative values
-   * are INVALID_ARGUMENT.
+   * changes); 0, a version no address has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 3;
    */
@@ -247,8 +246,7 @@ export type DeleteAddressRequest = Message<"grocery.address.v1.DeleteAddressRequ
 
   /**
    * When set, the address is deleted only if it is still at this version (otherwise ABORTED, and nothing is
-   * deleted). 0, which no address has, is read as unset, as before this field had presence; negative values
-   * are INVALID_ARGUMENT.
+   * deleted); 0, a version no address has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 2;
    */
