@@ -12,7 +12,6 @@ import {
   parseCartId,
   parseCartName,
   parseNewItem,
-  parseOpaqueId,
   parseQuantity,
   parseRequestId,
   planAddItem,
@@ -190,9 +189,8 @@ export function createCarts(options: CartsOptions): Carts {
 
     async updateItemQuantity(owner, input) {
       const cartId = parseCartId(input.cartId);
-      const productId = parseOpaqueId("product_id", input.productId);
-      const shopId = parseOpaqueId("shop_id", input.shopId);
-      const quantity = parseQuantity("quantity", input.quantity, 0, config);
+      const { productId, shopId } = input;
+      const quantity = parseQuantity("quantity", input.quantity, config);
       return store.write(async (tx) => {
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         const plan = planSetQuantity(await linesOf(tx, cart.id), productId, shopId, quantity);
@@ -204,8 +202,7 @@ export function createCarts(options: CartsOptions): Carts {
 
     async removeItem(owner, input) {
       const cartId = parseCartId(input.cartId);
-      const productId = parseOpaqueId("product_id", input.productId);
-      const shopId = parseOpaqueId("shop_id", input.shopId);
+      const { productId, shopId } = input;
       return store.write(async (tx) => {
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         const lines = await linesOf(tx, cart.id);

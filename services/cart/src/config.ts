@@ -1,4 +1,7 @@
+import { CartItemSchema } from "../../../gen/grocery/cart/v1/cart_pb.js";
+import { CreateCartRequestSchema } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
 import { envDuration, envInt, type Env } from "../../platform/src/config.js";
+import { schemaMaximum } from "../../platform/src/field-rules.js";
 
 /** The cart rules' limits; each has a documented default and an environment variable. */
 export interface CartConfig {
@@ -27,9 +30,10 @@ export function readCartConfig(env: Env): CartConfig {
   return {
     maxCarts: envInt(env, "CART_MAX_CARTS", defaultCartConfig.maxCarts, { min: 1, max: 10_000 }),
     maxLines: envInt(env, "CART_MAX_LINES", defaultCartConfig.maxLines, { min: 1, max: 10_000 }),
-    // A line's quantity is an int32 on the wire, and item_count (their sum) must stay one too.
-    maxQuantity: envInt(env, "CART_MAX_QUANTITY", defaultCartConfig.maxQuantity, { min: 1, max: 100_000 }),
-    maxNameLength: envInt(env, "CART_MAX_NAME_LENGTH", defaultCartConfig.maxNameLength, { min: 1, max: 1024 }),
+    // The schema declares the most each may be (cart.proto: 100000 units, which keeps item_count an int32; 1024
+    // characters); configuration may only tighten that, and the code checks the configured value.
+    maxQuantity: envInt(env, "CART_MAX_QUANTITY", defaultCartConfig.maxQuantity, { min: 1, max: schemaMaximum(CartItemSchema.field.quantity) }),
+    maxNameLength: envInt(env, "CART_MAX_NAME_LENGTH", defaultCartConfig.maxNameLength, { min: 1, max: schemaMaximum(CreateCartRequestSchema.field.name) }),
     requestIdTtlSeconds: envDuration(env, "CART_REQUEST_ID_TTL", defaultCartConfig.requestIdTtlSeconds),
   };
 }

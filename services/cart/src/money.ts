@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument } from "../../platform/src/errors.js";
+import { failedPrecondition } from "../../platform/src/errors.js";
 
 /** An amount in minor units of one currency; amounts are bigint so they never lose precision. */
 export interface Money {
@@ -8,22 +8,6 @@ export interface Money {
 
 /** Largest amount a cart stores or reports: the int64 maximum, the range of amount_minor on the wire. */
 export const maxAmountMinor = 2n ** 63n - 1n;
-
-const currencyPattern = /^[A-Z]{3}$/;
-
-/**
- * Checks a price supplied by a client. Raises INVALID_ARGUMENT on `field` (or its sub-field) when the currency is
- * not three upper-case letters (ISO 4217 alphabetic form) or the amount is negative.
- */
-export function validatePrice(field: string, price: Money | undefined): Money {
-  if (!price) throw invalidArgument(field, "is required");
-  if (!currencyPattern.test(price.currencyCode)) {
-    throw invalidArgument(`${field}.currency_code`, "must be an ISO 4217 code such as EUR");
-  }
-  if (price.amountMinor < 0n) throw invalidArgument(`${field}.amount_minor`, "must not be negative");
-  if (price.amountMinor > maxAmountMinor) throw invalidArgument(`${field}.amount_minor`, "is too large");
-  return { currencyCode: price.currencyCode, amountMinor: price.amountMinor };
-}
 
 /** unit × quantity, or undefined when the product leaves the int64 range. */
 export function multiply(unit: bigint, quantity: number): bigint | undefined {

@@ -1,45 +1,38 @@
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
 import type { CartConfig } from "./config.js";
-import { maxAmountMinor, sumLines, validatePrice, type Money } from "./money.js";
+import { maxAmountMinor, sumLines, type Money } from "./money.js";
 import type { CartLine, NewItem } from "./model.js";
 
-/** The cart rules as pure functions: they validate input and plan changes, and throw DomainErrors. */
+/**
+ * The cart rules as pure functions: they normalise input, apply the configured limits and plan changes, and
+ * throw DomainErrors. Message shape (required fields, id syntax, lengths up to the schema's maximum, quantity
+ * ranges, currency codes, request_id as a UUID, page_size ≥ 0) is declared as buf.validate rules in
+ * cart.proto / cart_service.proto and enforced by the platform's validate interceptor before a handler runs.
+ */
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** Visible characters only: no whitespace, no control or format characters. */
-const opaqueIdPattern = /^[^\s\p{C}]{1,128}$/u;
-const controlPattern = /\p{Cc}/u;
 
 /**
- * A cart id from a request, lower-cased. Empty is INVALID_ARGUMENT; anything that is not a UUID cannot name a cart
- * and is NOT_FOUND, exactly like another user's cart, so ids reveal nothing.
+ * A cart id from a request, lower-cased. Anything that is not a UUID cannot name a cart and is NOT_FOUND, exactly
+ * like another user's cart, so ids reveal nothing; that is why this is not a field rule.
  */
 export function parseCartId(raw: string): string {
-  if (raw === "") throw invalidArgument("cart_id", "is required");
   if (!uuidPattern.test(raw)) throw notFound("cart");
   return raw.toLowerCase();
 }
 
-/** An AddItem request_id: empty means none; otherwise it must be a UUID (INVALID_ARGUMENT). */
+/** An AddItem request_id (a UUID by the schema), lower-cased so case variants are one id; empty means none. */
 export function parseRequestId(raw: string): string | undefined {
-  if (raw === "") return undefined;
-  if (!uuidPattern.test(raw)) throw invalidArgument("request_id", "must be a UUID");
-  return raw.toLowerCase();
+  return raw === "" ? undefined : raw.toLowerCase();
 }
 
-/** A product or shop id: 1–128 visible characters (INVALID_ARGUMENT on `field` otherwise). */
-export function parseOpaqueId(field: string, raw: string): string {
-  if (raw === "") throw invalidArgument(field, "is required");
-  if (!opaqueIdPattern.test(raw)) throw invalidArgument(field, "must be 1-128 visible characters");
-  return raw;
-}
-
-/** A cart name with surrounding spaces trimmed, and the key that makes names unique ignoring case. */
+/**
+ * A cart name with surrounding spaces trimmed, and the key that makes names unique ignoring case. The schema
+ * allows up to 1024 characters; CART_MAX_NAME_LENGTH may only tighten that, so its limit is checked here.
+ */
 export function parseCartName(raw: string, config: Pick<CartConfig, "maxNameLength">): { name: string; key: string } {
   const name = raw.trim().normalize("NFC");
-  if (name === "") throw invalidArgument("name", "must not be empty");
   if ([...name].length > config.maxNameLength) throw invalidArgument("name", `must be at most ${config.maxNameLength} characters`);
-  if (controlPattern.test(name)) throw invalidArgument("name", "must not contain control characters");
   return { name, key: nameKey(name) };
 }
 
@@ -48,11 +41,12 @@ export function nameKey(name: string): string {
   return name.normalize("NFKC").toLowerCase();
 }
 
-/** A quantity from a request: an integer in [min, maxQuantity] (INVALID_ARGUMENT on `field` otherwise). */
-export function parseQuantity(field: string, raw: number, min: 0 | 1, config: Pick<CartConfig, "maxQuantity">): number {
-  if (!Number.isInteger(raw) || raw < min || raw > config.maxQuantity) {
-    throw invalidArgument(field, `must be between ${min} and ${config.maxQuantity}`);
-  }
+/**
+ * A quantity within the configured CART_MAX_QUANTITY (INVALID_ARGUMENT on `field` above it). Its lower bound and
+ * the schema's own maximum are field rules.
+ */
+export function parseQuantity(field: string, raw: number, config: Pick<CartConfig, "maxQuantity">): number {
+  if (raw > config.maxQuantity) throw invalidArgument(field, `must be at most ${config.maxQuantity}`);
   return raw;
 }
 
@@ -64,22 +58,27 @@ export interface NewItemInput {
   quantity: number;
 }
 
-/** Validates the item of an AddItem call; field names in errors are those of the request (`item.…`). */
+/**
+ * The item of an AddItem call, whose shape the schema has checked; field names in errors are those of the
+ * request (`item.…`). INVALID_ARGUMENT for a quantity above the configured limit or a line total beyond int64.
+ */
 export function parseNewItem(raw: NewItemInput | undefined, config: Pick<CartConfig, "maxQuantity">): NewItem {
-  if (!raw) throw invalidArgument("item", "is required");
-  const productId = parseOpaqueId("item.product_id", raw.productId);
-  const shopId = parseOpaqueId("item.shop_id", raw.shopId);
-  const name = raw.name.trim();
-  if (name === "") throw invalidArgument("item.name", "must not be empty");
-  if ([...name].length > 200) throw invalidArgument("item.name", "must be at most 200 characters");
-  if (controlPattern.test(name)) throw invalidArgument("item.name", "must not contain control characters");
-  const price = validatePrice("item.unit_price", raw.unitPrice);
-  const quantity = parseQuantity("item.quantity", raw.quantity, 1, config);
+  // The schema makes item and unit_price required; a caller skipping it is a bug, not bad input.
+  if (!raw?.unitPrice) throw new Error("parseNewItem: item and item.unit_price are required by the schema");
+  const price = raw.unitPrice;
+  const quantity = parseQuantity("item.quantity", raw.quantity, config);
   // One line must be representable on its own; otherwise the request itself is at fault.
   if (price.amountMinor * BigInt(quantity) > maxAmountMinor) {
     throw invalidArgument("item.unit_price.amount_minor", "times the quantity exceeds the largest amount");
   }
-  return { productId, shopId, name, currencyCode: price.currencyCode, unitPriceMinor: price.amountMinor, quantity };
+  return {
+    productId: raw.productId,
+    shopId: raw.shopId,
+    name: raw.name.trim(),
+    currencyCode: price.currencyCode,
+    unitPriceMinor: price.amountMinor,
+    quantity,
+  };
 }
 
 export function findLine(lines: readonly CartLine[], productId: string, shopId: string): CartLine | undefined {

@@ -1,16 +1,23 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
+import {
+  AddItemRequestSchema,
+  CreateCartRequestSchema,
+  GetCartRequestSchema,
+  UpdateItemQuantityRequestSchema,
+} from "../../../gen/grocery/cart/v1/cart_service_pb.js";
 import { DomainError } from "../../platform/src/errors.js";
+import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
 import { defaultCartConfig } from "../src/config.js";
-import { maxAmountMinor, sumLines, validatePrice } from "../src/money.js";
+import { maxAmountMinor, sumLines } from "../src/money.js";
 import { fromSnapshot, toSnapshot, type CartLine, type NewItem } from "../src/model.js";
 import {
   nameKey,
   parseCartId,
   parseCartName,
   parseNewItem,
-  parseOpaqueId,
   parseQuantity,
   parseRequestId,
   planAddItem,
@@ -29,6 +36,12 @@ function throwsCode(fn: () => unknown, code: Code, field?: string): void {
 }
 
 const config = defaultCartConfig;
+const check = createRequestCheck();
+/** Runs the schema's buf.validate rules on a request, as the platform's validate interceptor does before a handler. */
+function validate<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): void {
+  check(schema, create(schema, init));
+}
+const cartId = "0f8fad5b-d9cb-469f-a165-70867728950e";
 const line = (over: Partial<CartLine> = {}): CartLine => ({
   productId: "p1",
   shopId: "s1",
@@ -49,6 +62,8 @@ const item = (over: Partial<NewItem> = {}): NewItem => ({
   ...over,
 });
 
+const validItem = { productId: "p1", shopId: "s1", name: " Milk ", unitPrice: { currencyCode: "EUR", amountMinor: 129n }, quantity: 2 };
+
 describe("cart ids", () => {
   it("accepts UUIDs in any case and lower-cases them", () => {
     assert.equal(parseCartId("0F8FAD5B-D9CB-469F-A165-70867728950E"), "0f8fad5b-d9cb-469f-a165-70867728950e");
@@ -56,11 +71,13 @@ describe("cart ids", () => {
   it("answers NOT_FOUND for anything that is not a UUID, INVALID_ARGUMENT when empty", () => {
     throwsCode(() => parseCartId("1"), Code.NotFound);
     throwsCode(() => parseCartId("'; drop table cart.carts; --"), Code.NotFound);
-    throwsCode(() => parseCartId(""), Code.InvalidArgument, "cart_id");
+    throwsCode(() => validate(GetCartRequestSchema, { cartId: "" }), Code.InvalidArgument, "cart_id");
   });
   it("treats an empty request_id as none and refuses non-UUIDs", () => {
     assert.equal(parseRequestId(""), undefined);
-    throwsCode(() => parseRequestId("retry-1"), Code.InvalidArgument, "request_id");
+    validate(AddItemRequestSchema, { cartId, item: validItem, requestId: "" });
+    validate(AddItemRequestSchema, { cartId, item: validItem, requestId: "0F8FAD5B-D9CB-469F-A165-70867728950E" });
+    throwsCode(() => validate(AddItemRequestSchema, { cartId, item: validItem, requestId: "retry-1" }), Code.InvalidArgument, "request_id");
   });
 });
 
@@ -75,9 +92,11 @@ describe("cart names", () => {
     throwsCode(() => parseCartName("a".repeat(65), config), Code.InvalidArgument, "name");
   });
   it("refuses empty, blank and control characters", () => {
-    throwsCode(() => parseCartName("", config), Code.InvalidArgument, "name");
-    throwsCode(() => parseCartName("   ", config), Code.InvalidArgument, "name");
-    throwsCode(() => parseCartName("a\u0000b", config), Code.InvalidArgument, "name");
+    validate(CreateCartRequestSchema, { name: "  Weekly Shop " });
+    throwsCode(() => validate(CreateCartRequestSchema, { name: "" }), Code.InvalidArgument, "name");
+    throwsCode(() => validate(CreateCartRequestSchema, { name: "   " }), Code.InvalidArgument, "name");
+    throwsCode(() => validate(CreateCartRequestSchema, { name: "\u3000\ufeff" }), Code.InvalidArgument, "name");
+    throwsCode(() => validate(CreateCartRequestSchema, { name: "a\u0000b" }), Code.InvalidArgument, "name");
   });
   it("follows a configured maximum", () => {
     throwsCode(() => parseCartName("abcd", { maxNameLength: 3 }), Code.InvalidArgument, "name");
@@ -85,22 +104,26 @@ describe("cart names", () => {
 });
 
 describe("items", () => {
-  const raw = { productId: "p1", shopId: "s1", name: " Milk ", unitPrice: { currencyCode: "EUR", amountMinor: 129n }, quantity: 2 };
+  const raw = validItem;
   it("validates and normalises an item", () => {
     assert.deepEqual(parseNewItem(raw, config), item({ quantity: 2 }));
   });
   it("names the field at fault", () => {
-    throwsCode(() => parseNewItem(undefined, config), Code.InvalidArgument, "item");
-    throwsCode(() => parseNewItem({ ...raw, productId: "" }, config), Code.InvalidArgument, "item.product_id");
-    throwsCode(() => parseNewItem({ ...raw, shopId: "a b" }, config), Code.InvalidArgument, "item.shop_id");
-    throwsCode(() => parseNewItem({ ...raw, name: "" }, config), Code.InvalidArgument, "item.name");
-    throwsCode(() => parseNewItem({ ...raw, name: "x".repeat(201) }, config), Code.InvalidArgument, "item.name");
-    throwsCode(() => parseNewItem({ ...raw, unitPrice: undefined }, config), Code.InvalidArgument, "item.unit_price");
-    throwsCode(() => parseNewItem({ ...raw, unitPrice: { currencyCode: "eur", amountMinor: 1n } }, config), Code.InvalidArgument, "item.unit_price.currency_code");
-    throwsCode(() => parseNewItem({ ...raw, unitPrice: { currencyCode: "EUR", amountMinor: -1n } }, config), Code.InvalidArgument, "item.unit_price.amount_minor");
-    throwsCode(() => parseNewItem({ ...raw, quantity: 0 }, config), Code.InvalidArgument, "item.quantity");
+    const bad = (item: Partial<typeof raw> | undefined, field: string) =>
+      throwsCode(() => validate(AddItemRequestSchema, { cartId, item: item && { ...raw, ...item } }), Code.InvalidArgument, field);
+    validate(AddItemRequestSchema, { cartId, item: raw });
+    bad(undefined, "item");
+    bad({ productId: "" }, "item.product_id");
+    bad({ shopId: "a b" }, "item.shop_id");
+    bad({ name: "" }, "item.name");
+    bad({ name: "x".repeat(201) }, "item.name");
+    bad({ unitPrice: undefined }, "item.unit_price");
+    bad({ unitPrice: { currencyCode: "eur", amountMinor: 1n } }, "item.unit_price.currency_code");
+    bad({ unitPrice: { currencyCode: "EUR", amountMinor: -1n } }, "item.unit_price.amount_minor");
+    bad({ quantity: 0 }, "item.quantity");
+    bad({ quantity: -5 }, "item.quantity");
+    // Above the configured limit (999) but within the schema's (100000): the domain check names the same field.
     throwsCode(() => parseNewItem({ ...raw, quantity: 1000 }, config), Code.InvalidArgument, "item.quantity");
-    throwsCode(() => parseNewItem({ ...raw, quantity: -5 }, config), Code.InvalidArgument, "item.quantity");
   });
   it("refuses a single line whose total cannot be represented", () => {
     throwsCode(
@@ -111,11 +134,12 @@ describe("items", () => {
     assert.equal(parseNewItem({ ...raw, quantity: 1, unitPrice: { currencyCode: "EUR", amountMinor: maxAmountMinor } }, config).unitPriceMinor, maxAmountMinor);
   });
   it("validates opaque ids and quantities", () => {
-    assert.equal(parseOpaqueId("product_id", "sku:123/β"), "sku:123/β");
-    throwsCode(() => parseOpaqueId("product_id", "x".repeat(129)), Code.InvalidArgument, "product_id");
-    assert.equal(parseQuantity("quantity", 0, 0, config), 0);
-    throwsCode(() => parseQuantity("quantity", 0, 1, config), Code.InvalidArgument, "quantity");
-    throwsCode(() => parseQuantity("quantity", 1.5, 0, config), Code.InvalidArgument, "quantity");
+    const update = { cartId, productId: "sku:123/β", shopId: "s1", quantity: 0 };
+    validate(UpdateItemQuantityRequestSchema, update);
+    throwsCode(() => validate(UpdateItemQuantityRequestSchema, { ...update, productId: "x".repeat(129) }), Code.InvalidArgument, "product_id");
+    throwsCode(() => validate(UpdateItemQuantityRequestSchema, { ...update, quantity: -1 }), Code.InvalidArgument, "quantity");
+    assert.equal(parseQuantity("quantity", 999, config), 999);
+    throwsCode(() => parseQuantity("quantity", 1000, config), Code.InvalidArgument, "quantity");
   });
 });
 
@@ -175,7 +199,7 @@ describe("money and versions", () => {
     throwsCode(() => sumLines([{ unitPriceMinor: maxAmountMinor, quantity: 1 }, { unitPriceMinor: 1n, quantity: 1 }]), Code.FailedPrecondition);
   });
   it("accepts zero prices", () => {
-    assert.equal(validatePrice("p", { currencyCode: "JPY", amountMinor: 0n }).amountMinor, 0n);
+    validate(AddItemRequestSchema, { cartId, item: { ...validItem, unitPrice: { currencyCode: "JPY", amountMinor: 0n } } });
   });
   it("round-trips a cart through its snapshot", () => {
     const view = { id: "c", ownerId: "o", name: "n", version: 12345678901234n, createTime: 1, updateTime: 2, items: [line({ unitPriceMinor: maxAmountMinor })] };

@@ -24,20 +24,7 @@ export interface ValidateInterceptorOptions {
  * answers INTERNAL, logged.
  */
 export function createValidateInterceptor(options: ValidateInterceptorOptions = {}): Interceptor {
-  const validator = options.validator ?? createValidator();
-  const check = (schema: DescMessage, message: Message) => {
-    const result = validator.validate(schema, message);
-    if (result.kind === "valid") return;
-    if (result.kind === "error") throw result.error;
-    const violations: FieldViolation[] = result.violations.map((v) => ({
-      // A violation of a message-level rule has no field path; it is reported on the message as a whole ("").
-      field: pathToString(v.field),
-      description: v.message,
-    }));
-    const [first, ...rest] = violations;
-    // "invalid" always carries at least one violation; the fallback keeps the contract if a release changes that.
-    throw invalidArguments(first ? [first, ...rest] : [{ field: "", description: result.error.message }]);
-  };
+  const check = createRequestCheck(options.validator);
   return (next) => (req) => {
     if (!req.stream) {
       check(req.method.input, req.message);
@@ -54,5 +41,25 @@ export function createValidateInterceptor(options: ValidateInterceptorOptions = 
         }
       })(),
     });
+  };
+}
+
+/**
+ * The check the interceptor runs, for code that holds a message outside a call (unit tests of the rules):
+ * returns when `message` keeps every rule of `schema`, throws the INVALID_ARGUMENT DomainError otherwise.
+ */
+export function createRequestCheck(validator: Validator = createValidator()): (schema: DescMessage, message: Message) => void {
+  return (schema, message) => {
+    const result = validator.validate(schema, message);
+    if (result.kind === "valid") return;
+    if (result.kind === "error") throw result.error;
+    const violations: FieldViolation[] = result.violations.map((v) => ({
+      // A violation of a message-level rule has no field path; it is reported on the message as a whole ("").
+      field: pathToString(v.field),
+      description: v.message,
+    }));
+    const [first, ...rest] = violations;
+    // "invalid" always carries at least one violation; the fallback keeps the contract if a release changes that.
+    throw invalidArguments(first ? [first, ...rest] : [{ field: "", description: result.error.message }]);
   };
 }

@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/cart/v1/cart.proto.
  */
 export const file_grocery_cart_v1_cart: GenFile = /*@__PURE__*/
-  fileDesc("Chpncm9jZXJ5L2NhcnQvdjEvY2FydC5wcm90bxIPZ3JvY2VyeS5jYXJ0LnYxIjQKBU1vbmV5EhUKDWN1cnJlbmN5X2NvZGUYASABKAkSFAoMYW1vdW50X21pbm9yGAIgASgDIvsBCgRDYXJ0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKAoFaXRlbXMYAyADKAsyGS5ncm9jZXJ5LmNhcnQudjEuQ2FydEl0ZW0SEgoKaXRlbV9jb3VudBgEIAEoBRIoCghzdWJ0b3RhbBgFIAEoCzIWLmdyb2NlcnkuY2FydC52MS5Nb25leRIPCgd2ZXJzaW9uGAYgASgDEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipwEKCENhcnRJdGVtEhIKCnByb2R1Y3RfaWQYASABKAkSDwoHc2hvcF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEioKCnVuaXRfcHJpY2UYBCABKAsyFi5ncm9jZXJ5LmNhcnQudjEuTW9uZXkSEAoIcXVhbnRpdHkYBSABKAUSKgoKbGluZV90b3RhbBgGIAEoCzIWLmdyb2NlcnkuY2FydC52MS5Nb25leWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chpncm9jZXJ5L2NhcnQvdjEvY2FydC5wcm90bxIPZ3JvY2VyeS5jYXJ0LnYxIp4BCgVNb25leRJ2Cg1jdXJyZW5jeV9jb2RlGAEgASgJQl+6SFy6AVkKFWdyb2NlcnkuY3VycmVuY3lfY29kZRIkbXVzdCBiZSBhbiBJU08gNDIxNyBjb2RlIHN1Y2ggYXMgRVVSGhp0aGlzLm1hdGNoZXMoJ15bQS1aXXszfSQnKRIdCgxhbW91bnRfbWlub3IYAiABKANCB7pIBCICKAAi+wEKBENhcnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIoCgVpdGVtcxgDIAMoCzIZLmdyb2NlcnkuY2FydC52MS5DYXJ0SXRlbRISCgppdGVtX2NvdW50GAQgASgFEigKCHN1YnRvdGFsGAUgASgLMhYuZ3JvY2VyeS5jYXJ0LnYxLk1vbmV5Eg8KB3ZlcnNpb24YBiABKAMSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK7BAoIQ2FydEl0ZW0SewoKcHJvZHVjdF9pZBgBIAEoCUJnukhkugFZChFncm9jZXJ5Lm9wYXF1ZV9pZBIgbXVzdCBiZSAxLTEyOCB2aXNpYmxlIGNoYXJhY3RlcnMaInRoaXMubWF0Y2hlcygnXlteXFxwe1p9XFxwe0N9XSskJynIAQFyAxiAARJ4CgdzaG9wX2lkGAIgASgJQme6SGS6AVkKEWdyb2Nlcnkub3BhcXVlX2lkEiBtdXN0IGJlIDEtMTI4IHZpc2libGUgY2hhcmFjdGVycxoidGhpcy5tYXRjaGVzKCdeW15cXHB7Wn1cXHB7Q31dKyQnKcgBAXIDGIABErABCgRuYW1lGAMgASgJQqEBukidAboBlAEKFGdyb2NlcnkuZGlzcGxheV9uYW1lEjltdXN0IG5vdCBiZSBlbXB0eSBhbmQgbXVzdCBub3QgY29udGFpbiBjb250cm9sIGNoYXJhY3RlcnMaQXRoaXMubWF0Y2hlcygnXlteXFxwe0NjfV0qW15cXHB7Q2N9XFxwe1p9XFx4e0ZFRkZ9XVteXFxwe0NjfV0qJCcpcgMYyAESMgoKdW5pdF9wcmljZRgEIAEoCzIWLmdyb2NlcnkuY2FydC52MS5Nb25leUIGukgDyAEBEh0KCHF1YW50aXR5GAUgASgFQgu6SAgaBhigjQYoARIyCgpsaW5lX3RvdGFsGAYgASgLMhYuZ3JvY2VyeS5jYXJ0LnYxLk1vbmV5Qga6SAPYAQNiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * Money is an amount in the minor units of a currency, so arithmetic stays in integers.
@@ -56,7 +57,7 @@ export type Cart = Message<"grocery.cart.v1.Cart"> & {
   id: string;
 
   /**
-   * Display name, 1–64 characters, unique per owner ignoring case.
+   * Display name, 1–64 characters (CART_MAX_NAME_LENGTH), unique per owner ignoring case.
    *
    * @generated from field: string name = 2;
    */
@@ -119,7 +120,7 @@ export const CartSchema: GenMessage<Cart> = /*@__PURE__*/
  */
 export type CartItem = Message<"grocery.cart.v1.CartItem"> & {
   /**
-   * Opaque product id from the catalogue, 1–128 visible characters.
+   * Opaque product id from the catalogue, 1–128 visible characters (no spaces, control or format characters).
    *
    * @generated from field: string product_id = 1;
    */
@@ -133,7 +134,8 @@ export type CartItem = Message<"grocery.cart.v1.CartItem"> & {
   shopId: string;
 
   /**
-   * Product name as shown to the customer, 1–200 characters.
+   * Product name as shown to the customer, at most 200 characters, at least one of them not a space, no control
+   * characters; surrounding spaces are trimmed.
    *
    * @generated from field: string name = 3;
    */
@@ -147,14 +149,15 @@ export type CartItem = Message<"grocery.cart.v1.CartItem"> & {
   unitPrice?: Money | undefined;
 
   /**
-   * Number of units, 1–999.
+   * Number of units: at least 1, at most the configured limit (CART_MAX_QUANTITY, default 999), which can only
+   * tighten the 100000 allowed here.
    *
    * @generated from field: int32 quantity = 5;
    */
   quantity: number;
 
   /**
-   * unit_price × quantity. Output only: ignored in requests.
+   * unit_price × quantity. Output only: ignored in requests, so its rules are not checked there either.
    *
    * @generated from field: grocery.cart.v1.Money line_total = 6;
    */

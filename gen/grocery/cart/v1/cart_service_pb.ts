@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { file_grocery_auth_v1_auth } from "../../auth/v1/auth_pb.js";
 import type { Cart, CartItem } from "./cart_pb.js";
 import { file_grocery_cart_v1_cart } from "./cart_pb.js";
@@ -13,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/cart/v1/cart_service.proto.
  */
 export const file_grocery_cart_v1_cart_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJncm9jZXJ5L2NhcnQvdjEvY2FydF9zZXJ2aWNlLnByb3RvEg9ncm9jZXJ5LmNhcnQudjEiIQoRQ3JlYXRlQ2FydFJlcXVlc3QSDAoEbmFtZRgBIAEoCSI5ChJDcmVhdGVDYXJ0UmVzcG9uc2USIwoEY2FydBgBIAEoCzIVLmdyb2NlcnkuY2FydC52MS5DYXJ0IiEKDkdldENhcnRSZXF1ZXN0Eg8KB2NhcnRfaWQYASABKAkiNgoPR2V0Q2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCI5ChBMaXN0Q2FydHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlIKEUxpc3RDYXJ0c1Jlc3BvbnNlEiQKBWNhcnRzGAEgAygLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImYKEVJlbmFtZUNhcnRSZXF1ZXN0Eg8KB2NhcnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iOQoSUmVuYW1lQ2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCJYChFEZWxldGVDYXJ0UmVxdWVzdBIPCgdjYXJ0X2lkGAEgASgJEh0KEGV4cGVjdGVkX3ZlcnNpb24YAiABKANIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiIUChJEZWxldGVDYXJ0UmVzcG9uc2UikgEKDkFkZEl0ZW1SZXF1ZXN0Eg8KB2NhcnRfaWQYASABKAkSJwoEaXRlbRgCIAEoCzIZLmdyb2NlcnkuY2FydC52MS5DYXJ0SXRlbRIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQESEgoKcmVxdWVzdF9pZBgEIAEoCUITChFfZXhwZWN0ZWRfdmVyc2lvbiI2Cg9BZGRJdGVtUmVzcG9uc2USIwoEY2FydBgBIAEoCzIVLmdyb2NlcnkuY2FydC52MS5DYXJ0IpcBChlVcGRhdGVJdGVtUXVhbnRpdHlSZXF1ZXN0Eg8KB2NhcnRfaWQYASABKAkSEgoKcHJvZHVjdF9pZBgCIAEoCRIPCgdzaG9wX2lkGAMgASgJEhAKCHF1YW50aXR5GAQgASgFEh0KEGV4cGVjdGVkX3ZlcnNpb24YBSABKANIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiJBChpVcGRhdGVJdGVtUXVhbnRpdHlSZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQifQoRUmVtb3ZlSXRlbVJlcXVlc3QSDwoHY2FydF9pZBgBIAEoCRISCgpwcm9kdWN0X2lkGAIgASgJEg8KB3Nob3BfaWQYAyABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgEIAEoA0gAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjkKElJlbW92ZUl0ZW1SZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQiVwoQQ2xlYXJDYXJ0UmVxdWVzdBIPCgdjYXJ0X2lkGAEgASgJEh0KEGV4cGVjdGVkX3ZlcnNpb24YAiABKANIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiI4ChFDbGVhckNhcnRSZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQypgYKC0NhcnRTZXJ2aWNlElUKCkNyZWF0ZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuQ3JlYXRlQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuQ3JlYXRlQ2FydFJlc3BvbnNlEkwKB0dldENhcnQSHy5ncm9jZXJ5LmNhcnQudjEuR2V0Q2FydFJlcXVlc3QaIC5ncm9jZXJ5LmNhcnQudjEuR2V0Q2FydFJlc3BvbnNlElIKCUxpc3RDYXJ0cxIhLmdyb2NlcnkuY2FydC52MS5MaXN0Q2FydHNSZXF1ZXN0GiIuZ3JvY2VyeS5jYXJ0LnYxLkxpc3RDYXJ0c1Jlc3BvbnNlElUKClJlbmFtZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlc3BvbnNlElUKCkRlbGV0ZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlc3BvbnNlEkwKB0FkZEl0ZW0SHy5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlcXVlc3QaIC5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlc3BvbnNlEm0KElVwZGF0ZUl0ZW1RdWFudGl0eRIqLmdyb2NlcnkuY2FydC52MS5VcGRhdGVJdGVtUXVhbnRpdHlSZXF1ZXN0GisuZ3JvY2VyeS5jYXJ0LnYxLlVwZGF0ZUl0ZW1RdWFudGl0eVJlc3BvbnNlElUKClJlbW92ZUl0ZW0SIi5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlc3BvbnNlElIKCUNsZWFyQ2FydBIhLmdyb2NlcnkuY2FydC52MS5DbGVhckNhcnRSZXF1ZXN0GiIuZ3JvY2VyeS5jYXJ0LnYxLkNsZWFyQ2FydFJlc3BvbnNlGgjK8xgEEgIBAmIGcHJvdG8z", [file_grocery_auth_v1_auth, file_grocery_cart_v1_cart]);
+  fileDesc("CiJncm9jZXJ5L2NhcnQvdjEvY2FydF9zZXJ2aWNlLnByb3RvEg9ncm9jZXJ5LmNhcnQudjEixgEKEUNyZWF0ZUNhcnRSZXF1ZXN0ErABCgRuYW1lGAEgASgJQqEBukidAboBlAEKFGdyb2NlcnkuZGlzcGxheV9uYW1lEjltdXN0IG5vdCBiZSBlbXB0eSBhbmQgbXVzdCBub3QgY29udGFpbiBjb250cm9sIGNoYXJhY3RlcnMaQXRoaXMubWF0Y2hlcygnXlteXFxwe0NjfV0qW15cXHB7Q2N9XFxwe1p9XFx4e0ZFRkZ9XVteXFxwe0NjfV0qJCcpcgMYgAgiOQoSQ3JlYXRlQ2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCIpCg5HZXRDYXJ0UmVxdWVzdBIXCgdjYXJ0X2lkGAEgASgJQga6SAPIAQEiNgoPR2V0Q2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCJCChBMaXN0Q2FydHNSZXF1ZXN0EhoKCXBhZ2Vfc2l6ZRgBIAEoBUIHukgEGgIoABISCgpwYWdlX3Rva2VuGAIgASgJIlIKEUxpc3RDYXJ0c1Jlc3BvbnNlEiQKBWNhcnRzGAEgAygLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpMCChFSZW5hbWVDYXJ0UmVxdWVzdBIXCgdjYXJ0X2lkGAEgASgJQga6SAPIAQESsAEKBG5hbWUYAiABKAlCoQG6SJ0BugGUAQoUZ3JvY2VyeS5kaXNwbGF5X25hbWUSOW11c3Qgbm90IGJlIGVtcHR5IGFuZCBtdXN0IG5vdCBjb250YWluIGNvbnRyb2wgY2hhcmFjdGVycxpBdGhpcy5tYXRjaGVzKCdeW15cXHB7Q2N9XSpbXlxccHtDY31cXHB7Wn1cXHh7RkVGRn1dW15cXHB7Q2N9XSokJylyAxiACBIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iOQoSUmVuYW1lQ2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCJgChFEZWxldGVDYXJ0UmVxdWVzdBIXCgdjYXJ0X2lkGAEgASgJQga6SAPIAQESHQoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoA0gAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIhQKEkRlbGV0ZUNhcnRSZXNwb25zZSKvAQoOQWRkSXRlbVJlcXVlc3QSFwoHY2FydF9pZBgBIAEoCUIGukgDyAEBEi8KBGl0ZW0YAiABKAsyGS5ncm9jZXJ5LmNhcnQudjEuQ2FydEl0ZW1CBrpIA8gBARIdChBleHBlY3RlZF92ZXJzaW9uGAMgASgDSACIAQESHwoKcmVxdWVzdF9pZBgEIAEoCUILukgI2AEBcgOwAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iNgoPQWRkSXRlbVJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCL+AgoZVXBkYXRlSXRlbVF1YW50aXR5UmVxdWVzdBIXCgdjYXJ0X2lkGAEgASgJQga6SAPIAQESewoKcHJvZHVjdF9pZBgCIAEoCUJnukhkugFZChFncm9jZXJ5Lm9wYXF1ZV9pZBIgbXVzdCBiZSAxLTEyOCB2aXNpYmxlIGNoYXJhY3RlcnMaInRoaXMubWF0Y2hlcygnXlteXFxwe1p9XFxwe0N9XSskJynIAQFyAxiAARJ4CgdzaG9wX2lkGAMgASgJQme6SGS6AVkKEWdyb2Nlcnkub3BhcXVlX2lkEiBtdXN0IGJlIDEtMTI4IHZpc2libGUgY2hhcmFjdGVycxoidGhpcy5tYXRjaGVzKCdeW15cXHB7Wn1cXHB7Q31dKyQnKcgBAXIDGIABEh0KCHF1YW50aXR5GAQgASgFQgu6SAgaBhigjQYoABIdChBleHBlY3RlZF92ZXJzaW9uGAUgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQQoaVXBkYXRlSXRlbVF1YW50aXR5UmVzcG9uc2USIwoEY2FydBgBIAEoCzIVLmdyb2NlcnkuY2FydC52MS5DYXJ0ItcCChFSZW1vdmVJdGVtUmVxdWVzdBIXCgdjYXJ0X2lkGAEgASgJQga6SAPIAQESewoKcHJvZHVjdF9pZBgCIAEoCUJnukhkugFZChFncm9jZXJ5Lm9wYXF1ZV9pZBIgbXVzdCBiZSAxLTEyOCB2aXNpYmxlIGNoYXJhY3RlcnMaInRoaXMubWF0Y2hlcygnXlteXFxwe1p9XFxwe0N9XSskJynIAQFyAxiAARJ4CgdzaG9wX2lkGAMgASgJQme6SGS6AVkKEWdyb2Nlcnkub3BhcXVlX2lkEiBtdXN0IGJlIDEtMTI4IHZpc2libGUgY2hhcmFjdGVycxoidGhpcy5tYXRjaGVzKCdeW15cXHB7Wn1cXHB7Q31dKyQnKcgBAXIDGIABEh0KEGV4cGVjdGVkX3ZlcnNpb24YBCABKANIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiI5ChJSZW1vdmVJdGVtUmVzcG9uc2USIwoEY2FydBgBIAEoCzIVLmdyb2NlcnkuY2FydC52MS5DYXJ0Il8KEENsZWFyQ2FydFJlcXVlc3QSFwoHY2FydF9pZBgBIAEoCUIGukgDyAEBEh0KEGV4cGVjdGVkX3ZlcnNpb24YAiABKANIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiI4ChFDbGVhckNhcnRSZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQypgYKC0NhcnRTZXJ2aWNlElUKCkNyZWF0ZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuQ3JlYXRlQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuQ3JlYXRlQ2FydFJlc3BvbnNlEkwKB0dldENhcnQSHy5ncm9jZXJ5LmNhcnQudjEuR2V0Q2FydFJlcXVlc3QaIC5ncm9jZXJ5LmNhcnQudjEuR2V0Q2FydFJlc3BvbnNlElIKCUxpc3RDYXJ0cxIhLmdyb2NlcnkuY2FydC52MS5MaXN0Q2FydHNSZXF1ZXN0GiIuZ3JvY2VyeS5jYXJ0LnYxLkxpc3RDYXJ0c1Jlc3BvbnNlElUKClJlbmFtZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlc3BvbnNlElUKCkRlbGV0ZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlc3BvbnNlEkwKB0FkZEl0ZW0SHy5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlcXVlc3QaIC5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlc3BvbnNlEm0KElVwZGF0ZUl0ZW1RdWFudGl0eRIqLmdyb2NlcnkuY2FydC52MS5VcGRhdGVJdGVtUXVhbnRpdHlSZXF1ZXN0GisuZ3JvY2VyeS5jYXJ0LnYxLlVwZGF0ZUl0ZW1RdWFudGl0eVJlc3BvbnNlElUKClJlbW92ZUl0ZW0SIi5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlc3BvbnNlElIKCUNsZWFyQ2FydBIhLmdyb2NlcnkuY2FydC52MS5DbGVhckNhcnRSZXF1ZXN0GiIuZ3JvY2VyeS5jYXJ0LnYxLkNsZWFyQ2FydFJlc3BvbnNlGgjK8xgEEgIBAmIGcHJvdG8z", [file_buf_validate_validate, file_grocery_auth_v1_auth, file_grocery_cart_v1_cart]);
 
 /**
  * Request of CartService.CreateCart.
@@ -22,7 +23,9 @@ export const file_grocery_cart_v1_cart_service: GenFile = /*@__PURE__*/
  */
 export type CreateCartRequest = Message<"grocery.cart.v1.CreateCartRequest"> & {
   /**
-   * Name of the new cart, such as "weekly"; surrounding spaces are trimmed.
+   * Name of the new cart, such as "weekly"; surrounding spaces are trimmed. At least one character that is not a
+   * space, no control characters, at most the configured length (CART_MAX_NAME_LENGTH, default 64), which can
+   * only tighten the 1024 allowed here.
    *
    * @generated from field: string name = 1;
    */
@@ -64,7 +67,8 @@ export const CreateCartResponseSchema: GenMessage<CreateCartResponse> = /*@__PUR
  */
 export type GetCartRequest = Message<"grocery.cart.v1.GetCartRequest"> & {
   /**
-   * Id of one of the caller's carts.
+   * Id of one of the caller's carts; required. A value that is not a cart id answers NOT_FOUND, like another
+   * user's cart, so it is not a field rule.
    *
    * @generated from field: string cart_id = 1;
    */
@@ -163,14 +167,15 @@ export const ListCartsResponseSchema: GenMessage<ListCartsResponse> = /*@__PURE_
  */
 export type RenameCartRequest = Message<"grocery.cart.v1.RenameCartRequest"> & {
   /**
-   * Id of one of the caller's carts.
+   * Id of one of the caller's carts; required. A value that is not a cart id answers NOT_FOUND, like another
+   * user's cart, so it is not a field rule.
    *
    * @generated from field: string cart_id = 1;
    */
   cartId: string;
 
   /**
-   * The new name, 1–64 characters, unique among the caller's carts ignoring case.
+   * The new name, unique among the caller's carts ignoring case; the same rules as CreateCartRequest.name.
    *
    * @generated from field: string name = 2;
    */
@@ -219,7 +224,8 @@ export const RenameCartResponseSchema: GenMessage<RenameCartResponse> = /*@__PUR
  */
 export type DeleteCartRequest = Message<"grocery.cart.v1.DeleteCartRequest"> & {
   /**
-   * Id of one of the caller's carts.
+   * Id of one of the caller's carts; required. A value that is not a cart id answers NOT_FOUND, like another
+   * user's cart, so it is not a field rule.
    *
    * @generated from field: string cart_id = 1;
    */
@@ -262,7 +268,8 @@ export const DeleteCartResponseSchema: GenMessage<DeleteCartResponse> = /*@__PUR
  */
 export type AddItemRequest = Message<"grocery.cart.v1.AddItemRequest"> & {
   /**
-   * Id of one of the caller's carts.
+   * Id of one of the caller's carts; required. A value that is not a cart id answers NOT_FOUND, like another
+   * user's cart, so it is not a field rule.
    *
    * @generated from field: string cart_id = 1;
    */
@@ -326,7 +333,8 @@ export const AddItemResponseSchema: GenMessage<AddItemResponse> = /*@__PURE__*/
  */
 export type UpdateItemQuantityRequest = Message<"grocery.cart.v1.UpdateItemQuantityRequest"> & {
   /**
-   * Id of one of the caller's carts.
+   * Id of one of the caller's carts; required. A value that is not a cart id answers NOT_FOUND, like another
+   * user's cart, so it is not a field rule.
    *
    * @generated from field: string cart_id = 1;
    */
@@ -347,7 +355,7 @@ export type UpdateItemQuantityRequest = Message<"grocery.cart.v1.UpdateItemQuant
   shopId: string;
 
   /**
-   * The new quantity, 0–999; 0 removes the line.
+   * The new quantity, 0–999 (CART_MAX_QUANTITY, which can only tighten the 100000 allowed here); 0 removes the line.
    *
    * @generated from field: int32 quantity = 4;
    */
@@ -396,7 +404,8 @@ export const UpdateItemQuantityResponseSchema: GenMessage<UpdateItemQuantityResp
  */
 export type RemoveItemRequest = Message<"grocery.cart.v1.RemoveItemRequest"> & {
   /**
-   * Id of one of the caller's carts.
+   * Id of one of the caller's carts; required. A value that is not a cart id answers NOT_FOUND, like another
+   * user's cart, so it is not a field rule.
    *
    * @generated from field: string cart_id = 1;
    */
@@ -459,7 +468,8 @@ export const RemoveItemResponseSchema: GenMessage<RemoveItemResponse> = /*@__PUR
  */
 export type ClearCartRequest = Message<"grocery.cart.v1.ClearCartRequest"> & {
   /**
-   * Id of one of the caller's carts.
+   * Id of one of the caller's carts; required. A value that is not a cart id answers NOT_FOUND, like another
+   * user's cart, so it is not a field rule.
    *
    * @generated from field: string cart_id = 1;
    */
