@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { DescMethod } from "@bufbuild/protobuf";
+import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
 import { Health as healthService } from "../../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -153,7 +154,8 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     const services = modules.flatMap((m) => m.services);
     const health = createHealthRegistry(services.map((s) => s.typeName));
     const availability = createAvailability();
-    const reflection = reflectionRoutes([...services, healthService]);
+    // Error details travel as Any: publishing their types lets `buf curl` and grpcurl print them decoded.
+    const reflection = reflectionRoutes([...services, healthService], [file_google_rpc_error_details]);
     const httpRoutes: Record<string, HttpRoute> = Object.assign({}, ...modules.map((m) => m.httpRoutes ?? {}));
     httpRoutes["/healthz"] = (_req, res) => {
       const serving = health.get("") === ServingStatus.SERVING;

@@ -9,7 +9,7 @@ import * as v1alpha from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js"
  * work without proto files. Each answer carries the requested file plus the dependencies this stream has not
  * sent yet.
  */
-export function reflectionRoutes(services: readonly DescService[]): (router: ConnectRouter) => void {
+export function reflectionRoutes(services: readonly DescService[], extraFiles: readonly DescFile[] = []): (router: ConnectRouter) => void {
   const files = new Map<string, DescFile>();
   const collect = (file: DescFile) => {
     if (files.has(file.name)) return;
@@ -17,6 +17,7 @@ export function reflectionRoutes(services: readonly DescService[]): (router: Con
     file.dependencies.forEach(collect);
   };
   [...services, v1.ServerReflection, v1alpha.ServerReflection].forEach((s) => collect(s.file));
+  extraFiles.forEach(collect);
   const registry = createRegistry(...files.values());
   const encoded = new Map([...files].map(([name, file]) => [name, toBinary(FileDescriptorProtoSchema, file.proto)]));
   const serviceNames = [...services.map((s) => s.typeName), v1.ServerReflection.typeName, v1alpha.ServerReflection.typeName].sort();
