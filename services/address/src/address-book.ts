@@ -31,17 +31,18 @@ export interface UpdateRequest {
 }
 
 export interface NearbyRequest {
-  location: LatLng | undefined;
+  location: LatLng;
   radiusKm: number;
   pageSize: number;
   pageToken: string;
 }
 
 /**
- * The address book rules on top of the store. Every method throws DomainErrors: INVALID_ARGUMENT naming the
- * field, NOT_FOUND for unknown, malformed or foreign ids, PERMISSION_DENIED for SHOP addresses without
- * ROLE_SHOP_OWNER, FAILED_PRECONDITION for kind changes to or from SHOP, ABORTED for stale versions,
- * RESOURCE_EXHAUSTED for a full book. Bad input is refused before anything is written.
+ * The address book rules on top of the store, for requests whose shape the schema's buf.validate rules have
+ * already accepted (validation.ts lists what is left to the code). Every method throws DomainErrors:
+ * INVALID_ARGUMENT naming the field, NOT_FOUND for unknown, malformed or foreign ids, PERMISSION_DENIED for SHOP
+ * addresses without ROLE_SHOP_OWNER, FAILED_PRECONDITION for kind changes to or from SHOP, ABORTED for stale
+ * versions, RESOURCE_EXHAUSTED for a full book. Bad input is refused before anything is written.
  */
 export interface AddressBook {
   create(caller: Caller, input: AddressInput): Promise<Address>;
@@ -64,9 +65,11 @@ export const addressPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createAddressBook({ store, config }: AddressBookOptions): AddressBook {
-  /** A well-formed id, or NOT_FOUND: a malformed id names no address, like someone else's. */
-  const addressId = (id: string, field: string): string => {
-    if (id === "") throw invalidArgument(field, "required");
+  /**
+   * A well-formed id, lower-cased, or NOT_FOUND: a malformed id names no address, like someone else's, which is
+   * why this is not a field rule (the schema only makes the id fields required).
+   */
+  const addressId = (id: string): string => {
     if (!uuidPattern.test(id)) throw notFound("address");
     return id.toLowerCase();
   };
@@ -78,6 +81,7 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
   return {
     async create(caller, input) {
       const kind = input.kind;
+      // Address is also UpdateAddress's message, where an unset kind means "unchanged", so this is not a field rule.
       if (kind === undefined) throw invalidArgument("address.kind", "required");
       requireShopOwner(caller, kind);
       const fields = validateAddress({ ...input, kind });
@@ -85,7 +89,7 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
     },
 
     async get(caller, id) {
-      const found = await store.get(caller.ownerId, addressId(id, "address_id"));
+      const found = await store.get(caller.ownerId, addressId(id));
       if (!found) throw notFound("address");
       return found;
     },
@@ -105,10 +109,11 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
     },
 
     async update(caller, request) {
+      // Address.id is output only on CreateAddress, so its being required on UpdateAddress is not a field rule.
       if (request.id === "") throw invalidArgument("address.id", "required");
       const { fields } = request;
       if (fields.has("kind") && request.input.kind === undefined) throw invalidArgument("address.kind", "required");
-      const id = addressId(request.id, "address.id");
+      const id = addressId(request.id);
       return store.update(caller.ownerId, id, request.expectedVersion, (current) => {
         const merged: AddressInput = { ...current };
         for (const f of fields) copyField(merged, request.input, f);
@@ -123,14 +128,12 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       });
     },
 
-    delete: (caller, id, expectedVersion) => store.delete(caller.ownerId, addressId(id, "address_id"), expectedVersion),
+    delete: (caller, id, expectedVersion) => store.delete(caller.ownerId, addressId(id), expectedVersion),
 
-    setDefault: (caller, id) => store.setDefault(caller.ownerId, addressId(id, "address_id")),
+    setDefault: (caller, id) => store.setDefault(caller.ownerId, addressId(id)),
 
     async findNearbyShops(request) {
-      if (!request.location) throw invalidArgument("location", "required");
-      const center = normalizeLatLng(request.location, "location");
-      if (!Number.isFinite(request.radiusKm) || request.radiusKm < 0) throw invalidArgument("radius_km", "must be a positive number of kilometres");
+      const center = normalizeLatLng(request.location);
       const radiusKm = request.radiusKm === 0 ? config.defaultRadiusKm : Math.min(request.radiusKm, config.maxRadiusKm);
       const limit = resolvePageSize(request.pageSize, addressPageSizes);
       const query = { la: center.latitude, lo: center.longitude, r: radiusKm };

@@ -1,4 +1,6 @@
+import { FindNearbyShopsResponseSchema } from "../../../gen/grocery/address/v1/address_service_pb.js";
 import { ConfigError, envInt, type Env } from "../../platform/src/config.js";
+import { schemaMaximum } from "../../platform/src/field-rules.js";
 
 export interface AddressConfig {
   /** Most addresses one owner may keep (ADDRESS_MAX_PER_OWNER). */
@@ -12,7 +14,9 @@ export interface AddressConfig {
 /** Reads the address service's settings; throws ConfigError naming the variable at fault. */
 export function readAddressConfig(env: Env): AddressConfig {
   const maxPerOwner = envInt(env, "ADDRESS_MAX_PER_OWNER", 20, { min: 1, max: 1000 });
-  const maxRadiusKm = envInt(env, "ADDRESS_MAX_RADIUS_KM", 50, { min: 1, max: 1000 });
+  // The schema declares the largest radius ever searched (address_service.proto, FindNearbyShopsResponse.radius_km:
+  // 1000 km); configuration may only tighten it.
+  const maxRadiusKm = envInt(env, "ADDRESS_MAX_RADIUS_KM", 50, { min: 1, max: schemaMaximum(FindNearbyShopsResponseSchema.field.radiusKm) });
   const defaultRadiusKm = envInt(env, "ADDRESS_DEFAULT_RADIUS_KM", Math.min(10, maxRadiusKm), { min: 1 });
   if (defaultRadiusKm > maxRadiusKm) {
     throw new ConfigError(`ADDRESS_DEFAULT_RADIUS_KM must be <= ADDRESS_MAX_RADIUS_KM (${maxRadiusKm}), got ${defaultRadiusKm}`);

@@ -11,48 +11,50 @@ import {
 import { AddressService, NearbyShopSchema, type NearbyShop as ProtoNearbyShop } from "../../../gen/grocery/address/v1/address_service_pb.js";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { hasRole, requirePrincipal } from "../../platform/src/context.js";
-import { invalidArgument } from "../../platform/src/errors.js";
 import { createUpdateMaskResolver } from "../../platform/src/update-mask.js";
 import type { AddressBook, AddressInput, Caller } from "./address-book.js";
 import { protoFieldNames, type Address, type AddressFields, type AddressKind, type LatLng, type NearbyShop } from "./model.js";
 
 /**
  * Registers AddressService on a router. Handlers only translate between the wire and the address book; the
- * access interceptor has already checked the caller's roles against the proto's access options.
+ * access interceptor has already checked the caller's roles against the proto's access options, and the validate
+ * interceptor the request against its buf.validate rules (required messages, defined kinds, ranges, lengths).
  */
 export function addressRoutes(book: AddressBook): (router: ConnectRouter) => void {
   return (router) =>
     router.service(AddressService, {
       async createAddress(req, ctx) {
-        const address = await book.create(callerOf(ctx), inputFrom(req.address, "address"));
+        const address = await book.create(callerOf(ctx), inputFrom(req.address));
         return { address: toProto(address) };
       },
       async getAddress(req, ctx) {
         return { address: toProto(await book.get(callerOf(ctx), req.addressId)) };
       },
       async listAddresses(req, ctx) {
-        const page = await book.list(callerOf(ctx), { pageSize: req.pageSize, pageToken: req.pageToken, kind: kindFromProto(req.kind, "kind") });
+        const page = await book.list(callerOf(ctx), { pageSize: req.pageSize, pageToken: req.pageToken, kind: kindFromProto(req.kind) });
         return { addresses: page.items.map(toProto), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
       },
       async updateAddress(req, ctx) {
         const address = await book.update(callerOf(ctx), {
           id: req.address?.id ?? "",
-          input: inputFrom(req.address, "address"),
+          input: inputFrom(req.address),
           fields: fieldsToUpdate(req.updateMask?.paths, req.address),
-          expectedVersion: versionFrom(req.expectedVersion, "expected_version"),
+          expectedVersion: req.expectedVersion,
         });
         return { address: toProto(address) };
       },
       async deleteAddress(req, ctx) {
-        const { promoted } = await book.delete(callerOf(ctx), req.addressId, versionFrom(req.expectedVersion, "expected_version"));
+        const { promoted } = await book.delete(callerOf(ctx), req.addressId, req.expectedVersion);
         return { promotedAddress: promoted && toProto(promoted) };
       },
       async setDefaultAddress(req, ctx) {
         return { address: toProto(await book.setDefault(callerOf(ctx), req.addressId)) };
       },
       async findNearbyShops(req) {
+        // The schema makes location required; a call without it reaching here is a bug, not bad input.
+        if (!req.location) throw new Error("findNearbyShops: location is required by the schema");
         const page = await book.findNearbyShops({
-          location: req.location && latLngFrom(req.location),
+          location: latLngFrom(req.location),
           radiusKm: req.radiusKm,
           pageSize: req.pageSize,
           pageToken: req.pageToken,
@@ -93,18 +95,22 @@ const kindByProto = new Map<ProtoKind, AddressKind>([
 ]);
 const protoByKind = new Map([...kindByProto].map(([proto, kind]) => [kind, proto]));
 
-/** undefined for ADDRESS_KIND_UNSPECIFIED; INVALID_ARGUMENT for a number the enum does not define. */
-function kindFromProto(kind: ProtoKind, field: string): AddressKind | undefined {
+/**
+ * undefined for ADDRESS_KIND_UNSPECIFIED. Numbers the enum does not define are refused by the schema
+ * (defined_only), so one reaching here is a bug.
+ */
+function kindFromProto(kind: ProtoKind): AddressKind | undefined {
   if (kind === ProtoKind.UNSPECIFIED) return undefined;
   const known = kindByProto.get(kind);
-  if (known === undefined) throw invalidArgument(field, "unknown address kind");
+  if (known === undefined) throw new Error(`kindFromProto: ${kind} is not an AddressKind, which the schema refuses`);
   return known;
 }
 
-function inputFrom(address: ProtoAddress | undefined, field: string): AddressInput {
-  if (!address) throw invalidArgument(field, "required");
+function inputFrom(address: ProtoAddress | undefined): AddressInput {
+  // The schema makes address required on CreateAddress and UpdateAddress; a call without it is a bug.
+  if (!address) throw new Error("inputFrom: address is required by the schema");
   return {
-    kind: kindFromProto(address.kind, `${field}.kind`),
+    kind: kindFromProto(address.kind),
     label: address.label,
     recipientName: address.recipientName,
     phoneNumber: address.phoneNumber,
@@ -123,16 +129,6 @@ function inputFrom(address: ProtoAddress | undefined, field: string): AddressInp
 
 function latLngFrom(p: ProtoLatLng): LatLng {
   return { latitude: p.latitude, longitude: p.longitude };
-}
-
-/**
- * Absent means "no check". 0 does too: before expected_version had presence, 0 was how a client said so, and
- * clients written then still send it (versions start at 1, so no address has it). A negative version was
- * never issued by anyone, so it is bad input (INVALID_ARGUMENT), not a stale one.
- */
-function versionFrom(version: bigint | undefined, field: string): bigint | undefined {
-  if (version !== undefined && version < 0n) throw invalidArgument(field, "must be a version this service returned");
-  return version;
 }
 
 function toProto(a: Address): ProtoAddress {

@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
+import { AddressKind } from "../../../gen/grocery/address/v1/address_pb.js";
+import { CreateAddressRequestSchema } from "../../../gen/grocery/address/v1/address_service_pb.js";
 import { DomainError } from "../../platform/src/errors.js";
+import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
 import { countries, isCountryCode } from "../src/countries.js";
 import type { AddressFields } from "../src/model.js";
 import { checkPostalCode, countriesWithoutPostalCodes, normalizePostalCode, postalFormats } from "../src/postal-codes.js";
-import { maxLengths, validateAddress } from "../src/validation.js";
+import { validateAddress } from "../src/validation.js";
 
 const base: AddressFields = {
   kind: "home",
@@ -24,10 +28,19 @@ const base: AddressFields = {
   shopName: "",
 };
 
-/** Runs validateAddress and returns the field of the INVALID_ARGUMENT it throws. */
+const kinds = { home: AddressKind.HOME, work: AddressKind.WORK, other: AddressKind.OTHER, shop: AddressKind.SHOP } as const;
+const check = createRequestCheck();
+
+/**
+ * Runs what a CreateAddress request meets before it is stored, in order: the schema's buf.validate rules (as the
+ * platform's validate interceptor does) and then validateAddress. Returns the field of the INVALID_ARGUMENT
+ * thrown, or undefined when the address is accepted.
+ */
 function rejectedField(fields: Partial<AddressFields>): string | undefined {
+  const address = { ...base, ...fields };
   try {
-    validateAddress({ ...base, ...fields });
+    check(CreateAddressRequestSchema, create(CreateAddressRequestSchema, { address: { ...address, kind: kinds[address.kind], location: address.location ?? undefined } }));
+    validateAddress(address);
     return undefined;
   } catch (e) {
     assert.ok(e instanceof DomainError);
@@ -35,6 +48,20 @@ function rejectedField(fields: Partial<AddressFields>): string | undefined {
     return e.field;
   }
 }
+
+/** Longest accepted value of each text field, in Unicode code points, as address.proto declares them. */
+const maxLengths = {
+  label: 50,
+  recipientName: 100,
+  line1: 200,
+  line2: 200,
+  landmark: 200,
+  city: 100,
+  district: 100,
+  state: 100,
+  postalCode: 16,
+  shopName: 100,
+} as const;
 
 describe("country table", () => {
   it("holds every ISO 3166-1 alpha-2 code once", () => {
@@ -104,6 +131,11 @@ describe("validateAddress", () => {
       assert.equal(rejectedField({ phoneNumber: phone }), "address.phone_number", phone);
     }
     assert.equal(rejectedField({ phoneNumber: "" }), undefined);
+    // Surrounding spaces are trimmed before anything is stored, so the rules let them through.
+    assert.equal(rejectedField({ phoneNumber: " +919876543210\u00a0" }), undefined);
+    assert.equal(validateAddress({ ...base, phoneNumber: " +919876543210\u00a0" }).phoneNumber, "+919876543210");
+    assert.equal(rejectedField({ countryCode: " in " }), undefined);
+    assert.equal(rejectedField({ countryCode: "  " }), "address.country_code");
   });
 
   it("checks coordinate ranges", () => {
@@ -121,7 +153,7 @@ describe("validateAddress", () => {
 
   it("caps every text field and refuses control characters", () => {
     for (const [field, max] of Object.entries(maxLengths) as [keyof typeof maxLengths, number][]) {
-      if (field === "countryCode" || field === "postalCode" || field === "phoneNumber") continue;
+      if (field === "postalCode") continue;
       const ok = { [field]: "é".repeat(max) } as Partial<AddressFields>;
       assert.equal(rejectedField(field === "shopName" ? { ...ok, kind: "shop" } : ok), undefined, field);
       assert.ok(rejectedField({ [field]: "x".repeat(max + 1) }), field);

@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/address/v1/address.proto.
  */
 export const file_grocery_address_v1_address: GenFile = /*@__PURE__*/
-  fileDesc("CiBncm9jZXJ5L2FkZHJlc3MvdjEvYWRkcmVzcy5wcm90bxISZ3JvY2VyeS5hZGRyZXNzLnYxIi0KBkxhdExuZxIQCghsYXRpdHVkZRgBIAEoARIRCglsb25naXR1ZGUYAiABKAEi0wMKB0FkZHJlc3MSCgoCaWQYASABKAkSLQoEa2luZBgCIAEoDjIfLmdyb2NlcnkuYWRkcmVzcy52MS5BZGRyZXNzS2luZBINCgVsYWJlbBgDIAEoCRIWCg5yZWNpcGllbnRfbmFtZRgEIAEoCRIUCgxwaG9uZV9udW1iZXIYBSABKAkSDQoFbGluZTEYBiABKAkSDQoFbGluZTIYByABKAkSEAoIbGFuZG1hcmsYCCABKAkSDAoEY2l0eRgJIAEoCRIQCghkaXN0cmljdBgKIAEoCRINCgVzdGF0ZRgLIAEoCRITCgtwb3N0YWxfY29kZRgMIAEoCRIUCgxjb3VudHJ5X2NvZGUYDSABKAkSLAoIbG9jYXRpb24YDiABKAsyGi5ncm9jZXJ5LmFkZHJlc3MudjEuTGF0TG5nEhEKCXNob3BfbmFtZRgPIAEoCRISCgppc19kZWZhdWx0GBAgASgIEg8KB3ZlcnNpb24YESABKAMSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqIAQoLQWRkcmVzc0tpbmQSHAoYQUREUkVTU19LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQUREUkVTU19LSU5EX0hPTUUQARIVChFBRERSRVNTX0tJTkRfV09SSxACEhYKEkFERFJFU1NfS0lORF9PVEhFUhADEhUKEUFERFJFU1NfS0lORF9TSE9QEARiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiBncm9jZXJ5L2FkZHJlc3MvdjEvYWRkcmVzcy5wcm90bxISZ3JvY2VyeS5hZGRyZXNzLnYxImMKBkxhdExuZxIrCghsYXRpdHVkZRgBIAEoAUIZukgWEhRAARkAAAAAAIBWQCkAAAAAAIBWwBIsCglsb25naXR1ZGUYAiABKAFCGbpIFhIUQAEZAAAAAACAZkApAAAAAACAZsAizA4KB0FkZHJlc3MSCgoCaWQYASABKAkSNwoEa2luZBgCIAEoDjIfLmdyb2NlcnkuYWRkcmVzcy52MS5BZGRyZXNzS2luZEIIukgFggECEAESeAoFbGFiZWwYAyABKAlCabpIZroBXwoSZ3JvY2VyeS5wbGFpbl90ZXh0EiNtdXN0IG5vdCBjb250YWluIGNvbnRyb2wgY2hhcmFjdGVycxokdGhpcy5tYXRjaGVzKCdeW15cXHB7Q2N9XFxwe0NzfV0qJCcpcgIYMhKBAQoOcmVjaXBpZW50X25hbWUYBCABKAlCabpIZroBXwoSZ3JvY2VyeS5wbGFpbl90ZXh0EiNtdXN0IG5vdCBjb250YWluIGNvbnRyb2wgY2hhcmFjdGVycxokdGhpcy5tYXRjaGVzKCdeW15cXHB7Q2N9XFxwe0NzfV0qJCcpcgIYZBKxAQoMcGhvbmVfbnVtYmVyGAUgASgJQpoBukiWAboBkgEKFGdyb2NlcnkucGhvbmVfbnVtYmVyEixtdXN0IGJlIGluIEUuMTY0IGZvcm0sIHN1Y2ggYXMgKzkxOTg3NjU0MzIxMBpMdGhpcy5tYXRjaGVzKCdeW1xccHtafVxceHtGRUZGfV0qKFxcK1sxLTldWzAtOV17MSwxNH0pP1tcXHB7Wn1cXHh7RkVGRn1dKiQnKRJ5CgVsaW5lMRgGIAEoCUJqukhnugFfChJncm9jZXJ5LnBsYWluX3RleHQSI211c3Qgbm90IGNvbnRhaW4gY29udHJvbCBjaGFyYWN0ZXJzGiR0aGlzLm1hdGNoZXMoJ15bXlxccHtDY31cXHB7Q3N9XSokJylyAxjIARJ5CgVsaW5lMhgHIAEoCUJqukhnugFfChJncm9jZXJ5LnBsYWluX3RleHQSI211c3Qgbm90IGNvbnRhaW4gY29udHJvbCBjaGFyYWN0ZXJzGiR0aGlzLm1hdGNoZXMoJ15bXlxccHtDY31cXHB7Q3N9XSokJylyAxjIARJ8CghsYW5kbWFyaxgIIAEoCUJqukhnugFfChJncm9jZXJ5LnBsYWluX3RleHQSI211c3Qgbm90IGNvbnRhaW4gY29udHJvbCBjaGFyYWN0ZXJzGiR0aGlzLm1hdGNoZXMoJ15bXlxccHtDY31cXHB7Q3N9XSokJylyAxjIARJ3CgRjaXR5GAkgASgJQmm6SGa6AV8KEmdyb2NlcnkucGxhaW5fdGV4dBIjbXVzdCBub3QgY29udGFpbiBjb250cm9sIGNoYXJhY3RlcnMaJHRoaXMubWF0Y2hlcygnXlteXFxwe0NjfVxccHtDc31dKiQnKXICGGQSewoIZGlzdHJpY3QYCiABKAlCabpIZroBXwoSZ3JvY2VyeS5wbGFpbl90ZXh0EiNtdXN0IG5vdCBjb250YWluIGNvbnRyb2wgY2hhcmFjdGVycxokdGhpcy5tYXRjaGVzKCdeW15cXHB7Q2N9XFxwe0NzfV0qJCcpcgIYZBJ4CgVzdGF0ZRgLIAEoCUJpukhmugFfChJncm9jZXJ5LnBsYWluX3RleHQSI211c3Qgbm90IGNvbnRhaW4gY29udHJvbCBjaGFyYWN0ZXJzGiR0aGlzLm1hdGNoZXMoJ15bXlxccHtDY31cXHB7Q3N9XSokJylyAhhkEn4KC3Bvc3RhbF9jb2RlGAwgASgJQmm6SGa6AV8KEmdyb2NlcnkucGxhaW5fdGV4dBIjbXVzdCBub3QgY29udGFpbiBjb250cm9sIGNoYXJhY3RlcnMaJHRoaXMubWF0Y2hlcygnXlteXFxwe0NjfVxccHtDc31dKiQnKXICGBASsgEKDGNvdW50cnlfY29kZRgNIAEoCUKbAbpIlwG6AZABChRncm9jZXJ5LmNvdW50cnlfY29kZRI1bXVzdCBiZSBhbiBJU08gMzE2Ni0xIGFscGhhLTIgY291bnRyeSBjb2RlIHN1Y2ggYXMgSU4aQXRoaXMubWF0Y2hlcygnXltcXHB7Wn1cXHh7RkVGRn1dKltBLVphLXpdezJ9W1xccHtafVxceHtGRUZGfV0qJCcp2AEBEiwKCGxvY2F0aW9uGA4gASgLMhouZ3JvY2VyeS5hZGRyZXNzLnYxLkxhdExuZxJ8CglzaG9wX25hbWUYDyABKAlCabpIZroBXwoSZ3JvY2VyeS5wbGFpbl90ZXh0EiNtdXN0IG5vdCBjb250YWluIGNvbnRyb2wgY2hhcmFjdGVycxokdGhpcy5tYXRjaGVzKCdeW15cXHB7Q2N9XFxwe0NzfV0qJCcpcgIYZBISCgppc19kZWZhdWx0GBAgASgIEg8KB3ZlcnNpb24YESABKAMSLwoLY3JlYXRlX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqIAQoLQWRkcmVzc0tpbmQSHAoYQUREUkVTU19LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQUREUkVTU19LSU5EX0hPTUUQARIVChFBRERSRVNTX0tJTkRfV09SSxACEhYKEkFERFJFU1NfS0lORF9PVEhFUhADEhUKEUFERFJFU1NfS0lORF9TSE9QEARiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * LatLng is a point on the WGS84 ellipsoid in decimal degrees (like google.type.LatLng). A coordinate
@@ -22,14 +23,14 @@ export const file_grocery_address_v1_address: GenFile = /*@__PURE__*/
  */
 export type LatLng = Message<"grocery.address.v1.LatLng"> & {
   /**
-   * Degrees north of the equator, in [-90, 90].
+   * Degrees north of the equator, in [-90, 90]; NaN and infinities are refused.
    *
    * @generated from field: double latitude = 1;
    */
   latitude: number;
 
   /**
-   * Degrees east of Greenwich, in [-180, 180].
+   * Degrees east of Greenwich, in [-180, 180]; NaN and infinities are refused.
    *
    * @generated from field: double longitude = 2;
    */
@@ -44,20 +45,25 @@ export const LatLngSchema: GenMessage<LatLng> = /*@__PURE__*/
   messageDesc(file_grocery_address_v1_address, 0);
 
 /**
- * Address is one entry of a user's address book: a delivery address, or the premises of a shop.
+ * Address is one entry of a user's address book: a delivery address, or the premises of a shop. Text fields are
+ * stored with surrounding spaces trimmed; their length limits count the characters as sent, and none may hold a
+ * control character. Which fields are required is checked on the address as stored (after an UpdateAddress
+ * merges its masked fields), so it is not a field rule here.
  *
  * @generated from message grocery.address.v1.Address
  */
 export type Address = Message<"grocery.address.v1.Address"> & {
   /**
-   * Output only. Server-assigned id (UUID).
+   * Output only, except that UpdateAddress reads it to name the address to change. Server-assigned id (UUID). An
+   * id that names no address of the caller, malformed ones included, answers NOT_FOUND, so it is not a field rule.
    *
    * @generated from field: string id = 1;
    */
   id: string;
 
   /**
-   * What the address is for; required. Changes between HOME, WORK and OTHER freely; never to or from SHOP.
+   * What the address is for; required (on UpdateAddress when the mask names it), and one of the values above.
+   * Changes between HOME, WORK and OTHER freely; never to or from SHOP.
    *
    * @generated from field: grocery.address.v1.AddressKind kind = 2;
    */
@@ -78,7 +84,7 @@ export type Address = Message<"grocery.address.v1.Address"> & {
   recipientName: string;
 
   /**
-   * Phone number for the courier in E.164 form, such as "+919876543210"; optional.
+   * Phone number for the courier in E.164 form, such as "+919876543210"; optional. Surrounding spaces are trimmed.
    *
    * @generated from field: string phone_number = 5;
    */
@@ -127,15 +133,17 @@ export type Address = Message<"grocery.address.v1.Address"> & {
   state: string;
 
   /**
-   * Postal code, checked against the country's format and stored upper-cased. Required, except in the
-   * countries that have no postal-code system (such as AE, HK and QA), where it may be left empty.
+   * Postal code, checked against the country's format and stored upper-cased; at most 16 characters. Required,
+   * except in the countries that have no postal-code system (such as AE, HK and QA), where it may be left empty.
+   * The per-country formats are data (services/address/src/postal-codes.ts), so only the length is a field rule.
    *
    * @generated from field: string postal_code = 12;
    */
   postalCode: string;
 
   /**
-   * ISO 3166-1 alpha-2 country code such as "IN"; required, stored upper-cased.
+   * ISO 3166-1 alpha-2 country code such as "IN": two ASCII letters, accepted in either case and stored
+   * upper-cased, and an assigned code (checked against the service's table); required.
    *
    * @generated from field: string country_code = 13;
    */

@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { Address, AddressKind, LatLng } from "./address_pb.js";
@@ -15,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/address/v1/address_service.proto.
  */
 export const file_grocery_address_v1_address_service: GenFile = /*@__PURE__*/
-  fileDesc("Cihncm9jZXJ5L2FkZHJlc3MvdjEvYWRkcmVzc19zZXJ2aWNlLnByb3RvEhJncm9jZXJ5LmFkZHJlc3MudjEiRAoUQ3JlYXRlQWRkcmVzc1JlcXVlc3QSLAoHYWRkcmVzcxgBIAEoCzIbLmdyb2NlcnkuYWRkcmVzcy52MS5BZGRyZXNzIkUKFUNyZWF0ZUFkZHJlc3NSZXNwb25zZRIsCgdhZGRyZXNzGAEgASgLMhsuZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3MiJwoRR2V0QWRkcmVzc1JlcXVlc3QSEgoKYWRkcmVzc19pZBgBIAEoCSJCChJHZXRBZGRyZXNzUmVzcG9uc2USLAoHYWRkcmVzcxgBIAEoCzIbLmdyb2NlcnkuYWRkcmVzcy52MS5BZGRyZXNzImwKFExpc3RBZGRyZXNzZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEi0KBGtpbmQYAyABKA4yHy5ncm9jZXJ5LmFkZHJlc3MudjEuQWRkcmVzc0tpbmQidAoVTGlzdEFkZHJlc3Nlc1Jlc3BvbnNlEi4KCWFkZHJlc3NlcxgBIAMoCzIbLmdyb2NlcnkuYWRkcmVzcy52MS5BZGRyZXNzEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFIqkBChRVcGRhdGVBZGRyZXNzUmVxdWVzdBIsCgdhZGRyZXNzGAEgASgLMhsuZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3MSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEh0KEGV4cGVjdGVkX3ZlcnNpb24YAyABKANIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiJFChVVcGRhdGVBZGRyZXNzUmVzcG9uc2USLAoHYWRkcmVzcxgBIAEoCzIbLmdyb2NlcnkuYWRkcmVzcy52MS5BZGRyZXNzIl4KFERlbGV0ZUFkZHJlc3NSZXF1ZXN0EhIKCmFkZHJlc3NfaWQYASABKAkSHQoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoA0gAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIk4KFURlbGV0ZUFkZHJlc3NSZXNwb25zZRI1ChBwcm9tb3RlZF9hZGRyZXNzGAEgASgLMhsuZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3MiLgoYU2V0RGVmYXVsdEFkZHJlc3NSZXF1ZXN0EhIKCmFkZHJlc3NfaWQYASABKAkiSQoZU2V0RGVmYXVsdEFkZHJlc3NSZXNwb25zZRIsCgdhZGRyZXNzGAEgASgLMhsuZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3MigAEKFkZpbmROZWFyYnlTaG9wc1JlcXVlc3QSLAoIbG9jYXRpb24YASABKAsyGi5ncm9jZXJ5LmFkZHJlc3MudjEuTGF0TG5nEhEKCXJhZGl1c19rbRgCIAEoARIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSKoAgoKTmVhcmJ5U2hvcBISCgphZGRyZXNzX2lkGAEgASgJEhAKCG93bmVyX2lkGAIgASgJEhEKCXNob3BfbmFtZRgDIAEoCRIUCgxwaG9uZV9udW1iZXIYBCABKAkSDQoFbGluZTEYBSABKAkSDQoFbGluZTIYBiABKAkSEAoIbGFuZG1hcmsYByABKAkSDAoEY2l0eRgIIAEoCRIQCghkaXN0cmljdBgJIAEoCRINCgVzdGF0ZRgKIAEoCRITCgtwb3N0YWxfY29kZRgLIAEoCRIUCgxjb3VudHJ5X2NvZGUYDCABKAkSLAoIbG9jYXRpb24YDSABKAsyGi5ncm9jZXJ5LmFkZHJlc3MudjEuTGF0TG5nEhMKC2Rpc3RhbmNlX2ttGA4gASgBInQKF0ZpbmROZWFyYnlTaG9wc1Jlc3BvbnNlEi0KBXNob3BzGAEgAygLMh4uZ3JvY2VyeS5hZGRyZXNzLnYxLk5lYXJieVNob3ASFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhEKCXJhZGl1c19rbRgDIAEoATLtBQoOQWRkcmVzc1NlcnZpY2USZAoNQ3JlYXRlQWRkcmVzcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5DcmVhdGVBZGRyZXNzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5DcmVhdGVBZGRyZXNzUmVzcG9uc2USWwoKR2V0QWRkcmVzcxIlLmdyb2NlcnkuYWRkcmVzcy52MS5HZXRBZGRyZXNzUmVxdWVzdBomLmdyb2NlcnkuYWRkcmVzcy52MS5HZXRBZGRyZXNzUmVzcG9uc2USZAoNTGlzdEFkZHJlc3NlcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5MaXN0QWRkcmVzc2VzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5MaXN0QWRkcmVzc2VzUmVzcG9uc2USZAoNVXBkYXRlQWRkcmVzcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5VcGRhdGVBZGRyZXNzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5VcGRhdGVBZGRyZXNzUmVzcG9uc2USZAoNRGVsZXRlQWRkcmVzcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5EZWxldGVBZGRyZXNzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5EZWxldGVBZGRyZXNzUmVzcG9uc2UScAoRU2V0RGVmYXVsdEFkZHJlc3MSLC5ncm9jZXJ5LmFkZHJlc3MudjEuU2V0RGVmYXVsdEFkZHJlc3NSZXF1ZXN0Gi0uZ3JvY2VyeS5hZGRyZXNzLnYxLlNldERlZmF1bHRBZGRyZXNzUmVzcG9uc2USagoPRmluZE5lYXJieVNob3BzEiouZ3JvY2VyeS5hZGRyZXNzLnYxLkZpbmROZWFyYnlTaG9wc1JlcXVlc3QaKy5ncm9jZXJ5LmFkZHJlc3MudjEuRmluZE5lYXJieVNob3BzUmVzcG9uc2UaCMrzGAQSAgECYgZwcm90bzM", [file_google_protobuf_field_mask, file_grocery_address_v1_address, file_grocery_auth_v1_auth]);
+  fileDesc("Cihncm9jZXJ5L2FkZHJlc3MvdjEvYWRkcmVzc19zZXJ2aWNlLnByb3RvEhJncm9jZXJ5LmFkZHJlc3MudjEiTAoUQ3JlYXRlQWRkcmVzc1JlcXVlc3QSNAoHYWRkcmVzcxgBIAEoCzIbLmdyb2NlcnkuYWRkcmVzcy52MS5BZGRyZXNzQga6SAPIAQEiRQoVQ3JlYXRlQWRkcmVzc1Jlc3BvbnNlEiwKB2FkZHJlc3MYASABKAsyGy5ncm9jZXJ5LmFkZHJlc3MudjEuQWRkcmVzcyIvChFHZXRBZGRyZXNzUmVxdWVzdBIaCgphZGRyZXNzX2lkGAEgASgJQga6SAPIAQEiQgoSR2V0QWRkcmVzc1Jlc3BvbnNlEiwKB2FkZHJlc3MYASABKAsyGy5ncm9jZXJ5LmFkZHJlc3MudjEuQWRkcmVzcyJ/ChRMaXN0QWRkcmVzc2VzUmVxdWVzdBIaCglwYWdlX3NpemUYASABKAVCB7pIBBoCKAASEgoKcGFnZV90b2tlbhgCIAEoCRI3CgRraW5kGAMgASgOMh8uZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3NLaW5kQgi6SAWCAQIQASJ0ChVMaXN0QWRkcmVzc2VzUmVzcG9uc2USLgoJYWRkcmVzc2VzGAEgAygLMhsuZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3MSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAUiugEKFFVwZGF0ZUFkZHJlc3NSZXF1ZXN0EjQKB2FkZHJlc3MYASABKAsyGy5ncm9jZXJ5LmFkZHJlc3MudjEuQWRkcmVzc0IGukgDyAEBEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxImChBleHBlY3RlZF92ZXJzaW9uGAMgASgDQge6SAQiAigASACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iRQoVVXBkYXRlQWRkcmVzc1Jlc3BvbnNlEiwKB2FkZHJlc3MYASABKAsyGy5ncm9jZXJ5LmFkZHJlc3MudjEuQWRkcmVzcyJvChREZWxldGVBZGRyZXNzUmVxdWVzdBIaCgphZGRyZXNzX2lkGAEgASgJQga6SAPIAQESJgoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoA0IHukgEIgIoAEgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIk4KFURlbGV0ZUFkZHJlc3NSZXNwb25zZRI1ChBwcm9tb3RlZF9hZGRyZXNzGAEgASgLMhsuZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3MiNgoYU2V0RGVmYXVsdEFkZHJlc3NSZXF1ZXN0EhoKCmFkZHJlc3NfaWQYASABKAlCBrpIA8gBASJJChlTZXREZWZhdWx0QWRkcmVzc1Jlc3BvbnNlEiwKB2FkZHJlc3MYASABKAsyGy5ncm9jZXJ5LmFkZHJlc3MudjEuQWRkcmVzcyKjAQoWRmluZE5lYXJieVNob3BzUmVxdWVzdBI0Cghsb2NhdGlvbhgBIAEoCzIaLmdyb2NlcnkuYWRkcmVzcy52MS5MYXRMbmdCBrpIA8gBARIjCglyYWRpdXNfa20YAiABKAFCELpIDRILQAEpAAAAAAAAAAASGgoJcGFnZV9zaXplGAMgASgFQge6SAQaAigAEhIKCnBhZ2VfdG9rZW4YBCABKAkiqAIKCk5lYXJieVNob3ASEgoKYWRkcmVzc19pZBgBIAEoCRIQCghvd25lcl9pZBgCIAEoCRIRCglzaG9wX25hbWUYAyABKAkSFAoMcGhvbmVfbnVtYmVyGAQgASgJEg0KBWxpbmUxGAUgASgJEg0KBWxpbmUyGAYgASgJEhAKCGxhbmRtYXJrGAcgASgJEgwKBGNpdHkYCCABKAkSEAoIZGlzdHJpY3QYCSABKAkSDQoFc3RhdGUYCiABKAkSEwoLcG9zdGFsX2NvZGUYCyABKAkSFAoMY291bnRyeV9jb2RlGAwgASgJEiwKCGxvY2F0aW9uGA0gASgLMhouZ3JvY2VyeS5hZGRyZXNzLnYxLkxhdExuZxITCgtkaXN0YW5jZV9rbRgOIAEoASKNAQoXRmluZE5lYXJieVNob3BzUmVzcG9uc2USLQoFc2hvcHMYASADKAsyHi5ncm9jZXJ5LmFkZHJlc3MudjEuTmVhcmJ5U2hvcBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSKgoJcmFkaXVzX2ttGAMgASgBQhe6SBQSEhkAAAAAAECPQCEAAAAAAAAAADLtBQoOQWRkcmVzc1NlcnZpY2USZAoNQ3JlYXRlQWRkcmVzcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5DcmVhdGVBZGRyZXNzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5DcmVhdGVBZGRyZXNzUmVzcG9uc2USWwoKR2V0QWRkcmVzcxIlLmdyb2NlcnkuYWRkcmVzcy52MS5HZXRBZGRyZXNzUmVxdWVzdBomLmdyb2NlcnkuYWRkcmVzcy52MS5HZXRBZGRyZXNzUmVzcG9uc2USZAoNTGlzdEFkZHJlc3NlcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5MaXN0QWRkcmVzc2VzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5MaXN0QWRkcmVzc2VzUmVzcG9uc2USZAoNVXBkYXRlQWRkcmVzcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5VcGRhdGVBZGRyZXNzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5VcGRhdGVBZGRyZXNzUmVzcG9uc2USZAoNRGVsZXRlQWRkcmVzcxIoLmdyb2NlcnkuYWRkcmVzcy52MS5EZWxldGVBZGRyZXNzUmVxdWVzdBopLmdyb2NlcnkuYWRkcmVzcy52MS5EZWxldGVBZGRyZXNzUmVzcG9uc2UScAoRU2V0RGVmYXVsdEFkZHJlc3MSLC5ncm9jZXJ5LmFkZHJlc3MudjEuU2V0RGVmYXVsdEFkZHJlc3NSZXF1ZXN0Gi0uZ3JvY2VyeS5hZGRyZXNzLnYxLlNldERlZmF1bHRBZGRyZXNzUmVzcG9uc2USagoPRmluZE5lYXJieVNob3BzEiouZ3JvY2VyeS5hZGRyZXNzLnYxLkZpbmROZWFyYnlTaG9wc1JlcXVlc3QaKy5ncm9jZXJ5LmFkZHJlc3MudjEuRmluZE5lYXJieVNob3BzUmVzcG9uc2UaCMrzGAQSAgECYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_field_mask, file_grocery_address_v1_address, file_grocery_auth_v1_auth]);
 
 /**
  * Request of AddressService.CreateAddress.
@@ -24,7 +25,7 @@ export const file_grocery_address_v1_address_service: GenFile = /*@__PURE__*/
  */
 export type CreateAddressRequest = Message<"grocery.address.v1.CreateAddressRequest"> & {
   /**
-   * The address to add. Output-only fields (id, is_default, version, times) are ignored.
+   * The address to add; required. Output-only fields (id, is_default, version, times) are ignored.
    *
    * @generated from field: grocery.address.v1.Address address = 1;
    */
@@ -66,7 +67,8 @@ export const CreateAddressResponseSchema: GenMessage<CreateAddressResponse> = /*
  */
 export type GetAddressRequest = Message<"grocery.address.v1.GetAddressRequest"> & {
   /**
-   * Id of one of the caller's addresses.
+   * Id of one of the caller's addresses; required. A value that is not an address id answers NOT_FOUND, like another
+   * user's address, so it is not a field rule.
    *
    * @generated from field: string address_id = 1;
    */
@@ -122,7 +124,8 @@ export type ListAddressesRequest = Message<"grocery.address.v1.ListAddressesRequ
   pageToken: string;
 
   /**
-   * Only addresses of this kind; ADDRESS_KIND_UNSPECIFIED lists every kind.
+   * Only addresses of this kind; ADDRESS_KIND_UNSPECIFIED lists every kind. Values the enum does not define are
+   * INVALID_ARGUMENT.
    *
    * @generated from field: grocery.address.v1.AddressKind kind = 3;
    */
@@ -178,7 +181,8 @@ export const ListAddressesResponseSchema: GenMessage<ListAddressesResponse> = /*
  */
 export type UpdateAddressRequest = Message<"grocery.address.v1.UpdateAddressRequest"> & {
   /**
-   * The new values; address.id names the address to change.
+   * The new values; required, and address.id names the address to change. Every value sent is checked against
+   * Address's field rules, also those of fields the mask leaves out.
    *
    * @generated from field: grocery.address.v1.Address address = 1;
    */
@@ -238,7 +242,8 @@ export const UpdateAddressResponseSchema: GenMessage<UpdateAddressResponse> = /*
  */
 export type DeleteAddressRequest = Message<"grocery.address.v1.DeleteAddressRequest"> & {
   /**
-   * Id of one of the caller's addresses.
+   * Id of one of the caller's addresses; required. A value that is not an address id answers NOT_FOUND, like another
+   * user's address, so it is not a field rule.
    *
    * @generated from field: string address_id = 1;
    */
@@ -288,7 +293,8 @@ export const DeleteAddressResponseSchema: GenMessage<DeleteAddressResponse> = /*
  */
 export type SetDefaultAddressRequest = Message<"grocery.address.v1.SetDefaultAddressRequest"> & {
   /**
-   * Id of the caller's address to make the default.
+   * Id of the caller's address to make the default; required. A value that is not an address id answers NOT_FOUND, like another
+   * user's address, so it is not a field rule.
    *
    * @generated from field: string address_id = 1;
    */
@@ -338,7 +344,8 @@ export type FindNearbyShopsRequest = Message<"grocery.address.v1.FindNearbyShops
 
   /**
    * Search radius in kilometres; 0 means ADDRESS_DEFAULT_RADIUS_KM (10), larger than ADDRESS_MAX_RADIUS_KM
-   * (50) is capped to it, negative is INVALID_ARGUMENT.
+   * (50) is capped to it, negative, NaN and infinite values are INVALID_ARGUMENT. Being capped rather than
+   * refused, it has no maximum here: the searched radius's bound is FindNearbyShopsResponse.radius_km's.
    *
    * @generated from field: double radius_km = 2;
    */
@@ -499,7 +506,9 @@ export type FindNearbyShopsResponse = Message<"grocery.address.v1.FindNearbyShop
   nextPageToken: string;
 
   /**
-   * The radius actually searched, after applying the default and the cap.
+   * The radius actually searched, after applying the default and the cap: never more than 1000 km, the most
+   * ADDRESS_MAX_RADIUS_KM may be set to (the service reads its bound from this rule at start-up). Responses are
+   * not validated; the rule is the schema's promise to clients and the configuration's limit.
    *
    * @generated from field: double radius_km = 3;
    */
