@@ -165,14 +165,18 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       res.addTrailers({ ...headersObject(response.trailer), "grpc-status": "0" });
       res.end(frame);
     } catch (e) {
-      if (res.closed || res.destroyed) return;
-      // As connect-node does: headers, then the status in trailers; anything but a ConnectError is INTERNAL.
+      // A client that reset its stream (or the shutdown cutting it) leaves nothing to answer.
+      if (res.closed || res.destroyed || res.stream.destroyed || res.stream.closed) return;
+      // Anything but a ConnectError is INTERNAL. An error with no message is sent Trailers-Only (one HEADERS frame
+      // that ends the stream), as the gRPC spec asks: clients such as grpc-js retry a call only while no response
+      // headers have arrived, so headers followed by trailers would make every error final.
       const error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
       setTrailerStatus(ctx.responseTrailer, error);
       if (!ctx.responseHeader.has("x-request-id")) ctx.responseHeader.set("x-request-id", ctx.values.get(kRequestId));
-      res.writeHead(200, { ...headersObject(ctx.responseHeader), "content-type": "application/grpc+proto" });
-      res.addTrailers(headersObject(ctx.responseTrailer));
-      res.end();
+      res.stream.respond(
+        { ":status": 200, ...headersObject(ctx.responseHeader), ...headersObject(ctx.responseTrailer), "content-type": "application/grpc+proto" },
+        { endStream: true },
+      );
     } finally {
       res.off("close", onClose);
       ctx.abort();
