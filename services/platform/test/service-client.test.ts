@@ -6,12 +6,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, createHandlerContext, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createContextValues, createHandlerContext, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
 import { ConfigError } from "../src/config.js";
 import { kRequestId } from "../src/context.js";
 import { createRpcServer, type RpcServer } from "../src/server.js";
 import { createServiceClient, readServiceTarget } from "../src/service-client.js";
+import { createServiceTokenSource } from "../src/service-token.js";
+import { bearerInterceptor, transportFor } from "../../../test/clients.js";
+import { startTestPlatform } from "../../../test/harness.js";
 
 /** A server whose Health.Check answers `answer(n)` on its n-th call, recording what each call carried. */
 async function healthServer(answer: (n: number, signal: AbortSignal) => Promise<Status>) {
@@ -147,6 +152,36 @@ describe("internal gRPC client", () => {
     assert.equal(readServiceTarget({}, "CART_SERVICE_ADDR"), undefined);
     for (const bad of ["cart", "cart:8080", "dns:///cart", "127.0.0.1:0", "127.0.0.1:99999", "127.0.0.1:8081,[::1]:8082", "http://cart:8080"]) {
       assert.throws(() => readServiceTarget({ CART_SERVICE_ADDR: bad }, "CART_SERVICE_ADDR"), (e: unknown) => e instanceof ConfigError && /CART_SERVICE_ADDR/.test(e.message), bad);
+    }
+  });
+});
+
+describe("internal calls carry a SERVICE token from identity", () => {
+  it("a service calls another with a token it got from IssueServiceToken, renewed by the token source", async () => {
+    const admin = { username: "mesh_admin", email: "mesh-admin@grocery.example", password: "turnips in the larder" };
+    const tp = await startTestPlatform({ backend: "pglite", env: { ADMIN_USERNAME: admin.username, ADMIN_EMAIL: admin.email, ADMIN_PASSWORD: admin.password } });
+    const identity = readServiceTarget({ IDENTITY_SERVICE_ADDR: `127.0.0.1:${tp.port}` }, "IDENTITY_SERVICE_ADDR")!;
+    const auth = createServiceClient(AuthService, { target: identity, deadlineMs: 5000 });
+    try {
+      const adminToken = (await auth.client.login({ login: admin.username, password: admin.password })).accessToken;
+      const users = createClient(UserService, transportFor(tp.url, "grpc", [bearerInterceptor(adminToken)]));
+      const created = await users.createServiceAccount({ name: "delivery-planner" });
+      const clientId = created.serviceAccount!.clientId;
+      const source = createServiceTokenSource({
+        clock: Date.now,
+        issue: async () => auth.client.issueServiceToken({ clientId, clientSecret: created.clientSecret }),
+      });
+      const asService = createServiceClient(UserService, { target: identity, deadlineMs: 5000, token: () => source.token() });
+      const me = await users.getMe({});
+      // GetUser is open to ADMIN and SERVICE: the call succeeds only with a valid SERVICE token.
+      assert.equal((await asService.client.getUser({ userId: me.user!.id })).user?.username, admin.username);
+      const withoutToken = createServiceClient(UserService, { target: identity, deadlineMs: 5000 });
+      assert.equal(await codeOf(withoutToken.client.getUser({ userId: me.user!.id })), "Unauthenticated");
+      asService.close();
+      withoutToken.close();
+    } finally {
+      auth.close();
+      await tp.close();
     }
   });
 });
