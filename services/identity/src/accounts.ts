@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import type { Principal } from "../../platform/src/context.js";
 import type { Db } from "../../platform/src/db.js";
-import { invalidArgument, unauthenticated } from "../../platform/src/errors.js";
+import { unauthenticated } from "../../platform/src/errors.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
@@ -75,14 +75,15 @@ export function createAccounts(deps: AccountsDeps) {
 
   return {
     /**
-     * Creates a CUSTOMER or SHOP_OWNER account. INVALID_ARGUMENT naming the field; ALREADY_EXISTS on duplicates;
-     * RESOURCE_EXHAUSTED (with `retry-after`) when the client IP has registered too often, duplicates included.
+     * Creates a CUSTOMER or SHOP_OWNER account from a request that keeps RegisterRequest's field rules (role
+     * among them). INVALID_ARGUMENT on password for a common one or one like the username or email; ALREADY_EXISTS
+     * on duplicates; RESOURCE_EXHAUSTED (with `retry-after`) when the client IP has registered too often,
+     * duplicates included.
      */
     async register(input: { username: string; email: string; password: string; role: Role; displayName: string }, client?: ClientInfo): Promise<UserRow> {
       const username = normaliseUsername(input.username);
       const email = normaliseEmail(input.email);
       const role = input.role === Role.UNSPECIFIED ? Role.CUSTOMER : input.role;
-      if (role !== Role.CUSTOMER && role !== Role.SHOP_OWNER) throw invalidArgument("role", "must be ROLE_CUSTOMER or ROLE_SHOP_OWNER");
       checkPassword(input.password, { username, email });
       const displayName = normaliseDisplayName(input.displayName, username);
       // Counted once the request is well-formed and before anything is looked up, so an ALREADY_EXISTS counts

@@ -1,26 +1,39 @@
 import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
 import { and, arrayContains, eq, sql } from "drizzle-orm";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { RegisterRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { ConfigError } from "../../platform/src/config.js";
 import type { Db } from "../../platform/src/db.js";
 import { DomainError } from "../../platform/src/errors.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
+import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
 import type { AdminBootstrap } from "./config.js";
 import type { PasswordHasher } from "./passwords.js";
 import { users } from "./schema.js";
 import { findUserByLogin, insertUser, roleClaims } from "./users.js";
 import { checkPassword, normaliseEmail, normaliseUsername } from "./validation.js";
 
-/** Normalises and checks ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD like Register would; ConfigError naming the variable. */
+/** The variable each RegisterRequest field comes from. */
+const variableOf: Record<string, string> = { username: "ADMIN_USERNAME", email: "ADMIN_EMAIL", password: "ADMIN_PASSWORD" };
+
+/**
+ * Normalises and checks ADMIN_USERNAME, ADMIN_EMAIL and ADMIN_PASSWORD like Register would: these values never
+ * pass the validate interceptor, so RegisterRequest's field rules are applied to them here, then the password
+ * checks that need data. ConfigError naming each wrong variable.
+ */
 export function validateAdminBootstrap(admin: AdminBootstrap): AdminBootstrap {
   try {
-    const username = normaliseUsername(admin.username, "ADMIN_USERNAME");
-    const email = normaliseEmail(admin.email, "ADMIN_EMAIL");
-    checkPassword(admin.password, { username, email }, "ADMIN_PASSWORD");
+    createRequestCheck()(RegisterRequestSchema, create(RegisterRequestSchema, { username: admin.username, email: admin.email, password: admin.password }));
+    const username = normaliseUsername(admin.username);
+    const email = normaliseEmail(admin.email);
+    checkPassword(admin.password, { username, email }, "password");
     return { username, email, password: admin.password };
   } catch (e) {
-    if (e instanceof DomainError) throw new ConfigError(e.message);
+    if (e instanceof DomainError) {
+      throw new ConfigError(e.violations.map((v) => `${variableOf[v.field] ?? v.field}: ${v.description}`).join("; "));
+    }
     throw e;
   }
 }

@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
 import { and, desc, eq, gt, isNull } from "drizzle-orm";
+import { ChangePasswordRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import type { Principal } from "../../platform/src/context.js";
 import { invalidArgument, unauthenticated } from "../../platform/src/errors.js";
 import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
+import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { passwordChangedMail, passwordResetMail } from "./mail-templates.js";
@@ -40,6 +43,13 @@ export interface PasswordManagementOptions {
 /** ChangePassword, RequestPasswordReset and ResetPassword. */
 export function createPasswordManagement(deps: IdentityDeps, options: PasswordManagementOptions = {}) {
   const { db, clock, logger, config, hooks } = deps;
+  const checkRequest = createRequestCheck();
+  /**
+   * ResetPasswordRequest.new_password carries no field rule, because the interceptor would check it before the
+   * token and an unusable token must get its one answer whatever the password. Its length rule is the one of
+   * ChangePasswordRequest.new_password (same field name), applied here once the token is known to be good.
+   */
+  const checkNewPasswordLength = (newPassword: string) => checkRequest(ChangePasswordRequestSchema, create(ChangePasswordRequestSchema, { newPassword }));
 
   const setPassword = async (
     tx: Db,
@@ -99,9 +109,10 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
 
   return {
     /**
-     * Sets a new password after confirming the current one and ends every other session of the user.
-     * INVALID_ARGUMENT naming new_password or current_password; RESOURCE_EXHAUSTED when wrong current passwords
-     * were tried too often.
+     * Sets a new password after confirming the current one and ends every other session of the user. The
+     * request keeps ChangePasswordRequest's field rules (the new password's length). INVALID_ARGUMENT naming
+     * new_password (common, like the username or email, or the current one) or current_password;
+     * RESOURCE_EXHAUSTED when wrong current passwords were tried too often.
      */
     async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<void> {
       const user = await findUserById(db, principal.subject);
@@ -118,8 +129,9 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
     /**
      * Accepts a reset request for a well-formed address and returns before anything depends on the address: the
      * lookup, and for an enabled account the reset token and its mail, follow in the background. Answers the same
-     * way, in the same time, for every address. INVALID_ARGUMENT only for a malformed address; RESOURCE_EXHAUSTED
-     * while too many requests wait; UNAVAILABLE once the service is closing.
+     * way, in the same time, for every address. A malformed address is INVALID_ARGUMENT by the field rule on
+     * RequestPasswordResetRequest.email, before this runs; RESOURCE_EXHAUSTED while too many requests wait;
+     * UNAVAILABLE once the service is closing.
      */
     async requestPasswordReset(email: string, client: ClientInfo): Promise<void> {
       resetRequests.push({ email: normaliseEmail(email), client });
@@ -141,6 +153,7 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
         .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.spendTime), gt(passwordResetTokens.expireTime, now)));
       const user = found ? await findUserById(db, found.userId) : undefined;
       if (!user || user.disabled) throw badResetToken();
+      checkNewPasswordLength(input.newPassword);
       checkPassword(input.newPassword, user, "new_password");
       const passwordHash = await deps.passwords.hash(input.newPassword);
       const ended = await db.transaction(async (tx) => {

@@ -58,8 +58,9 @@ export function createProfiles(deps: IdentityDeps) {
 
   return {
     /**
-     * Changes the fields in `mask` of the caller's profile; every value is validated before anything is written
-     * (INVALID_ARGUMENT naming the request field, such as `user.phone_number`). A new email needs
+     * Changes the fields in `mask` of the caller's profile, from a request that keeps UpdateMeRequest's field rules;
+     * what they cannot know is checked before anything is written (INVALID_ARGUMENT naming the request field: a
+     * masked empty email, a language tag Intl refuses, an unknown currency). A new email needs
      * `current_password` (INVALID_ARGUMENT naming it when missing or wrong, checked before anything about the new
      * address; throttled like logins, RESOURCE_EXHAUSTED), must be free (ALREADY_EXISTS), and is announced to the
      * old address. Records the changed fields in the user's history.
@@ -68,9 +69,14 @@ export function createProfiles(deps: IdentityDeps) {
       const user = await currentUser(principal);
       const prefs = input.preferences ?? { languageCode: "", currencyCode: "", marketingOptIn: false, notificationChannels: [] };
       const next: UserUpdate = {};
-      if (mask.has("display_name")) next.displayName = normaliseDisplayName(input.displayName, user.username, "user.display_name");
-      if (mask.has("phone_number")) next.phoneNumber = normalisePhoneNumber(input.phoneNumber, "user.phone_number");
-      if (mask.has("email")) next.email = normaliseEmail(input.email, "user.email");
+      if (mask.has("display_name")) next.displayName = normaliseDisplayName(input.displayName, user.username);
+      if (mask.has("phone_number")) next.phoneNumber = normalisePhoneNumber(input.phoneNumber);
+      if (mask.has("email")) {
+        // The field rule skips an empty email, which stands for "not given" when the mask leaves email out; a
+        // mask that names it asks to clear the address, and an account cannot be without one.
+        if (input.email === "") throw invalidArgument("user.email", "must be a valid email address");
+        next.email = normaliseEmail(input.email);
+      }
       if (mask.has("preferences.language_code")) next.languageCode = normaliseLanguageCode(prefs.languageCode, "user.preferences.language_code");
       if (mask.has("preferences.currency_code")) next.currencyCode = normaliseCurrencyCode(prefs.currencyCode, "user.preferences.currency_code");
       if (mask.has("preferences.marketing_opt_in")) next.marketingOptIn = prefs.marketingOptIn;

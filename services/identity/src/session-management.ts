@@ -1,5 +1,5 @@
 import type { Principal } from "../../platform/src/context.js";
-import { invalidArgument, notFound } from "../../platform/src/errors.js";
+import { notFound } from "../../platform/src/errors.js";
 import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
@@ -18,7 +18,7 @@ export interface SessionView {
 export function createSessionManagement(deps: Pick<IdentityDeps, "db" | "clock" | "sessionPolicy" | "hooks">) {
   const { db, clock } = deps;
   return {
-    /** The caller's live sessions, newest first. INVALID_ARGUMENT on a bad page size or token. */
+    /** The caller's live sessions, newest first. INVALID_ARGUMENT on a page token not issued for this query. */
     async list(principal: Principal, request: { pageSize: number; pageToken: string }): Promise<Page<SessionView>> {
       const size = resolvePageSize(request.pageSize, identityPageSizes);
       const scope = `sessions:${principal.subject}`;
@@ -31,10 +31,10 @@ export function createSessionManagement(deps: Pick<IdentityDeps, "db" | "clock" 
 
     /**
      * Ends one of the caller's live sessions (the current one too, if asked). Someone else's session, an
-     * unknown id and an already ended session all answer NOT_FOUND, so ids of others cannot be probed.
+     * unknown id (a non-UUID too: the schema only requires one) and an already ended session all answer
+     * NOT_FOUND, so ids of others cannot be probed.
      */
     async revoke(principal: Principal, sessionId: string, client: ClientInfo): Promise<void> {
-      if (sessionId === "") throw invalidArgument("session_id", "is required");
       if (!isUuid(sessionId) || !(await revokeSession(db, clock, principal.subject, sessionId, "revoked_by_user"))) throw notFound("session");
       deps.hooks.sessionsEnded([sessionId]);
       await recordActivity(db, clock, { userId: principal.subject, kind: "session.revoked", sessionId, client });

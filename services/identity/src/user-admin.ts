@@ -2,7 +2,7 @@ import { and, arrayContains, asc, eq, gt, or, sql } from "drizzle-orm";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { roleToClaim } from "../../platform/src/auth/roles.js";
 import type { Principal } from "../../platform/src/context.js";
-import { invalidArgument, notFound } from "../../platform/src/errors.js";
+import { notFound } from "../../platform/src/errors.js";
 import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import { deleteAccount } from "./account-deletion.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
@@ -13,20 +13,21 @@ import { users } from "./schema.js";
 import { revokeAllSessions } from "./sessions.js";
 import { findUserById, isUuid, roleClaims, type UserRow } from "./users.js";
 
-/** Roles an administrator may grant; SERVICE belongs to service accounts only. */
+/**
+ * Roles an administrator may grant, in the order they are stored; SERVICE belongs to service accounts only.
+ * UpdateUserRolesRequest.roles' field rule admits these alone.
+ */
 const grantable = [Role.CUSTOMER, Role.SHOP_OWNER, Role.ADMIN];
 
-function requireUserId(userId: string): string {
-  if (userId === "") throw invalidArgument("user_id", "is required");
-  return userId;
-}
-
-/** Administration of users: ListUsers, GetUser, UpdateUserRoles, SetUserDisabled, DeleteUser. */
+/**
+ * Administration of users: ListUsers, GetUser, UpdateUserRoles, SetUserDisabled, DeleteUser. Requests keep
+ * their field rules (user_id required, roles and role filter known, login_prefix bounded, page_size ≥ 0); a
+ * user_id that is not a UUID names no user, so it is NOT_FOUND here rather than a rule.
+ */
 export function createUserAdmin(deps: IdentityDeps) {
   const { db, clock, hooks } = deps;
 
   const lockedUser = async (tx: typeof db, userId: string): Promise<UserRow> => {
-    requireUserId(userId);
     const [user] = isUuid(userId) ? await tx.select().from(users).where(eq(users.id, userId)).for("update") : [];
     if (!user) throw notFound("user");
     return user;
@@ -35,15 +36,12 @@ export function createUserAdmin(deps: IdentityDeps) {
   return {
     /**
      * Users ordered by username; `loginPrefix` matches the start of the username or email ignoring case, `role`
-     * (unless UNSPECIFIED) keeps holders of that role. INVALID_ARGUMENT on a bad page size or token.
+     * (unless UNSPECIFIED) keeps holders of that role. INVALID_ARGUMENT on a page token not issued for this query.
      */
     async list(request: { pageSize: number; pageToken: string; loginPrefix: string; role: Role }): Promise<Page<UserRow>> {
       const size = resolvePageSize(request.pageSize, identityPageSizes);
       const prefix = request.loginPrefix.trim().toLowerCase();
-      if (prefix.length > 254) throw invalidArgument("login_prefix", "is too long");
-      if (/\p{Cc}/u.test(prefix)) throw invalidArgument("login_prefix", "must not contain control characters");
-      const claim = request.role === Role.UNSPECIFIED ? undefined : Role[request.role] === undefined ? undefined : roleToClaim(request.role);
-      if (request.role !== Role.UNSPECIFIED && claim === undefined) throw invalidArgument("role", "is not a known role");
+      const claim = request.role === Role.UNSPECIFIED ? undefined : roleToClaim(request.role);
       const scope = `users:${prefix}:${claim ?? ""}`;
       const after = decodeNameCursor(request.pageToken, scope);
       const like = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + "%";
@@ -62,24 +60,20 @@ export function createUserAdmin(deps: IdentityDeps) {
       return pageOf(rows, size, (last) => encodeNameCursor(scope, last.username));
     },
 
-    /** One user; INVALID_ARGUMENT when the id is empty, NOT_FOUND when there is no such user. */
+    /** One user; NOT_FOUND when there is no such user. */
     async get(userId: string): Promise<UserRow> {
-      const user = await findUserById(db, requireUserId(userId));
+      const user = await findUserById(db, userId);
       if (!user) throw notFound("user");
       return user;
     },
 
     /**
-     * Replaces a user's roles (one or more of CUSTOMER, SHOP_OWNER, ADMIN; else INVALID_ARGUMENT on roles).
-     * New tokens carry them at once and identity's own checks see them at once; other services see them when
-     * the user's sessions next refresh. FAILED_PRECONDITION when it would leave no enabled administrator.
+     * Replaces a user's roles (one or more of CUSTOMER, SHOP_OWNER, ADMIN, as the request's field rules
+     * guarantee; duplicates dropped). New tokens carry them at once and identity's own checks see them at once;
+     * other services see them when the user's sessions next refresh. FAILED_PRECONDITION when it would leave no
+     * enabled administrator.
      */
     async updateRoles(actor: Principal, userId: string, roles: readonly Role[], client: ClientInfo): Promise<UserRow> {
-      requireUserId(userId);
-      if (roles.length === 0) throw invalidArgument("roles", "must name at least one role");
-      for (const role of roles) {
-        if (!grantable.includes(role)) throw invalidArgument("roles", "may hold only ROLE_CUSTOMER, ROLE_SHOP_OWNER and ROLE_ADMIN");
-      }
       const granted = grantable.filter((r) => roles.includes(r));
       const claims = roleClaims(granted);
       const updated = await db.transaction(async (tx) => {
@@ -115,7 +109,6 @@ export function createUserAdmin(deps: IdentityDeps) {
 
     /** Deletes a user as DeleteMe does. NOT_FOUND when absent; FAILED_PRECONDITION for the last enabled administrator. */
     async delete(userId: string): Promise<void> {
-      requireUserId(userId);
       if (!isUuid(userId)) throw notFound("user");
       await deleteAccount(db, clock, userId, "admin");
       hooks.principalChanged(userId);

@@ -1,30 +1,30 @@
 import { invalidArgument } from "../../platform/src/errors.js";
 import { isCommonPassword } from "./passwords.js";
 
-const usernamePattern = /^[a-z0-9_.-]{3,32}$/;
-// Pragmatic address check: one @, a dotted domain, no spaces; deliverability is proven by mail, not regex.
-const emailPattern = /^[^\s@]{1,64}@[^\s@]+\.[^\s@]{2,}$/;
+/**
+ * Normalisation of the account fields, and the checks that need data. Their shape (username and service account
+ * name patterns, email shape and length, password length, display name length and control characters, phone
+ * number, language and currency code patterns, notification channels) is declared as buf.validate rules in
+ * user.proto / auth_service.proto / user_service.proto and enforced by the platform's validate interceptor before
+ * a handler runs; these functions assume it, and only turn a valid value into its stored form.
+ */
 
-/** Lower-cases the username; INVALID_ARGUMENT naming `field` when it breaks the rules. */
-export function normaliseUsername(raw: string, field = "username"): string {
-  const username = raw.trim().toLowerCase();
-  if (!usernamePattern.test(username)) throw invalidArgument(field, "must be 3–32 characters of a-z, 0-9, _ . -");
-  return username;
+/** The stored form of a username the schema accepted: trimmed, lower case. */
+export function normaliseUsername(raw: string): string {
+  return raw.trim().toLowerCase();
 }
 
-/** Trims and lower-cases the address (NFC first); INVALID_ARGUMENT when it is not an address. */
-export function normaliseEmail(raw: string, field = "email"): string {
-  const email = raw.normalize("NFC").trim().toLowerCase();
-  // Control characters (NUL above all, which PostgreSQL text cannot hold) would otherwise reach SQL and fail there.
-  if (email.length > 254 || !emailPattern.test(email) || /\p{Cc}/u.test(email)) throw invalidArgument(field, "must be a valid email address");
-  return email;
+/** The stored form of an address the schema accepted: NFC, trimmed, lower case. */
+export function normaliseEmail(raw: string): string {
+  return raw.normalize("NFC").trim().toLowerCase();
 }
 
-/** Password rules: 8–128 characters, not common, not the username or email. */
+/**
+ * The password rules that need data: not a common password, not the username or email (INVALID_ARGUMENT on
+ * `field`). Its length is a field rule where the request carries one (RegisterRequest.password,
+ * ChangePasswordRequest.new_password); ResetPassword checks it itself, after the token.
+ */
 export function checkPassword(password: string, context: { username: string; email: string }, field = "password"): void {
-  const length = [...password].length;
-  if (length < 8) throw invalidArgument(field, "must be at least 8 characters");
-  if (length > 128) throw invalidArgument(field, "must be at most 128 characters");
   if (isCommonPassword(password)) throw invalidArgument(field, "is too common");
   const lower = password.toLowerCase();
   if (lower === context.username.toLowerCase() || lower === context.email.toLowerCase() || lower === context.email.split("@")[0]?.toLowerCase()) {
@@ -32,44 +32,44 @@ export function checkPassword(password: string, context: { username: string; ema
   }
 }
 
-export function normaliseDisplayName(raw: string, fallback: string, field = "display_name"): string {
+/** The stored form of a display name the schema accepted: NFC, trimmed; `fallback` when nothing is left. */
+export function normaliseDisplayName(raw: string, fallback: string): string {
   const name = raw.normalize("NFC").trim();
-  if (name === "") return fallback;
-  if ([...name].length > 64) throw invalidArgument(field, "must be at most 64 characters");
-  // Control characters would corrupt receipts and notifications.
-  if (/\p{Cc}/u.test(name)) throw invalidArgument(field, "must not contain control characters");
-  return name;
+  return name === "" ? fallback : name;
 }
 
-/** E.164: "+", a country code not starting with 0, 7–15 digits in all. Spaces, dots, dashes and brackets are dropped; empty clears. */
-export function normalisePhoneNumber(raw: string, field = "phone_number"): string {
-  const phone = raw.trim().replace(/[\s().-]/g, "");
-  if (phone === "") return "";
-  if (!/^\+[1-9]\d{6,14}$/.test(phone)) throw invalidArgument(field, "must be an E.164 number such as +4915112345678");
-  return phone;
+/** The E.164 form of a number the schema accepted: spaces, dots, dashes and brackets dropped; empty clears. */
+export function normalisePhoneNumber(raw: string): string {
+  return raw.replace(/[\s().-]/g, "");
 }
 
-/** A BCP 47 language tag in canonical form ("en-gb" → "en-GB") with a 2–3 letter language; empty clears. */
+/**
+ * A language tag in canonical form ("en-gb" → "en-GB"); empty clears. The schema admits the shape of a tag;
+ * whether its subtags make a well-formed BCP 47 tag is Intl's knowledge, so INVALID_ARGUMENT on `field` for one
+ * Intl refuses (such as "en-a") is raised here.
+ */
 export function normaliseLanguageCode(raw: string, field = "language_code"): string {
   const tag = raw.trim();
   if (tag === "") return "";
-  let canonical: string | undefined;
   try {
-    if (tag.length <= 35) canonical = Intl.getCanonicalLocales(tag)[0];
+    const [canonical] = Intl.getCanonicalLocales(tag);
+    if (canonical !== undefined) return canonical;
   } catch {
-    canonical = undefined;
+    // RangeError: not a well-formed tag; answered below.
   }
-  if (canonical === undefined || !/^[a-z]{2,3}(-|$)/.test(canonical)) throw invalidArgument(field, "must be a BCP 47 language tag such as en or de-AT");
-  return canonical;
+  throw invalidArgument(field, "must be a BCP 47 language tag such as en or de-AT");
 }
 
 let currencies: Set<string> | undefined;
-/** An ISO 4217 currency code, upper case; empty clears. */
+/**
+ * An ISO 4217 code in upper case; empty clears. The schema admits three letters; whether they name a currency is
+ * data (Intl's list), so INVALID_ARGUMENT on `field` for an unknown one (such as "XYZ") is raised here.
+ */
 export function normaliseCurrencyCode(raw: string, field = "currency_code"): string {
   const code = raw.trim().toUpperCase();
   if (code === "") return "";
   currencies ??= new Set(Intl.supportedValuesOf("currency"));
-  if (!/^[A-Z]{3}$/.test(code) || !currencies.has(code)) throw invalidArgument(field, "must be an ISO 4217 currency code such as EUR");
+  if (!currencies.has(code)) throw invalidArgument(field, "must be an ISO 4217 currency code such as EUR");
   return code;
 }
 

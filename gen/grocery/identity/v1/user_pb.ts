@@ -4,6 +4,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Role } from "../../auth/v1/auth_pb.js";
@@ -14,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/identity/v1/user.proto.
  */
 export const file_grocery_identity_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("Ch5ncm9jZXJ5L2lkZW50aXR5L3YxL3VzZXIucHJvdG8SE2dyb2NlcnkuaWRlbnRpdHkudjEisAIKBFVzZXISCgoCaWQYASABKAkSEAoIdXNlcm5hbWUYAiABKAkSDQoFZW1haWwYAyABKAkSJAoFcm9sZXMYBCADKA4yFS5ncm9jZXJ5LmF1dGgudjEuUm9sZRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIZGlzYWJsZWQYBiABKAgSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxwaG9uZV9udW1iZXIYCSABKAkSNQoLcHJlZmVyZW5jZXMYCiABKAsyIC5ncm9jZXJ5LmlkZW50aXR5LnYxLlByZWZlcmVuY2VzIp4BCgtQcmVmZXJlbmNlcxIVCg1sYW5ndWFnZV9jb2RlGAEgASgJEhUKDWN1cnJlbmN5X2NvZGUYAiABKAkSGAoQbWFya2V0aW5nX29wdF9pbhgDIAEoCBJHChVub3RpZmljYXRpb25fY2hhbm5lbHMYBCADKA4yKC5ncm9jZXJ5LmlkZW50aXR5LnYxLk5vdGlmaWNhdGlvbkNoYW5uZWwqmAEKE05vdGlmaWNhdGlvbkNoYW5uZWwSJAogTk9USUZJQ0FUSU9OX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIeChpOT1RJRklDQVRJT05fQ0hBTk5FTF9FTUFJTBABEhwKGE5PVElGSUNBVElPTl9DSEFOTkVMX1NNUxACEh0KGU5PVElGSUNBVElPTl9DSEFOTkVMX1BVU0gQA2IGcHJvdG8z", [file_google_protobuf_timestamp, file_grocery_auth_v1_auth]);
+  fileDesc("Ch5ncm9jZXJ5L2lkZW50aXR5L3YxL3VzZXIucHJvdG8SE2dyb2NlcnkuaWRlbnRpdHkudjEihAcKBFVzZXISCgoCaWQYASABKAkSEAoIdXNlcm5hbWUYAiABKAkS4wEKBWVtYWlsGAMgASgJQtMBukjPAboBwwEKDWdyb2NlcnkuZW1haWwSHW11c3QgYmUgYSB2YWxpZCBlbWFpbCBhZGRyZXNzGpIBdGhpcy5tYXRjaGVzKHInXltcc1x4MEJccHtafVx4e0ZFRkZ9XSpbXlxwe1p9XHB7Q2N9XHh7RkVGRn1AXXsxLDY0fUBbXlxwe1p9XHB7Q2N9XHh7RkVGRn1AXStcLlteXHB7Wn1ccHtDY31ceHtGRUZGfUBdezIsfVtcc1x4MEJccHtafVx4e0ZFRkZ9XSokJynYAQFyAxj+ARIkCgVyb2xlcxgEIAMoDjIVLmdyb2NlcnkuYXV0aC52MS5Sb2xlEqkBCgxkaXNwbGF5X25hbWUYBSABKAlCkgG6SI4BugGGAQoUZ3JvY2VyeS5kaXNwbGF5X25hbWUSI211c3Qgbm90IGNvbnRhaW4gY29udHJvbCBjaGFyYWN0ZXJzGkl0aGlzLm1hdGNoZXMocideW1xzXHgwQlxwe1p9XHh7RkVGRn1dKlteXHB7Q2N9XSpbXHNceDBCXHB7Wn1ceHtGRUZGfV0qJCcpcgIYQBIQCghkaXNhYmxlZBgGIAEoCBIvCgtjcmVhdGVfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEvoBCgxwaG9uZV9udW1iZXIYCSABKAlC4wG6SN8BugHbAQoUZ3JvY2VyeS5waG9uZV9udW1iZXISLm11c3QgYmUgYW4gRS4xNjQgbnVtYmVyIHN1Y2ggYXMgKzQ5MTUxMTIzNDU2NzgakgF0aGlzLm1hdGNoZXMocideW1xzXHgwQlxwe1p9XHh7RkVGRn0oKS4tXSooXCtbXHNceDBCXHB7Wn1ceHtGRUZGfSgpLi1dKlsxLTldKFtcc1x4MEJccHtafVx4e0ZFRkZ9KCkuLV0qWzAtOV0pezYsMTR9W1xzXHgwQlxwe1p9XHh7RkVGRn0oKS4tXSopPyQnKRI1CgtwcmVmZXJlbmNlcxgKIAEoCzIgLmdyb2NlcnkuaWRlbnRpdHkudjEuUHJlZmVyZW5jZXMi5wQKC1ByZWZlcmVuY2VzEtMBCg1sYW5ndWFnZV9jb2RlGAEgASgJQrsBuki3AboBrwEKFWdyb2NlcnkubGFuZ3VhZ2VfY29kZRIxbXVzdCBiZSBhIEJDUCA0NyBsYW5ndWFnZSB0YWcgc3VjaCBhcyBlbiBvciBkZS1BVBpjdGhpcy5tYXRjaGVzKHInXltcc1x4MEJccHtafVx4e0ZFRkZ9XSooW0EtWmEtel17MiwzfSgtW0EtWmEtejAtOV17MSw4fSkqKT9bXHNceDBCXHB7Wn1ceHtGRUZGfV0qJCcpcgIYIxK1AQoNY3VycmVuY3lfY29kZRgCIAEoCUKdAbpImQG6AZUBChVncm9jZXJ5LmN1cnJlbmN5X2NvZGUSLW11c3QgYmUgYW4gSVNPIDQyMTcgY3VycmVuY3kgY29kZSBzdWNoIGFzIEVVUhpNdGhpcy5tYXRjaGVzKHInXltcc1x4MEJccHtafVx4e0ZFRkZ9XSooW0EtWmEtel17M30pP1tcc1x4MEJccHtafVx4e0ZFRkZ9XSokJykSGAoQbWFya2V0aW5nX29wdF9pbhgDIAEoCBKvAQoVbm90aWZpY2F0aW9uX2NoYW5uZWxzGAQgAygOMiguZ3JvY2VyeS5pZGVudGl0eS52MS5Ob3RpZmljYXRpb25DaGFubmVsQma6SGO6AWAKHWdyb2Nlcnkubm90aWZpY2F0aW9uX2NoYW5uZWxzEiJtdXN0IGhvbGQgb25seSBFTUFJTCwgU01TIGFuZCBQVVNIGht0aGlzLmFsbChjLCBjIGluIFsxLCAyLCAzXSkqmAEKE05vdGlmaWNhdGlvbkNoYW5uZWwSJAogTk9USUZJQ0FUSU9OX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIeChpOT1RJRklDQVRJT05fQ0hBTk5FTF9FTUFJTBABEhwKGE5PVElGSUNBVElPTl9DSEFOTkVMX1NNUxACEh0KGU5PVElGSUNBVElPTl9DSEFOTkVMX1BVU0gQA2IGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp, file_grocery_auth_v1_auth]);
 
 /**
  * User is an account on the platform: a customer, a shop owner or an administrator.
@@ -37,7 +38,8 @@ export type User = Message<"grocery.identity.v1.User"> & {
   username: string;
 
   /**
-   * Unique, normalised (lower-cased) email address.
+   * Unique, normalised (lower-cased) email address: at most 254 characters, one @ with 1–64 characters before
+   * it and a dotted domain after it, no spaces or control characters. Empty in a request means not given.
    *
    * @generated from field: string email = 3;
    */
@@ -51,7 +53,8 @@ export type User = Message<"grocery.identity.v1.User"> & {
   roles: Role[];
 
   /**
-   * Name shown to shops and other people.
+   * Name shown to shops and other people: at most 64 characters, no control characters (surrounding whitespace
+   * is trimmed); empty in UpdateMe resets it to the username.
    *
    * @generated from field: string display_name = 5;
    */
@@ -79,7 +82,9 @@ export type User = Message<"grocery.identity.v1.User"> & {
   updateTime?: Timestamp | undefined;
 
   /**
-   * Phone number in E.164 form (`+` and up to 15 digits, such as "+4915112345678"); empty when not given.
+   * Phone number in E.164 form (`+`, a country code not starting with 0, 7–15 digits in all, such as
+   * "+4915112345678"); empty when not given. Requests may separate the digits with spaces, dots, dashes and
+   * brackets, which are dropped; a request with nothing else clears the number.
    *
    * @generated from field: string phone_number = 9;
    */
@@ -107,14 +112,17 @@ export const UserSchema: GenMessage<User> = /*@__PURE__*/
  */
 export type Preferences = Message<"grocery.identity.v1.Preferences"> & {
   /**
-   * Preferred language as a BCP 47 tag in canonical form (such as "de", "en-GB"); empty when not chosen.
+   * Preferred language as a BCP 47 tag in canonical form (such as "de", "en-GB"); empty when not chosen. Requests
+   * may use any case ("en-gb"): a 2–3 letter language and subtags of 1–8 letters or digits, at most 35
+   * characters; the service checks the tag is well-formed BCP 47 and stores its canonical form.
    *
    * @generated from field: string language_code = 1;
    */
   languageCode: string;
 
   /**
-   * Preferred currency as an ISO 4217 code (such as "EUR"); empty when not chosen.
+   * Preferred currency as an ISO 4217 code (such as "EUR"); empty when not chosen. Requests may use any case;
+   * the service checks the code names a currency it knows.
    *
    * @generated from field: string currency_code = 2;
    */
@@ -128,7 +136,8 @@ export type Preferences = Message<"grocery.identity.v1.Preferences"> & {
   marketingOptIn: boolean;
 
   /**
-   * The channels the user wants notifications on, without duplicates; empty means none.
+   * The channels the user wants notifications on, without duplicates (a request's duplicates are dropped); empty
+   * means none. NOTIFICATION_CHANNEL_UNSPECIFIED and unknown values are refused.
    *
    * @generated from field: repeated grocery.identity.v1.NotificationChannel notification_channels = 4;
    */
