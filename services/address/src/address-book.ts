@@ -42,7 +42,8 @@ export interface NearbyRequest {
  * already accepted (validation.ts lists what is left to the code). Every method throws DomainErrors:
  * INVALID_ARGUMENT naming the field, NOT_FOUND for unknown, malformed or foreign ids, PERMISSION_DENIED for SHOP
  * addresses without ROLE_SHOP_OWNER, FAILED_PRECONDITION for kind changes to or from SHOP, ABORTED for stale
- * versions, RESOURCE_EXHAUSTED for a full book. Bad input is refused before anything is written.
+ * versions, RESOURCE_EXHAUSTED for a full book, PERMISSION_DENIED for any write by a user purged less than
+ * PURGE_TOMBSTONE_TTL ago. Bad input is refused before anything is written.
  */
 export interface AddressBook {
   create(caller: Caller, input: AddressInput): Promise<Address>;
@@ -52,6 +53,8 @@ export interface AddressBook {
   delete(caller: Caller, id: string, expectedVersion: bigint | undefined): Promise<{ promoted: Address | undefined }>;
   setDefault(caller: Caller, id: string): Promise<Address>;
   findNearbyShops(request: NearbyRequest): Promise<Page<NearbyShop> & { radiusKm: number }>;
+  /** Account deletion (UserDataService/PurgeUser): every address of `ownerId` goes, and a tombstone stays. */
+  purgeUser(ownerId: string): Promise<number>;
 }
 
 export interface AddressBookOptions {
@@ -149,6 +152,8 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       const page = pageOf(shops, limit, (last) => encodePageToken({ m: "nearby", ...query, d: last.distanceKm, i: last.address.id }));
       return { ...page, radiusKm };
     },
+
+    purgeUser: (ownerId) => store.purgeOwner(ownerId),
   };
 }
 

@@ -1,6 +1,7 @@
 import { FindNearbyShopsResponseSchema } from "../../../gen/grocery/address/v1/address_service_pb.js";
 import { ConfigError, envInt, type Env } from "../../platform/src/config.js";
 import { schemaMaximum } from "../../platform/src/field-rules.js";
+import { readPurgeTombstoneTtlMs } from "../../platform/src/user-data.js";
 
 export interface AddressConfig {
   /** Most addresses one owner may keep (ADDRESS_MAX_PER_OWNER). */
@@ -9,6 +10,8 @@ export interface AddressConfig {
   readonly defaultRadiusKm: number;
   /** Largest FindNearbyShops radius; larger requests are capped to it (ADDRESS_MAX_RADIUS_KM). */
   readonly maxRadiusKm: number;
+  /** How long a purged user's address writes stay refused, in ms: the access token lifetime (PURGE_TOMBSTONE_TTL). */
+  readonly purgeTombstoneTtlMs: number;
 }
 
 /** Reads the address service's settings; throws ConfigError naming the variable at fault. */
@@ -21,5 +24,5 @@ export function readAddressConfig(env: Env): AddressConfig {
   if (defaultRadiusKm > maxRadiusKm) {
     throw new ConfigError(`ADDRESS_DEFAULT_RADIUS_KM must be <= ADDRESS_MAX_RADIUS_KM (${maxRadiusKm}), got ${defaultRadiusKm}`);
   }
-  return { maxPerOwner, defaultRadiusKm, maxRadiusKm };
+  return { maxPerOwner, defaultRadiusKm, maxRadiusKm, purgeTombstoneTtlMs: readPurgeTombstoneTtlMs(env) };
 }

@@ -50,3 +50,19 @@ export const addresses = addressSchema.table(
 
 export type AddressRow = typeof addresses.$inferSelect;
 export type NewAddressRow = typeof addresses.$inferInsert;
+
+/**
+ * Users purged by UserDataService/PurgeUser, until their access tokens issued before the purge have expired
+ * (PURGE_TOMBSTONE_TTL): while `until` lies ahead, every address write by that user is refused, so a deleted
+ * account's still-valid token cannot create addresses that outlive the purge. Expired rows are ignored and pruned
+ * by the next purge.
+ */
+export const purgeTombstones = addressSchema.table(
+  "purge_tombstones",
+  {
+    /** The purged user's id (the token's `sub`). */
+    userId: text("user_id").primaryKey(),
+    until: timestamp("until", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (t) => [index("purge_tombstones_until_idx").on(t.until)],
+);

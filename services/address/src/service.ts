@@ -12,11 +12,13 @@ export const addressService: ServiceDefinition = {
   migrationsFolder: fileURLToPath(new URL("../migrations", import.meta.url)),
   build(deps) {
     const config = readAddressConfig(deps.env);
-    const store = createAddressStore({ db: deps.db, clock: deps.clock });
+    const store = createAddressStore({ db: deps.db, clock: deps.clock, purgeTombstoneTtlMs: config.purgeTombstoneTtlMs });
     const book = createAddressBook({ store, config });
     return {
       services: [AddressService],
       routes: addressRoutes(book),
+      // UserDataService is not in `services`: the platform serves it over this hook (services/platform/src/user-data.ts).
+      purgeUser: (userId) => book.purgeUser(userId),
     };
   },
 };

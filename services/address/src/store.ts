@@ -1,18 +1,20 @@
 import { randomUUID } from "node:crypto";
-import { and, asc, between, count, desc, eq, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, between, count, desc, eq, gt, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
-import { notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { notFound, permissionDenied, resourceExhausted } from "../../platform/src/errors.js";
 import { checkExpectedVersion } from "../../platform/src/expected-version.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { boundingBox, earthRadiusKm } from "./geo.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
-import { addresses, type AddressRow } from "./schema.js";
+import { addresses, purgeTombstones, type AddressRow } from "./schema.js";
 
 export interface AddressStoreOptions {
   db: Db;
   clock: Clock;
   /** New address ids; random UUIDs unless a test passes its own. */
   newId?: () => string;
+  /** How long purgeOwner's tombstone refuses the owner's writes, in ms (PURGE_TOMBSTONE_TTL; default 15 minutes). */
+  purgeTombstoneTtlMs?: number;
 }
 
 export interface ListQuery {
@@ -35,6 +37,7 @@ export interface NearbyQuery {
  * The address tables. Every write runs in one explicit transaction that first takes the owner's advisory lock,
  * so count limits and the one-default rule hold under concurrent calls from any number of replicas; the partial
  * unique index is the database's backstop for the latter. Owner mismatches look exactly like missing rows.
+ * Under that same lock every write first checks the owner's purge tombstone: PERMISSION_DENIED while it is live.
  */
 export interface AddressStore {
   /** Inserts an address, default when it is the owner's first. RESOURCE_EXHAUSTED when the owner has `maxPerOwner`. */
@@ -57,19 +60,41 @@ export interface AddressStore {
   setDefault(ownerId: string, id: string): Promise<Address>;
   /** SHOP addresses of every owner within the radius, nearest first (ties by id). */
   findNearbyShops(query: NearbyQuery): Promise<NearbyShop[]>;
-  /** Deletes every address of an owner (account deletion); returns how many went. */
+  /**
+   * Deletes every address of an owner (account deletion) and, in the same transaction, records a tombstone that
+   * refuses the owner's writes for `purgeTombstoneTtlMs` (expired tombstones of anyone are pruned); returns how
+   * many addresses went. Idempotent: a repeat answers 0 and extends the tombstone.
+   */
   purgeOwner(ownerId: string): Promise<number>;
 }
 
 export function createAddressStore(options: AddressStoreOptions): AddressStore {
   const { db, clock } = options;
   const newId = options.newId ?? randomUUID;
+  const tombstoneTtlMs = options.purgeTombstoneTtlMs ?? 15 * 60_000;
   const now = () => new Date(clock());
   const owned = (ownerId: string, id: string) => and(eq(addresses.id, id), eq(addresses.ownerId, ownerId));
 
   /** Serialises the owner's writes until the transaction ends (two-key form: its own key space). */
   const lockOwner = (tx: Db, ownerId: string) =>
     tx.execute(sql`select pg_advisory_xact_lock(hashtext('address.owner'), hashtext(${ownerId}))`);
+
+  /**
+   * The owner lock, then PERMISSION_DENIED while the owner's purge tombstone is live: the account was deleted and
+   * its still-valid access tokens may not write again (PERMISSION_DENIED, not FAILED_PRECONDITION: it is about
+   * the caller, and nothing the caller can change lifts it). The purge takes the same lock, so a write either
+   * commits before the purge starts (and is purged) or reads the tombstone the purge committed: the lock's wait
+   * ends after that commit, and under READ COMMITTED the next statement sees it.
+   */
+  const lockLiveOwner = async (tx: Db, ownerId: string) => {
+    await lockOwner(tx, ownerId);
+    const live = await tx
+      .select({ userId: purgeTombstones.userId })
+      .from(purgeTombstones)
+      .where(and(eq(purgeTombstones.userId, ownerId), gt(purgeTombstones.until, now())))
+      .limit(1);
+    if (live.length > 0) throw permissionDenied("this account has been deleted");
+  };
 
   const selectOwned = async (tx: Db, ownerId: string, id: string) => {
     const [row] = await tx.select().from(addresses).where(owned(ownerId, id)).limit(1);
@@ -82,7 +107,7 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
   return {
     create: (ownerId, fields, maxPerOwner) =>
       db.transaction(async (tx) => {
-        await lockOwner(tx, ownerId);
+        await lockLiveOwner(tx, ownerId);
         const [stats] = await tx
           .select({ n: count(), defaults: sql<number>`count(*) filter (where ${addresses.isDefault})`.mapWith(Number) })
           .from(addresses)
@@ -122,7 +147,7 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
 
     update: (ownerId, id, expectedVersion, change) =>
       db.transaction(async (tx) => {
-        await lockOwner(tx, ownerId);
+        await lockLiveOwner(tx, ownerId);
         const row = await selectOwned(tx, ownerId, id);
         if (!row) throw notFound("address");
         checkVersion(row, expectedVersion);
@@ -139,7 +164,7 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
 
     delete: (ownerId, id, expectedVersion) =>
       db.transaction(async (tx) => {
-        await lockOwner(tx, ownerId);
+        await lockLiveOwner(tx, ownerId);
         const row = await selectOwned(tx, ownerId, id);
         if (!row) throw notFound("address");
         checkVersion(row, expectedVersion);
@@ -162,7 +187,7 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
 
     setDefault: (ownerId, id) =>
       db.transaction(async (tx) => {
-        await lockOwner(tx, ownerId);
+        await lockLiveOwner(tx, ownerId);
         const row = await selectOwned(tx, ownerId, id);
         if (!row) throw notFound("address");
         if (row.isDefault) return toAddress(row);
@@ -204,6 +229,13 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
     purgeOwner: (ownerId) =>
       db.transaction(async (tx) => {
         await lockOwner(tx, ownerId);
+        const time = now();
+        await tx.delete(purgeTombstones).where(lt(purgeTombstones.until, time));
+        const until = new Date(time.getTime() + tombstoneTtlMs);
+        await tx
+          .insert(purgeTombstones)
+          .values({ userId: ownerId, until })
+          .onConflictDoUpdate({ target: purgeTombstones.userId, set: { until: sql`greatest(${purgeTombstones.until}, excluded.until)` } });
         const gone = await tx.delete(addresses).where(eq(addresses.ownerId, ownerId)).returning({ id: addresses.id });
         return gone.length;
       }),

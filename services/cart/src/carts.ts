@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
-import { alreadyExists, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { alreadyExists, invalidArgument, notFound, permissionDenied, resourceExhausted } from "../../platform/src/errors.js";
 import { checkExpectedVersion } from "../../platform/src/expected-version.js";
 import { pageOf, resolvePageSize } from "../../platform/src/pagination.js";
 import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "./cart-cursor.js";
@@ -45,6 +45,11 @@ export interface Carts {
   ): Promise<CartView>;
   removeItem(owner: string, input: { cartId: string; productId: string; shopId: string; expectedVersion?: bigint | undefined }): Promise<CartView>;
   clearCart(owner: string, input: { cartId: string; expectedVersion?: bigint | undefined }): Promise<CartView>;
+  /**
+   * Deletes every cart, line and AddItem request id of `owner` in one transaction and leaves a tombstone that
+   * refuses the owner's writes for `purgeTombstoneTtlMs`; returns how many rows went. Idempotent.
+   */
+  purgeUser(owner: string): Promise<number>;
 }
 
 /** How often, at most, one process deletes expired AddItem request ids. */
@@ -54,7 +59,8 @@ const pruneIntervalMs = 5 * 60_000;
  * Builds the cart use cases. Every mutation runs in one transaction that first locks the cart row, so concurrent
  * mutations of a cart queue up instead of overwriting each other, and bumps the version by exactly one.
  * Errors are DomainErrors: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ABORTED,
- * RESOURCE_EXHAUSTED, as documented on each RPC in cart_service.proto.
+ * RESOURCE_EXHAUSTED, as documented on each RPC in cart_service.proto, and PERMISSION_DENIED for every write by a
+ * user purged less than PURGE_TOMBSTONE_TTL ago (userdata_service.proto).
  */
 export function createCarts(options: CartsOptions): Carts {
   const { store, config, clock, newId, logger } = options;
@@ -66,6 +72,18 @@ export function createCarts(options: CartsOptions): Carts {
     if (!cart) throw notFound("cart");
     checkExpectedVersion(expectedVersion, cart.version, "cart");
     return cart;
+  }
+
+  /**
+   * PERMISSION_DENIED while the owner's purge tombstone is live: the account was deleted, and its access tokens,
+   * which stay valid until they expire, may not write again. PERMISSION_DENIED rather than FAILED_PRECONDITION
+   * because it is about the caller, not the cart's state, and no change of state on the caller's side lifts it.
+   * Checked inside the write's transaction: a purge that commits first is seen (its tombstone is committed with
+   * it), and one that commits after either waits for this transaction's locks (owner lock, cart row) or finds
+   * nothing left to guard, so no write slips in after a purge.
+   */
+  async function refuseIfPurged(tx: CartTx, owner: string): Promise<void> {
+    if (await tx.isPurged(owner, clock())) throw permissionDenied("this account has been deleted");
   }
 
   async function linesOf(tx: CartTx, cartId: string): Promise<CartLine[]> {
@@ -100,6 +118,7 @@ export function createCarts(options: CartsOptions): Carts {
       const name = parseCartName(input.name, config);
       return store.write(async (tx) => {
         await tx.lockOwner(owner);
+        await refuseIfPurged(tx, owner);
         const now = clock();
         if (await tx.nameTaken(owner, name.key)) throw alreadyExistsName();
         if ((await tx.countCarts(owner)) >= config.maxCarts) throw resourceExhausted(`a user may keep at most ${config.maxCarts} carts`);
@@ -136,6 +155,7 @@ export function createCarts(options: CartsOptions): Carts {
       return store.write(async (tx) => {
         // The owner lock first, as CreateCart takes it, so two renames to one name cannot both pass the check.
         await tx.lockOwner(owner);
+        await refuseIfPurged(tx, owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         if (await tx.nameTaken(owner, name.key, cart.id)) throw alreadyExistsName();
         return commitChange(tx, cart, await linesOf(tx, cart.id), name);
@@ -145,6 +165,7 @@ export function createCarts(options: CartsOptions): Carts {
     async deleteCart(owner, input) {
       const cartId = parseCartId(input.cartId);
       await store.write(async (tx) => {
+        await refuseIfPurged(tx, owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         await tx.deleteCart(cart.id);
       });
@@ -157,6 +178,8 @@ export function createCarts(options: CartsOptions): Carts {
       const now = clock();
       const fingerprint = requestId === undefined ? "" : fingerprintOf([cartId, item, input.expectedVersion?.toString() ?? null]);
       const view = await store.write(async (tx): Promise<CartView> => {
+        // Before the claim, so a purged user's retry is refused rather than answered from a request id.
+        await refuseIfPurged(tx, owner);
         if (requestId !== undefined) {
           // Claiming before locking the cart: a concurrent call with the same id waits here for the first one,
           // then finds its result. Claims never wait while holding a cart lock, so no deadlock is possible.
@@ -192,6 +215,7 @@ export function createCarts(options: CartsOptions): Carts {
       const { productId, shopId } = input;
       const quantity = parseQuantity("quantity", input.quantity, config);
       return store.write(async (tx) => {
+        await refuseIfPurged(tx, owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         const plan = planSetQuantity(await linesOf(tx, cart.id), productId, shopId, quantity);
         if (quantity === 0) await tx.deleteLine(cart.id, productId, shopId);
@@ -204,6 +228,7 @@ export function createCarts(options: CartsOptions): Carts {
       const cartId = parseCartId(input.cartId);
       const { productId, shopId } = input;
       return store.write(async (tx) => {
+        await refuseIfPurged(tx, owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         const lines = await linesOf(tx, cart.id);
         const line = findLine(lines, productId, shopId);
@@ -216,9 +241,21 @@ export function createCarts(options: CartsOptions): Carts {
     async clearCart(owner, input) {
       const cartId = parseCartId(input.cartId);
       return store.write(async (tx) => {
+        await refuseIfPurged(tx, owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         await tx.deleteLines(cart.id);
         return commitChange(tx, cart, []);
+      });
+    },
+
+    async purgeUser(owner) {
+      return store.write(async (tx) => {
+        // The owner lock orders the purge against CreateCart and RenameCart, which take it first too: one that
+        // got it earlier has committed its cart by now, and one that waits sees the tombstone.
+        await tx.lockOwner(owner);
+        const now = clock();
+        await tx.leaveTombstone(owner, now + config.purgeTombstoneTtlMs, now);
+        return tx.purgeOwner(owner);
       });
     },
   };

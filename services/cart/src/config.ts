@@ -2,6 +2,7 @@ import { CartItemSchema } from "../../../gen/grocery/cart/v1/cart_pb.js";
 import { CreateCartRequestSchema } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
 import { envDuration, envInt, type Env } from "../../platform/src/config.js";
 import { schemaMaximum } from "../../platform/src/field-rules.js";
+import { readPurgeTombstoneTtlMs } from "../../platform/src/user-data.js";
 
 /** The cart rules' limits; each has a documented default and an environment variable. */
 export interface CartConfig {
@@ -15,6 +16,8 @@ export interface CartConfig {
   readonly maxNameLength: number;
   /** CART_REQUEST_ID_TTL: how long an AddItem request_id is remembered, in seconds. */
   readonly requestIdTtlSeconds: number;
+  /** PURGE_TOMBSTONE_TTL: how long a purged user's cart writes stay refused, in ms (the access token lifetime). */
+  readonly purgeTombstoneTtlMs: number;
 }
 
 export const defaultCartConfig: CartConfig = {
@@ -23,6 +26,7 @@ export const defaultCartConfig: CartConfig = {
   maxQuantity: 999,
   maxNameLength: 64,
   requestIdTtlSeconds: 24 * 3600,
+  purgeTombstoneTtlMs: 15 * 60_000,
 };
 
 /** Reads the cart settings; throws ConfigError naming the variable at fault. */
@@ -35,5 +39,6 @@ export function readCartConfig(env: Env): CartConfig {
     maxQuantity: envInt(env, "CART_MAX_QUANTITY", defaultCartConfig.maxQuantity, { min: 1, max: schemaMaximum(CartItemSchema.field.quantity) }),
     maxNameLength: envInt(env, "CART_MAX_NAME_LENGTH", defaultCartConfig.maxNameLength, { min: 1, max: schemaMaximum(CreateCartRequestSchema.field.name) }),
     requestIdTtlSeconds: envDuration(env, "CART_REQUEST_ID_TTL", defaultCartConfig.requestIdTtlSeconds),
+    purgeTombstoneTtlMs: readPurgeTombstoneTtlMs(env),
   };
 }

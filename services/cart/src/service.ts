@@ -14,6 +14,7 @@ export const cartService: ServiceDefinition = {
   build(deps) {
     const config = readCartConfig(deps.env);
     const carts = createCarts({ store: createCartStore(deps.db), config, clock: deps.clock, newId: randomUUID, logger: deps.logger });
-    return { services: [CartService], routes: cartRoutes(carts) };
+    // UserDataService is not in `services`: the platform serves it over this hook (services/platform/src/user-data.ts).
+    return { services: [CartService], routes: cartRoutes(carts), purgeUser: (userId) => carts.purgeUser(userId) };
   },
 };

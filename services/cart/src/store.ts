@@ -1,9 +1,9 @@
-import { and, asc, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, inArray, lt, ne, sql } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import { alreadyExists, sqlState } from "../../platform/src/errors.js";
 import type { CartCursor } from "./cart-cursor.js";
 import type { CartLine, CartRecord, CartSnapshot } from "./model.js";
-import { addItemRequests, cartItems, carts } from "./schema.js";
+import { addItemRequests, cartItems, carts, purgeTombstones } from "./schema.js";
 
 /**
  * The cart service's queries, each run inside a transaction the domain opens explicitly. Methods that lock say so;
@@ -39,6 +39,20 @@ export interface CartTx {
   claimRequest(claim: { ownerId: string; requestId: string; fingerprint: string; createTime: number; expiredBefore: number }): Promise<boolean>;
   findRequest(ownerId: string, requestId: string): Promise<{ fingerprint: string; result: CartSnapshot | null } | undefined>;
   saveRequestResult(ownerId: string, requestId: string, result: CartSnapshot): Promise<void>;
+  /** True while a purge tombstone for the owner is live (its `until` is after `now`, ms). */
+  isPurged(ownerId: string, now: number): Promise<boolean>;
+  /**
+   * Records (or extends, never shortens) the owner's tombstone up to `until` (ms), and deletes tombstones that
+   * expired before `now`.
+   */
+  leaveTombstone(ownerId: string, until: number, now: number): Promise<void>;
+  /**
+   * Deletes every cart, line and AddItem request id of the owner; returns how many rows went. It first locks the
+   * owner's carts (FOR UPDATE), so a write holding one finishes first and what it wrote is deleted too; request
+   * ids go last, in a statement that sees what those writes committed. Take lockOwner before, so no cart is
+   * created meanwhile.
+   */
+  purgeOwner(ownerId: string): Promise<number>;
 }
 
 export interface CartStore {
@@ -185,6 +199,29 @@ function createTx(tx: Tx): CartTx {
         .update(addItemRequests)
         .set({ result })
         .where(and(eq(addItemRequests.ownerId, ownerId), eq(addItemRequests.requestId, requestId)));
+    },
+    async isPurged(ownerId, now) {
+      const rows = await tx
+        .select({ userId: purgeTombstones.userId })
+        .from(purgeTombstones)
+        .where(and(eq(purgeTombstones.userId, ownerId), gt(purgeTombstones.until, new Date(now))))
+        .limit(1);
+      return rows.length > 0;
+    },
+    async leaveTombstone(ownerId, until, now) {
+      await tx.delete(purgeTombstones).where(lt(purgeTombstones.until, new Date(now)));
+      await tx
+        .insert(purgeTombstones)
+        .values({ userId: ownerId, until: new Date(until) })
+        .onConflictDoUpdate({ target: purgeTombstones.userId, set: { until: sql`greatest(${purgeTombstones.until}, excluded.until)` } });
+    },
+    async purgeOwner(ownerId) {
+      const owned = await tx.select({ id: carts.id }).from(carts).where(eq(carts.ownerId, ownerId)).for("update");
+      const ids = owned.map((c) => c.id);
+      const lines = ids.length === 0 ? [] : await tx.delete(cartItems).where(inArray(cartItems.cartId, ids)).returning({ cartId: cartItems.cartId });
+      const gone = await tx.delete(carts).where(eq(carts.ownerId, ownerId)).returning({ id: carts.id });
+      const requests = await tx.delete(addItemRequests).where(eq(addItemRequests.ownerId, ownerId)).returning({ requestId: addItemRequests.requestId });
+      return lines.length + gone.length + requests.length;
     },
   };
 }

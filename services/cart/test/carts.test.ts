@@ -18,6 +18,7 @@ function createFakeStore(): FakeStore {
   let carts = new Map<string, CartRecord & { nameKey: string }>();
   let lines = new Map<string, CartLine[]>();
   let requests = new Map<string, { fingerprint: string; result: CartSnapshot | null; createTime: number }>();
+  const tombstones = new Map<string, number>();
   const tx: CartTx = {
     async lockOwner() {},
     async countCarts(owner) {
@@ -79,6 +80,23 @@ function createFakeStore(): FakeStore {
     async saveRequestResult(owner, requestId, result) {
       const r = requests.get(`${owner}/${requestId}`);
       if (r) r.result = result;
+    },
+    async isPurged(owner, now) {
+      return (tombstones.get(owner) ?? 0) > now;
+    },
+    async leaveTombstone(owner, until) {
+      tombstones.set(owner, Math.max(until, tombstones.get(owner) ?? 0));
+    },
+    async purgeOwner(owner) {
+      let n = 0;
+      for (const [id, c] of carts) {
+        if (c.ownerId !== owner) continue;
+        n += 1 + (lines.get(id)?.length ?? 0);
+        carts.delete(id);
+        lines.delete(id);
+      }
+      for (const key of requests.keys()) if (key.startsWith(`${owner}/`) && requests.delete(key)) n++;
+      return n;
     },
   };
   const store: FakeStore = {
@@ -189,5 +207,21 @@ describe("createCarts", () => {
     assert.deepEqual(first.carts.map((c) => c.name), ["a", "b"]);
     const second = await carts.listCarts("u1", { pageSize: 2, pageToken: first.nextPageToken });
     assert.deepEqual([second.carts.map((c) => c.name), second.nextPageToken], [["c"], ""]);
+  });
+  it("purges one owner's carts, lines and request ids, and refuses that owner's writes until the tombstone expires", async () => {
+    const { carts, advance } = setup();
+    const c = await carts.createCart("u1", { name: "weekly" });
+    await carts.addItem("u1", { cartId: c.id, item: milk, requestId: rid });
+    await carts.createCart("u2", { name: "weekly" });
+    assert.equal(await carts.purgeUser("u1"), 3);
+    assert.equal(await carts.purgeUser("u1"), 0);
+    assert.equal((await carts.listCarts("u2", { pageSize: 0, pageToken: "" })).carts.length, 1);
+    assert.equal(await code(carts.createCart("u1", { name: "again" })), Code.PermissionDenied);
+    assert.equal(await code(carts.addItem("u1", { cartId: c.id, item: milk, requestId: rid })), Code.PermissionDenied);
+    advance(defaultCartConfig.purgeTombstoneTtlMs - 1);
+    assert.equal(await code(carts.createCart("u1", { name: "again" })), Code.PermissionDenied);
+    advance(1);
+    // The tombstone's `until` is exclusive: at that instant the owner may write again.
+    assert.equal((await carts.createCart("u1", { name: "again" })).name, "again");
   });
 });

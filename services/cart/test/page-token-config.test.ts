@@ -51,11 +51,11 @@ describe("page size and tokens (AIP-158)", () => {
 describe("cart config", () => {
   it("has the documented defaults", () => {
     assert.deepEqual(readCartConfig({}), defaultCartConfig);
-    assert.deepEqual(defaultCartConfig, { maxCarts: 20, maxLines: 100, maxQuantity: 999, maxNameLength: 64, requestIdTtlSeconds: 86400 });
+    assert.deepEqual(defaultCartConfig, { maxCarts: 20, maxLines: 100, maxQuantity: 999, maxNameLength: 64, requestIdTtlSeconds: 86400, purgeTombstoneTtlMs: 900_000 });
   });
   it("reads overrides", () => {
-    const c = readCartConfig({ CART_MAX_CARTS: "3", CART_MAX_LINES: "5", CART_MAX_QUANTITY: "10", CART_MAX_NAME_LENGTH: "8", CART_REQUEST_ID_TTL: "48h" });
-    assert.deepEqual(c, { maxCarts: 3, maxLines: 5, maxQuantity: 10, maxNameLength: 8, requestIdTtlSeconds: 48 * 3600 });
+    const c = readCartConfig({ CART_MAX_CARTS: "3", CART_MAX_LINES: "5", CART_MAX_QUANTITY: "10", CART_MAX_NAME_LENGTH: "8", CART_REQUEST_ID_TTL: "48h", PURGE_TOMBSTONE_TTL: "20m" });
+    assert.deepEqual(c, { maxCarts: 3, maxLines: 5, maxQuantity: 10, maxNameLength: 8, requestIdTtlSeconds: 48 * 3600, purgeTombstoneTtlMs: 20 * 60_000 });
   });
   it("names the variable at fault", () => {
     for (const [name, value] of [
@@ -65,6 +65,7 @@ describe("cart config", () => {
       ["CART_MAX_QUANTITY", "1e3"],
       ["CART_MAX_NAME_LENGTH", "0"],
       ["CART_REQUEST_ID_TTL", "a day"],
+      ["PURGE_TOMBSTONE_TTL", "0"],
     ] as const) {
       assert.throws(() => readCartConfig({ [name]: value }), (e: unknown) => e instanceof ConfigError && e.message.includes(name));
     }

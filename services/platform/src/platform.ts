@@ -4,6 +4,7 @@ import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_det
 import { Health as healthService } from "../../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
 import { createAccessInterceptor } from "./auth/access-interceptor.js";
 import { createJwksCache, httpJwksSource } from "./auth/jwks.js";
 import { createTokenVerifier } from "./auth/verify-token.js";
@@ -20,6 +21,7 @@ import { createValidateInterceptor } from "./validate-interceptor.js";
 import { reflectionRoutes } from "./reflection.js";
 import { createRpcServer, defaultConnectionLimits, type ConnectionLimits, type HttpRoute } from "./server.js";
 import type { Clock, ServiceDefinition, ServiceModule } from "./service-module.js";
+import { userDataHolders, userDataRoutes } from "./user-data.js";
 
 /** Standard services every process serves; their protos carry no access option and they are open to all. */
 const standardServices = [healthService.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName];
@@ -151,7 +153,10 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       for (const check of checkers) await check(principal, method);
     };
 
-    const services = modules.flatMap((m) => m.services);
+    // UserDataService is composed here from every module's purge hook (user-data.ts says why), so it is served,
+    // health-checked and reflected once however many modules of this process keep user data.
+    const holders = userDataHolders(modules);
+    const services = [...modules.flatMap((m) => m.services), ...(holders.length > 0 ? [UserDataService] : [])];
     const health = createHealthRegistry(services.map((s) => s.typeName));
     const availability = createAvailability();
     // Error details travel as Any: publishing their types lets `buf curl` and grpcurl print them decoded.
@@ -166,6 +171,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     const server = createRpcServer({
       routes: (router) => {
         for (const m of modules) m.routes(router);
+        if (holders.length > 0) userDataRoutes(holders)(router);
         health.routes(router);
         reflection(router);
       },

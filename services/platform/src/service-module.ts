@@ -28,6 +28,14 @@ export interface ServiceModule {
   readonly jwksSource?: JwksSource;
   /** Extra per-call check of an authenticated caller (identity's live-session check). */
   checkPrincipal?(principal: Principal, method: DescMethod): Promise<void>;
+  /**
+   * For a service that keeps data about users: deletes all of it for `userId` (a lower-case UUID) in one
+   * transaction, leaves a tombstone that refuses that user's writes until their access tokens have expired, and
+   * returns how many rows went (0 when none were left). Idempotent. The platform serves
+   * grocery.userdata.v1.UserDataService/PurgeUser over every module's hook (see user-data.ts), so a module never
+   * registers that service itself.
+   */
+  purgeUser?(userId: string): Promise<number>;
   /** Work to run once listening, such as bootstrapping the first admin. */
   start?(): Promise<void>;
   close?(): Promise<void>;

@@ -1,0 +1,43 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
+import { envDuration, type Env } from "./config.js";
+import type { ServiceModule } from "./service-module.js";
+
+/**
+ * PURGE_TOMBSTONE_TTL: how long a purged user's writes stay refused, in milliseconds. It must cover the lifetime
+ * of an access token issued just before the purge (15 minutes), since such a token stays valid until it expires.
+ * Read once here so every service holding user data refuses for the same time.
+ */
+export function readPurgeTombstoneTtlMs(env: Env): number {
+  return Math.round(envDuration(env, "PURGE_TOMBSTONE_TTL", 15 * 60) * 1000);
+}
+
+/** The modules of this process that keep user data, i.e. that implement the purge hook. */
+export function userDataHolders(modules: readonly ServiceModule[]): Required<Pick<ServiceModule, "purgeUser">>[] {
+  return modules.flatMap((m) => (m.purgeUser ? [{ purgeUser: m.purgeUser.bind(m) }] : []));
+}
+
+/**
+ * Registers grocery.userdata.v1.UserDataService once for the whole process.
+ *
+ * Why the platform and not each service's routes: every service holding user data serves this one service name,
+ * and a router accepts a path only once, so in the all-in-one process cart and address cannot both register it.
+ * Instead each module declares a `purgeUser` hook and this handler calls every hook of the process. In one
+ * process per service that is the service's own hook alone; in `npm start` one call purges cart and address
+ * both, which is what the caller (identity's dispatcher, delivering to each configured address) needs either way.
+ *
+ * Each hook runs its own transaction (each service owns its schema and its consistency); they run one after the
+ * other, and a failure fails the call, which the caller retries: every hook is idempotent, so a retry after a
+ * partial purge finishes it. The user id is lower-cased because tokens carry it, and the stores key it, that way.
+ */
+export function userDataRoutes(holders: readonly Required<Pick<ServiceModule, "purgeUser">>[]): (router: ConnectRouter) => void {
+  return (router) =>
+    router.service(UserDataService, {
+      async purgeUser(req) {
+        const userId = req.userId.toLowerCase();
+        let rowsDeleted = 0n;
+        for (const holder of holders) rowsDeleted += BigInt(await holder.purgeUser(userId));
+        return { rowsDeleted };
+      },
+    });
+}
