@@ -1,8 +1,10 @@
 /** Real clients for tests: connect-node in its three protocols and @grpc/grpc-js. */
 import { fromBinary, toBinary, type DescMethodUnary, type DescService, type MessageInitShape, type DescMessage, type MessageShape, create } from "@bufbuild/protobuf";
-import { type Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import assert from "node:assert/strict";
+import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
+import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
 
 export type Protocol = "grpc" | "grpc-web" | "connect";
 
@@ -34,6 +36,25 @@ export function bearerInterceptor(token: string): Interceptor {
     req.header.set("authorization", `Bearer ${token}`);
     return next(req);
   };
+}
+
+/** The error a call fails with; fails the test if the call succeeded. */
+export async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (e) {
+    return ConnectError.from(e);
+  }
+  throw new Error("expected the call to fail, it succeeded");
+}
+
+/** The fields named by the one google.rpc.BadRequest of an INVALID_ARGUMENT error, each once, in the order given. */
+export function badRequestFields(err: ConnectError): string[] {
+  assert.equal(err.code, Code.InvalidArgument, err.message);
+  const found = err.findDetails(BadRequestSchema);
+  assert.equal(found.length, 1, "one google.rpc.BadRequest in the details");
+  for (const v of found[0]!.fieldViolations) assert.notEqual(v.description, "", `${v.field} says what is wrong`);
+  return [...new Set(found[0]!.fieldViolations.map((v) => v.field))];
 }
 
 /** The Connect code of a rejected call; fails the test if the call succeeded. */

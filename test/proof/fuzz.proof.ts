@@ -80,6 +80,8 @@ const answers: Record<string, readonly Code[]> = {
   "grocery.cart.v1.CartService": [...everyService, Code.AlreadyExists, Code.FailedPrecondition, Code.Aborted],
   // FAILED_PRECONDITION: a kind changed to or from SHOP; ABORTED: a stale expected_version.
   "grocery.address.v1.AddressService": [...everyService, Code.FailedPrecondition, Code.Aborted],
+  // PurgeUser: SERVICE tokens only (PERMISSION_DENIED for every fuzzing caller), a user id that is a UUID.
+  "grocery.userdata.v1.UserDataService": everyService,
   // Check: NOT_FOUND for a service name nobody serves.
   "grpc.health.v1.Health": [Code.InvalidArgument, Code.NotFound, Code.ResourceExhausted],
   // Errors about a requested symbol travel inside the stream's messages; the call itself only fails on its input.

@@ -8,33 +8,15 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { ServiceError } from "@grpc/grpc-js";
 import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import { AddressKind } from "../../../gen/grocery/address/v1/address_pb.js";
 import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import { grpcJsClient, type Protocol } from "../../../test/clients.js";
+import { badRequestFields, errorOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
 import { registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
 import { addressClient, home } from "./support.js";
-
-async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
-
-/** The fields named by the one BadRequest of an INVALID_ARGUMENT error, each once, in the order given. */
-function badRequestFields(err: ConnectError): string[] {
-  assert.equal(err.code, Code.InvalidArgument, err.message);
-  const found = err.findDetails(BadRequestSchema);
-  assert.equal(found.length, 1, "one google.rpc.BadRequest in the details");
-  for (const v of found[0]!.fieldViolations) assert.notEqual(v.description, "", `${v.field} says what is wrong`);
-  return [...new Set(found[0]!.fieldViolations.map((v) => v.field))];
-}
 
 /** A CreateAddress request breaking four rules at once: a control character, E.164, the country code, latitude. */
 const badAddress = home({ label: "Home\u0007", phoneNumber: "98765 43210", countryCode: "IND", location: { latitude: 91, longitude: 0 } });

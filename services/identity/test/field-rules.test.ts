@@ -7,35 +7,17 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { NotificationChannel } from "../../../gen/grocery/identity/v1/user_pb.js";
 import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
-import { clientFor, type Protocol } from "../../../test/clients.js";
+import { badRequestFields, clientFor, errorOf, type Protocol } from "../../../test/clients.js";
 import { uniqueName } from "../../../test/harness.js";
 import { ConfigError } from "../../platform/src/config.js";
 import { validateAdminBootstrap } from "../src/admin-bootstrap.js";
 import { type Account, bearerOf, type IdentityTestEnv, newAccount, startIdentityWithAdmin } from "./identity-helpers.js";
-
-async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
-
-/** The fields named by the one BadRequest of an INVALID_ARGUMENT error. */
-function badRequestFields(err: ConnectError): string[] {
-  assert.equal(err.code, Code.InvalidArgument, err.message);
-  const found = err.findDetails(BadRequestSchema);
-  assert.equal(found.length, 1, "one google.rpc.BadRequest in the details");
-  for (const v of found[0]!.fieldViolations) assert.notEqual(v.description, "", `${v.field} says what is wrong`);
-  return found[0]!.fieldViolations.map((v) => v.field);
-}
 
 describe("identity field rules over the wire (pglite)", () => {
   let t: IdentityTestEnv;

@@ -4,24 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { codeOf } from "../../../test/clients.js";
+import { codeOf, errorOf } from "../../../test/clients.js";
 import { backends, uniqueName } from "../../../test/harness.js";
 import { encodeScopedPageToken } from "../../platform/src/pagination.js";
 import { type Account, bearerOf, type IdentityTestEnv, newAccount, startIdentityWithAdmin } from "./identity-helpers.js";
 
 const NUL = "\u0000";
-
-/** The rejection of `call`, as a ConnectError; fails the test when the call succeeds. */
-async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
 
 for (const backend of backends) {
   describe(`hostile input (${backend})`, () => {

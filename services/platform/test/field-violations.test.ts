@@ -18,22 +18,12 @@ import { AddressService } from "../../../gen/grocery/address/v1/address_service_
 import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
-import { bearer, clientFor, grpcJsClient, type Protocol } from "../../../test/clients.js";
+import { bearer, clientFor, errorOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
 import { registerAndLogin, startTestPlatform, uniqueName, type TestPlatform, type TestUser } from "../../../test/harness.js";
 import { DomainError, invalidArgument, invalidArguments, notFound, toConnectError, type FieldViolation } from "../src/errors.js";
 import { createErrorInterceptor } from "../src/interceptors.js";
 import { createLogger } from "../src/logger.js";
 import { createRpcServer, type RpcServer } from "../src/server.js";
-
-/** The error a call fails with; fails the test if the call succeeded. */
-async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
 
 /** The field violations a rejected call carries; fails unless it is INVALID_ARGUMENT with exactly one BadRequest. */
 async function violationsOf(call: Promise<unknown>): Promise<FieldViolation[]> {

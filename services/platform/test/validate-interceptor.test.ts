@@ -8,31 +8,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import type { ServiceError } from "@grpc/grpc-js";
 import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
 import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
-import { bearer, clientFor, grpcJsClient, type Protocol } from "../../../test/clients.js";
+import { badRequestFields, bearer, clientFor, errorOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
 import { registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
-
-async function errorOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (e) {
-    return ConnectError.from(e);
-  }
-  throw new Error("expected the call to fail, it succeeded");
-}
-
-/** The fields named by the one BadRequest of an INVALID_ARGUMENT error. */
-function badRequestFields(err: ConnectError): string[] {
-  assert.equal(err.code, Code.InvalidArgument, err.message);
-  const found = err.findDetails(BadRequestSchema);
-  assert.equal(found.length, 1, "one google.rpc.BadRequest in the details");
-  for (const v of found[0]!.fieldViolations) assert.notEqual(v.description, "", `${v.field} says what is wrong`);
-  return found[0]!.fieldViolations.map((v) => v.field);
-}
 
 /** An AddItem request breaking three rules at once: product_id, the currency code and the quantity. */
 const badItem = (cartId: string) => ({
