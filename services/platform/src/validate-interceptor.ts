@@ -1,8 +1,17 @@
-import type { DescMessage, Message } from "@bufbuild/protobuf";
+import { createRegistry, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator, type Validator } from "@bufbuild/protovalidate";
 import type { Interceptor } from "@connectrpc/connect";
+import { file_grocery_validate_v1_rules } from "../../../gen/grocery/validate/v1/rules_pb.js";
 import { invalidArguments, type FieldViolation } from "./errors.js";
+
+/**
+ * The validator for the platform's protos: it knows the shared predefined rules (grocery/validate/v1), which a
+ * field states by name and which are extensions the validator must be told about.
+ */
+export function createPlatformValidator(): Validator {
+  return createValidator({ registry: createRegistry(file_grocery_validate_v1_rules) });
+}
 
 export interface ValidateInterceptorOptions {
   /** The validator to use; one is created when absent. It caches compiled rules per message type. */
@@ -48,7 +57,7 @@ export function createValidateInterceptor(options: ValidateInterceptorOptions = 
  * The check the interceptor runs, for code that holds a message outside a call (unit tests of the rules):
  * returns when `message` keeps every rule of `schema`, throws the INVALID_ARGUMENT DomainError otherwise.
  */
-export function createRequestCheck(validator: Validator = createValidator()): (schema: DescMessage, message: Message) => void {
+export function createRequestCheck(validator: Validator = createPlatformValidator()): (schema: DescMessage, message: Message) => void {
   return (schema, message) => {
     const result = validator.validate(schema, message);
     if (result.kind === "valid") return;
