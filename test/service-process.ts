@@ -14,6 +14,8 @@ export interface ServiceProcess {
   readonly port: number;
   /** The service's log lines at level "error" so far: a crash suite checks that no call hit a true bug. */
   readonly errorLogs: readonly ServiceLogEntry[];
+  /** What the process wrote to stderr so far (a crash's stack lands here). */
+  stderr(): string;
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number | null>;
   /**
@@ -56,6 +58,7 @@ export async function startServiceProcess(entry: string, env: Record<string, str
     url: `http://127.0.0.1:${port}`,
     port,
     errorLogs,
+    stderr: () => stderr,
     async stop() {
       child.kill("SIGTERM");
       return (await exited).code;

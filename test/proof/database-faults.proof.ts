@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { CartService } from "../../gen/grocery/cart/v1/cart_service_pb.js";
 import { UserService } from "../../gen/grocery/identity/v1/user_service_pb.js";
@@ -39,6 +39,10 @@ describe("database faults under load", () => {
     cartId = (await carts.createCart({ name: "Faults" })).cart!.id;
   });
   after(() => proxied?.close());
+  // A service that died under the faults says why only on its stderr.
+  afterEach(() => {
+    if (service && service.stderr() !== "") console.log(`# service stderr: ${service.stderr().slice(-4000).replace(/\n/g, "\n# ")}`);
+  });
 
   for (const mode of ["reset", "drop"] as const satisfies readonly FaultMode[]) {
     it(`${mode}: fast UNAVAILABLE, NOT_SERVING within ~2 s, recovery within 2 s, no acknowledged write lost`, async () => {

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import http2 from "node:http2";
+import net from "node:net";
 import { after, afterEach, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RegisterRequestSchema } from "../../gen/grocery/identity/v1/auth_service_pb.js";
@@ -104,6 +105,38 @@ describe("hostile transport", () => {
     const ms = await peer.closedWithin(1000 + slackMs);
     assert.match(peer.received().toString(), /^HTTP\/1\.1 200/);
     assert.ok(ms >= 900, `closed after ${ms} ms`);
+  });
+
+  it("HTTP/1.1: a client that pipelines requests and never reads its answers is cut within the configured timeouts", async () => {
+    const socket = net.connect(tp.port, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    // Never read: once the kernel's buffers are full the server's writes stall.
+    socket.pause();
+    const requests = 40_000;
+    const batch = Buffer.from("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(1000));
+    for (let i = 0; i < requests / 1000; i++) socket.write(batch);
+    report.add({ cases: 1, faults: 1 });
+    await canary("connect");
+    await new Promise((r) => setTimeout(r, 1000 + slackMs));
+    // A paused socket does not notice the server closing it; reading now drains what was sent, then the end.
+    let answers = 0;
+    let tail = "";
+    socket.on("data", (chunk: Buffer) => {
+      const text = tail + chunk.toString("latin1");
+      answers += text.split("HTTP/1.1 200").length - 1;
+      tail = text.slice(-16);
+    });
+    const closed = new Promise<boolean>((resolve) => {
+      socket.once("close", () => resolve(true));
+      setTimeout(() => resolve(false), 5000);
+    });
+    socket.resume();
+    const ended = await closed;
+    socket.destroy();
+    report.sampleRss();
+    assert.ok(ended, "the connection stayed open");
+    assert.ok(answers < requests, `all ${requests} answers were written: the stalled connection was never cut`);
   });
 
   it("HTTP/2: an idle session is closed; a half-sent request body is answered and its stream ended", async () => {

@@ -1,4 +1,5 @@
 import type http2 from "node:http2";
+import { constants as http2constants } from "node:http2";
 import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import {
   Code,
@@ -93,7 +94,11 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
     if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
-    void serve(entry, req, res);
+    // Nothing a call does may take the process down: a failure to even write the answer (the stream went away
+    // in between) ends that stream alone.
+    serve(entry, req, res).catch(() => {
+      if (!res.stream.destroyed) res.stream.close(http2constants.NGHTTP2_INTERNAL_ERROR);
+    });
     return true;
   };
 

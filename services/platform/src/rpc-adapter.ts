@@ -49,12 +49,22 @@ export function createRpcAdapter(options: RpcAdapterOptions): (req: NodeRequest,
     const requestId = values.get(kRequestId);
     const handler = handlers.get(path);
     if (!handler) {
-      answerUnimplemented(req, res, path, requestId);
+      answerStatus(req, res, Code.Unimplemented, `unknown method ${path.slice(0, 200)}`, requestId);
       options.logger.info("rpc", { path, code: "unimplemented", duration_ms: 0, request_id: requestId });
       return;
     }
     const started = performance.now();
-    const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
+    try {
+      uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    } catch (e) {
+      // connect-node cannot build a request without an authority (an HTTP/1.0 request with no Host header); it
+      // throws synchronously, which would escape the server's request handler and end the process.
+      const message = ConnectError.from(e).rawMessage;
+      answerStatus(req, res, Code.InvalidArgument, message, requestId);
+      options.logger.info("rpc", { service: handler.service.typeName, method: handler.method.name, code: "invalid_argument", duration_ms: 0, request_id: requestId, reason: message });
+      return;
+    }
     const timeoutMs = requestedTimeoutMs(req.headers, options.maxTimeoutMs);
     if (typeof uReq.body === "object" && uReq.body !== null && Symbol.asyncIterator in uReq.body) {
       uReq.body = guardBody(uReq.body as AsyncIterable<Uint8Array>, {
@@ -178,22 +188,21 @@ function remapEndStream(payload: Buffer, onRemap: (code: Code, message: string) 
   return Buffer.from(JSON.stringify({ ...end, error: { ...end.error, code: "invalid_argument" } }));
 }
 
-function answerUnimplemented(req: NodeRequest, res: NodeResponse, path: string, requestId: string): void {
+/** Answers a call the handlers never saw, in the caller's protocol: Trailers-Only gRPC, or Connect's JSON error. */
+function answerStatus(req: NodeRequest, res: NodeResponse, code: Code, message: string, requestId: string): void {
   const contentType = String(req.headers["content-type"] ?? "");
-  const message = `unknown method ${path.slice(0, 200)}`;
   res.setHeader("x-request-id", requestId);
   if (contentType.startsWith("application/grpc")) {
-    // Trailers-only: the status travels in the only HEADERS frame.
     res.writeHead(200, {
       "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
-      "grpc-status": String(Code.Unimplemented),
+      "grpc-status": String(code),
       "grpc-message": encodeURIComponent(message),
     });
     res.end();
     return;
   }
-  res.writeHead(404, { "content-type": "application/json" });
-  res.end(JSON.stringify({ code: "unimplemented", message }));
+  res.writeHead(code === Code.Unimplemented ? 404 : 400, { "content-type": "application/json" });
+  res.end(JSON.stringify({ code: codeName(code), message }));
 }
 
 /**

@@ -145,13 +145,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       return;
     }
     inFlight++;
-    if (res instanceof http.ServerResponse) {
-      h1Running.add(res);
-      // Only a response the client is not reading is cut; a slow handler keeps its connection.
-      res.setTimeout(limits.writeStallMs, () => {
-        if (res.socket && res.socket.writableLength > 0) res.socket.destroy();
-      });
-    }
+    if (res instanceof http.ServerResponse) h1Running.add(res);
     res.once("close", () => {
       if (res instanceof http.ServerResponse) h1Running.delete(res);
       inFlight--;
@@ -166,8 +160,16 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       });
       return;
     }
-    if (fast && req.httpVersionMajor === 2 && fast(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)) return;
-    rpc(req, res);
+    try {
+      if (fast && req.httpVersionMajor === 2 && fast(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)) return;
+      rpc(req, res);
+    } catch (e) {
+      // A throw here would escape node's request handler and end the process for every client: it is a bug in
+      // this request's handling, so it ends this request alone.
+      logger.error("request handling failed", { path, error: e });
+      if (!res.headersSent) refuse(req, res, Code.Internal, "internal error");
+      else res.destroy();
+    }
   };
 
   const h1 = http.createServer(
@@ -194,8 +196,12 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    sniff(socket, limits.firstBytesMs, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
+    sniff(socket, limits.firstBytesMs, (isH2) => {
+      if (!isH2) h1Writes.watch(socket);
+      (isH2 ? h2 : h1).emit("connection", socket);
+    });
   });
+  const h1Writes = watchStalledWrites(limits.writeStallMs);
 
   return {
     get inFlight() {
@@ -236,6 +242,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       await waitForIdle(cutAnswerMs);
       for (const socket of sockets) socket.destroy();
       h1.close(); // stops the timeout checker started above
+      h1Writes.stop();
       await closed;
     },
   };
@@ -277,6 +284,31 @@ function sniff(socket: net.Socket, timeoutMs: number, decided: (isH2: boolean) =
   socket.on("readable", onReadable);
   socket.once("end", onEnd);
   socket.once("close", stop);
+}
+
+/**
+ * HTTP/1.1 sockets whose written bytes the client has not taken for `stallMs` are destroyed: a client that never
+ * reads (pipelining requests, say) otherwise pins its answers in memory, and node stops reading its requests, so
+ * no request or keep-alive timer runs. A slow handler writes nothing and keeps its connection.
+ */
+function watchStalledWrites(stallMs: number): { watch(socket: net.Socket): void; stop(): void } {
+  const watched = new Map<net.Socket, { flushed: number; since: number }>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, seen] of watched) {
+      const flushed = socket.bytesWritten - socket.writableLength;
+      if (socket.writableLength === 0 || flushed !== seen.flushed) watched.set(socket, { flushed, since: now });
+      else if (now - seen.since >= stallMs) socket.destroy();
+    }
+  }, Math.max(50, stallMs / 4));
+  sweep.unref();
+  return {
+    watch(socket) {
+      watched.set(socket, { flushed: 0, since: Date.now() });
+      socket.once("close", () => watched.delete(socket));
+    },
+    stop: () => clearInterval(sweep),
+  };
 }
 
 /**
@@ -333,7 +365,7 @@ function watchSession(session: http2.Http2Session, limits: ConnectionLimits): vo
  * Answers a call without running it: UNAVAILABLE after shutdown began (clients retry elsewhere), RESOURCE_EXHAUSTED
  * when the process is at its call limit.
  */
-function refuse(req: NodeRequest, res: NodeResponse, code: Code.Unavailable | Code.ResourceExhausted, message: string): void {
+function refuse(req: NodeRequest, res: NodeResponse, code: Code.Unavailable | Code.ResourceExhausted | Code.Internal, message: string): void {
   const contentType = String(req.headers["content-type"] ?? "");
   if (code === Code.Unavailable && req.httpVersionMajor === 1) res.setHeader("Connection", "close");
   if (contentType.startsWith("application/grpc")) {
@@ -344,7 +376,7 @@ function refuse(req: NodeRequest, res: NodeResponse, code: Code.Unavailable | Co
     res.end();
     return;
   }
-  res.statusCode = code === Code.Unavailable ? 503 : 429;
+  res.statusCode = code === Code.Unavailable ? 503 : code === Code.ResourceExhausted ? 429 : 500;
   res.setHeader("Content-Type", "application/json");
   res.end(JSON.stringify({ code: codeName(code), message }));
 }

@@ -78,6 +78,13 @@ describe("malformed requests answer the right code on every protocol", () => {
     }
   });
 
+  it("an HTTP/1.0 request without a Host header is INVALID_ARGUMENT, and the server keeps serving", async () => {
+    const peer = await rawPeer(tp.port, 'POST /grocery.identity.v1.AuthService/GetJwks HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+    await peer.closedWithin(3000);
+    assert.match(peer.received().toString(), /^HTTP\/1\.[01] 400[\s\S]*invalid_argument/);
+    assert.equal((await post("grocery.identity.v1.AuthService/GetJwks", "{}", { "content-type": "application/json" })).status, 200);
+  });
+
   it("an unknown method is UNIMPLEMENTED in the caller's protocol", async () => {
     const session = await h2Session(tp.url);
     try {
