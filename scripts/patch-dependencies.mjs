@@ -1,0 +1,79 @@
+// Runs after every `npm ci` / `npm install` (the root package's postinstall) and repairs known defects in
+// pinned dependencies that have no fixed release yet. Each patch names the exact version it was written for and
+// fails the install when that version or the code it rewrites changes, so an upgrade forces a second look
+// instead of silently shipping the defect again. Running it twice changes nothing.
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const marker = "/* local-e-grocery: guarded */";
+
+const patches = [
+  {
+    // postgres.js defers writes under 1 KiB to a setImmediate. When the socket closes first, `closed()` nulls
+    // the socket and cancels the immediate without forgetting it, so (a) a statement sent later on a reserved
+    // connection (every transaction) schedules a write that dereferences the null socket and throws outside any
+    // promise, killing the process (porsager/postgres#1208, #1154), and (b) the stale timer id stops the
+    // connection from ever flushing again. The repair forgets the pending write on teardown and, when a write
+    // finds no socket, rejects the waiting statements with CONNECTION_CLOSED like any other lost connection.
+    package: "postgres",
+    version: "3.4.9",
+    files: ["src/connection.js", "cjs/src/connection.js", "cf/src/connection.js"],
+    edits: [
+      {
+        find: "  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)",
+        replace:
+          "  function nextWrite(fn) {\n" +
+          `    ${marker}\n` +
+          "    if (!socket) {\n" +
+          "      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n" +
+          "      chunk = nextWriteTimer = null\n" +
+          "      error(Errors.connection('CONNECTION_CLOSED', options))\n" +
+          "      return false\n" +
+          "    }\n" +
+          "    const x = socket.write(chunk, fn)",
+        count: 1,
+      },
+      {
+        find: "    clearImmediate(nextWriteTimer)\n",
+        replace: "    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = null\n",
+        count: 2,
+      },
+    ],
+  },
+];
+
+let failed = false;
+for (const patch of patches) {
+  const dir = join(root, "node_modules", patch.package);
+  if (!existsSync(dir)) continue; // not installed (e.g. a partial install): nothing to repair
+  const { version } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  if (version !== patch.version) {
+    console.error(
+      `patch-dependencies: ${patch.package} is ${version}, the patch was written for ${patch.version}; ` +
+        `check whether ${version} fixes the defect and update scripts/patch-dependencies.mjs`,
+    );
+    failed = true;
+    continue;
+  }
+  for (const file of patch.files) {
+    const path = join(dir, file);
+    if (!existsSync(path)) continue;
+    let text = readFileSync(path, "utf8");
+    if (text.includes(marker)) continue;
+    for (const edit of patch.edits) {
+      const found = text.split(edit.find).length - 1;
+      if (found !== edit.count) {
+        console.error(
+          `patch-dependencies: ${patch.package}/${file}: expected ${edit.count} of ${JSON.stringify(edit.find)}, found ${found}`,
+        );
+        failed = true;
+        continue;
+      }
+      text = text.replaceAll(edit.find, edit.replace);
+    }
+    if (!failed) writeFileSync(path, text);
+  }
+}
+if (failed) process.exit(1);
