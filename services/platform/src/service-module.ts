@@ -10,6 +10,14 @@ import type { HttpRoute } from "./server.js";
 /** Wall-clock time in milliseconds since the epoch; injected so tests can move time. */
 export type Clock = () => number;
 
+/** A user's standing as identity reports it (UserDataService/SetUserStanding); `userId` is lower-case. */
+export interface UserStanding {
+  readonly userId: string;
+  readonly enabled: boolean;
+  readonly shopOwner: boolean;
+  readonly sequence: bigint;
+}
+
 /** What the platform hands each service when it builds it. */
 export interface ServiceDeps {
   /** The service's database; its tables live in the Postgres schema named after the service. */
@@ -36,6 +44,13 @@ export interface ServiceModule {
    * registers that service itself.
    */
   purgeUser?(userId: string): Promise<number>;
+  /**
+   * For a service that shows something of users publicly (address: shops in FindNearbyShops): records the user's
+   * current standing unless one with an equal or higher `sequence` is already recorded, and answers whether it
+   * did. Served as UserDataService/SetUserStanding by the platform, like `purgeUser`; a module keeping user data
+   * without this hook answers it OK and keeps nothing.
+   */
+  setUserStanding?(standing: UserStanding): Promise<boolean>;
   /** Work to run once listening, such as bootstrapping the first admin. */
   start?(): Promise<void>;
   close?(): Promise<void>;

@@ -12,13 +12,17 @@ export function readPurgeTombstoneTtlMs(env: Env): number {
   return Math.round(envDuration(env, "PURGE_TOMBSTONE_TTL", 15 * 60) * 1000);
 }
 
+export type UserDataHolder = Required<Pick<ServiceModule, "purgeUser">> & Pick<ServiceModule, "setUserStanding">;
+
 /** The modules of this process that keep user data, i.e. that implement the purge hook. */
-export function userDataHolders(modules: readonly ServiceModule[]): Required<Pick<ServiceModule, "purgeUser">>[] {
-  return modules.flatMap((m) => (m.purgeUser ? [{ purgeUser: m.purgeUser.bind(m) }] : []));
+export function userDataHolders(modules: readonly ServiceModule[]): UserDataHolder[] {
+  return modules.flatMap((m) =>
+    m.purgeUser ? [{ purgeUser: m.purgeUser.bind(m), ...(m.setUserStanding ? { setUserStanding: m.setUserStanding.bind(m) } : {}) }] : [],
+  );
 }
 
 /**
- * Registers grocery.userdata.v1.UserDataService once for the whole process.
+ * Registers grocery.userdata.v1.UserDataService once for the whole process (PurgeUser and SetUserStanding).
  *
  * Why the platform and not each service's routes: every service holding user data serves this one service name,
  * and a router accepts a path only once, so in the all-in-one process cart and address cannot both register it.
@@ -30,7 +34,7 @@ export function userDataHolders(modules: readonly ServiceModule[]): Required<Pic
  * other, and a failure fails the call, which the caller retries: every hook is idempotent, so a retry after a
  * partial purge finishes it. The user id is lower-cased because tokens carry it, and the stores key it, that way.
  */
-export function userDataRoutes(holders: readonly Required<Pick<ServiceModule, "purgeUser">>[]): (router: ConnectRouter) => void {
+export function userDataRoutes(holders: readonly UserDataHolder[]): (router: ConnectRouter) => void {
   return (router) =>
     router.service(UserDataService, {
       async purgeUser(req) {
@@ -38,6 +42,12 @@ export function userDataRoutes(holders: readonly Required<Pick<ServiceModule, "p
         let rowsDeleted = 0n;
         for (const holder of holders) rowsDeleted += BigInt(await holder.purgeUser(userId));
         return { rowsDeleted };
+      },
+      async setUserStanding(req) {
+        const standing = { userId: req.userId.toLowerCase(), enabled: req.enabled, shopOwner: req.shopOwner, sequence: req.sequence };
+        let applied = false;
+        for (const holder of holders) if (holder.setUserStanding && (await holder.setUserStanding(standing))) applied = true;
+        return { applied };
       },
     });
 }

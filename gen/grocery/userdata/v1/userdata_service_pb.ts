@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/userdata/v1/userdata_service.proto.
  */
 export const file_grocery_userdata_v1_userdata_service: GenFile = /*@__PURE__*/
-  fileDesc("Cipncm9jZXJ5L3VzZXJkYXRhL3YxL3VzZXJkYXRhX3NlcnZpY2UucHJvdG8SE2dyb2NlcnkudXNlcmRhdGEudjEiLQoQUHVyZ2VVc2VyUmVxdWVzdBIZCgd1c2VyX2lkGAEgASgJQgi6SAVyA7ABASIpChFQdXJnZVVzZXJSZXNwb25zZRIUCgxyb3dzX2RlbGV0ZWQYASABKAMyeQoPVXNlckRhdGFTZXJ2aWNlEmYKCVB1cmdlVXNlchIlLmdyb2NlcnkudXNlcmRhdGEudjEuUHVyZ2VVc2VyUmVxdWVzdBomLmdyb2NlcnkudXNlcmRhdGEudjEuUHVyZ2VVc2VyUmVzcG9uc2UiCpACAsLzGAMSAQRiBnByb3RvMw", [file_buf_validate_validate, file_grocery_auth_v1_auth]);
+  fileDesc("Cipncm9jZXJ5L3VzZXJkYXRhL3YxL3VzZXJkYXRhX3NlcnZpY2UucHJvdG8SE2dyb2NlcnkudXNlcmRhdGEudjEiLQoQUHVyZ2VVc2VyUmVxdWVzdBIZCgd1c2VyX2lkGAEgASgJQgi6SAVyA7ABASIpChFQdXJnZVVzZXJSZXNwb25zZRIUCgxyb3dzX2RlbGV0ZWQYASABKAMicwoWU2V0VXNlclN0YW5kaW5nUmVxdWVzdBIZCgd1c2VyX2lkGAEgASgJQgi6SAVyA7ABARIPCgdlbmFibGVkGAIgASgIEhIKCnNob3Bfb3duZXIYAyABKAgSGQoIc2VxdWVuY2UYBCABKANCB7pIBCICIAAiKgoXU2V0VXNlclN0YW5kaW5nUmVzcG9uc2USDwoHYXBwbGllZBgBIAEoCDLzAQoPVXNlckRhdGFTZXJ2aWNlEmYKCVB1cmdlVXNlchIlLmdyb2NlcnkudXNlcmRhdGEudjEuUHVyZ2VVc2VyUmVxdWVzdBomLmdyb2NlcnkudXNlcmRhdGEudjEuUHVyZ2VVc2VyUmVzcG9uc2UiCpACAsLzGAMSAQQSeAoPU2V0VXNlclN0YW5kaW5nEisuZ3JvY2VyeS51c2VyZGF0YS52MS5TZXRVc2VyU3RhbmRpbmdSZXF1ZXN0GiwuZ3JvY2VyeS51c2VyZGF0YS52MS5TZXRVc2VyU3RhbmRpbmdSZXNwb25zZSIKkAICwvMYAxIBBGIGcHJvdG8z", [file_buf_validate_validate, file_grocery_auth_v1_auth]);
 
 /**
  * Request of UserDataService.PurgeUser.
@@ -57,9 +57,72 @@ export const PurgeUserResponseSchema: GenMessage<PurgeUserResponse> = /*@__PURE_
   messageDesc(file_grocery_userdata_v1_userdata_service, 1);
 
 /**
+ * Request of UserDataService.SetUserStanding.
+ *
+ * @generated from message grocery.userdata.v1.SetUserStandingRequest
+ */
+export type SetUserStandingRequest = Message<"grocery.userdata.v1.SetUserStandingRequest"> & {
+  /**
+   * The user concerned: identity's user id, a UUID.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Whether the account is enabled; false once an admin disabled it.
+   *
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+
+  /**
+   * Whether the account holds ROLE_SHOP_OWNER.
+   *
+   * @generated from field: bool shop_owner = 3;
+   */
+  shopOwner: boolean;
+
+  /**
+   * Order of this standing among the user's standings (identity's outbox sequence, growing with every change).
+   *
+   * @generated from field: int64 sequence = 4;
+   */
+  sequence: bigint;
+};
+
+/**
+ * Describes the message grocery.userdata.v1.SetUserStandingRequest.
+ * Use `create(SetUserStandingRequestSchema)` to create a new message.
+ */
+export const SetUserStandingRequestSchema: GenMessage<SetUserStandingRequest> = /*@__PURE__*/
+  messageDesc(file_grocery_userdata_v1_userdata_service, 2);
+
+/**
+ * Response of UserDataService.SetUserStanding.
+ *
+ * @generated from message grocery.userdata.v1.SetUserStandingResponse
+ */
+export type SetUserStandingResponse = Message<"grocery.userdata.v1.SetUserStandingResponse"> & {
+  /**
+   * False when the service already held a standing with this sequence or a later one and kept that.
+   *
+   * @generated from field: bool applied = 1;
+   */
+  applied: boolean;
+};
+
+/**
+ * Describes the message grocery.userdata.v1.SetUserStandingResponse.
+ * Use `create(SetUserStandingResponseSchema)` to create a new message.
+ */
+export const SetUserStandingResponseSchema: GenMessage<SetUserStandingResponse> = /*@__PURE__*/
+  messageDesc(file_grocery_userdata_v1_userdata_service, 3);
+
+/**
  * UserDataService is served by every service that keeps data about a user (cart, address, and each later one).
  * It is internal: the edge never routes it, and only service accounts may call it. Identity's outbox
- * dispatcher calls it on each such service when an account is deleted.
+ * dispatcher calls it on each such service when an account is deleted, disabled or enabled, or changes roles.
  *
  * @generated from service grocery.userdata.v1.UserDataService
  */
@@ -78,6 +141,20 @@ export const UserDataService: GenService<{
     methodKind: "unary";
     input: typeof PurgeUserRequestSchema;
     output: typeof PurgeUserResponseSchema;
+  },
+  /**
+   * SetUserStanding tells the service a user's current standing (enabled or disabled, shop owner or not), so what
+   * it shows of that user publicly follows: address lists a shop in FindNearbyShops only while its owner is
+   * enabled and holds ROLE_SHOP_OWNER. Each call carries the whole standing, not a change, and a sequence number;
+   * a service keeps the standing with the highest sequence it was told, so redelivery and reordering are
+   * harmless. A service that shows nothing of users publicly answers OK and keeps nothing.
+   *
+   * @generated from rpc grocery.userdata.v1.UserDataService.SetUserStanding
+   */
+  setUserStanding: {
+    methodKind: "unary";
+    input: typeof SetUserStandingRequestSchema;
+    output: typeof SetUserStandingResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_grocery_userdata_v1_userdata_service, 0);
