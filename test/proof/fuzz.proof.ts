@@ -80,7 +80,8 @@ const answers: Record<string, readonly Code[]> = {
   "grocery.cart.v1.CartService": [...everyService, Code.AlreadyExists, Code.FailedPrecondition, Code.Aborted],
   // FAILED_PRECONDITION: a kind changed to or from SHOP; ABORTED: a stale expected_version.
   "grocery.address.v1.AddressService": [...everyService, Code.FailedPrecondition, Code.Aborted],
-  // PurgeUser: SERVICE tokens only (PERMISSION_DENIED for every fuzzing caller), a user id that is a UUID.
+  // PurgeUser and SetUserStanding: SERVICE tokens only (PERMISSION_DENIED for every fuzzing caller, UNAUTHENTICATED
+  // for the anonymous one), a user id that is a UUID and, for SetUserStanding, a sequence > 0 (INVALID_ARGUMENT).
   "grocery.userdata.v1.UserDataService": everyService,
   // Check: NOT_FOUND for a service name nobody serves.
   "grpc.health.v1.Health": [Code.InvalidArgument, Code.NotFound, Code.ResourceExhausted],
@@ -709,7 +710,7 @@ describe("fuzzing", () => {
 
   /**
    * Every row of the watched users, digested per user, and the ids in them (to aim fuzzed requests at): accounts,
-   * sessions, service accounts made, carts, lines, AddItem request ids, addresses. Left out on purpose: activity and
+   * sessions, service accounts made, carts, lines, AddItem request ids, addresses, standings. Left out on purpose: activity and
    * the login throttles, which rejected calls write by design (a wrong password is recorded and counted), and reset
    * tokens and the outbox, which RequestPasswordReset writes after it has answered.
    */
@@ -727,6 +728,7 @@ describe("fuzzing", () => {
         union all select 'cart_items', c.owner_id, i.product_id, i.shop_id, i::text from cart.cart_items i join cart.carts c on c.id = i.cart_id where c.owner_id in (${list})
         union all select 'add_item_requests', t.owner_id, t.request_id::text, null, t::text from cart.add_item_requests t where t.owner_id in (${list})
         union all select 'addresses', t.owner_id, t.id::text, null, t::text from address.addresses t where t.owner_id in (${list})
+        union all select 'user_standings', t.user_id, t.user_id, null, t::text from address.user_standings t where t.user_id in (${list})
         order by 1, 2, 5`),
     );
     const hashes = new Map(watched.map((id) => [id, createHash("sha256")]));

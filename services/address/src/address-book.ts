@@ -1,5 +1,6 @@
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../../platform/src/errors.js";
 import { cursorId, cursorNumber, cursorTime, decodePageToken, encodePageToken, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
+import type { UserStanding } from "../../platform/src/service-module.js";
 import type { AddressConfig } from "./config.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
 import type { AddressStore } from "./store.js";
@@ -53,8 +54,16 @@ export interface AddressBook {
   delete(caller: Caller, id: string, expectedVersion: bigint | undefined): Promise<{ promoted: Address | undefined }>;
   setDefault(caller: Caller, id: string): Promise<Address>;
   findNearbyShops(request: NearbyRequest): Promise<Page<NearbyShop> & { radiusKm: number }>;
-  /** Account deletion (UserDataService/PurgeUser): every address of `ownerId` goes, and a tombstone stays. */
+  /**
+   * Account deletion (UserDataService/PurgeUser): every address of `ownerId` goes, and a tombstone stays; so does
+   * a standing that keeps the owner's shops unlisted for good.
+   */
   purgeUser(ownerId: string): Promise<number>;
+  /**
+   * UserDataService/SetUserStanding: the owner's shops are listed while the latest standing (highest sequence) is
+   * enabled and shop owner. Answers false when a standing with an equal or higher sequence is already recorded.
+   */
+  setUserStanding(standing: UserStanding): Promise<boolean>;
 }
 
 export interface AddressBookOptions {
@@ -154,6 +163,8 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
     },
 
     purgeUser: (ownerId) => store.purgeOwner(ownerId),
+
+    setUserStanding: (standing) => store.setStanding(standing),
   };
 }
 

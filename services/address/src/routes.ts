@@ -146,10 +146,10 @@ function toProto(a: Address): ProtoAddress {
   });
 }
 
+/** owner_id stays empty (deprecated): shop owners' user ids are not public. */
 function nearbyToProto({ address: a, distanceKm }: NearbyShop): ProtoNearbyShop {
   return create(NearbyShopSchema, {
     addressId: a.id,
-    ownerId: a.ownerId,
     shopName: a.shopName,
     ...placeFields(a),
     distanceKm,

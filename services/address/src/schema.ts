@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, doublePrecision, index, integer, pgSchema, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, doublePrecision, index, integer, pgSchema, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 /** Everything the address service stores lives in the Postgres schema `address`. */
 export const addressSchema = pgSchema("address");
@@ -65,4 +65,23 @@ export const purgeTombstones = addressSchema.table(
     until: timestamp("until", { withTimezone: true, mode: "date" }).notNull(),
   },
   (t) => [index("purge_tombstones_until_idx").on(t.until)],
+);
+
+/**
+ * Each user's standing as identity last reported it (UserDataService/SetUserStanding): FindNearbyShops lists a
+ * SHOP address only while its owner's row says enabled and shop owner, or while the owner has no row at all
+ * (identity reports changes only, so an owner never changed stands as registered). `sequence` is the highest
+ * standing sequence applied; an equal or lower one is ignored, so redelivered and reordered reports are harmless.
+ * A purged user keeps a row that no sequence can overtake (see the store's purgeOwner).
+ */
+export const userStandings = addressSchema.table(
+  "user_standings",
+  {
+    /** Identity's user id (the token's `sub`), lower-case. */
+    userId: text("user_id").primaryKey(),
+    enabled: boolean("enabled").notNull(),
+    shopOwner: boolean("shop_owner").notNull(),
+    sequence: bigint("sequence", { mode: "bigint" }).notNull(),
+  },
+  () => [check("user_standings_sequence_check", sql`sequence > 0`)],
 );

@@ -17,8 +17,9 @@ export const addressService: ServiceDefinition = {
     return {
       services: [AddressService],
       routes: addressRoutes(book),
-      // UserDataService is not in `services`: the platform serves it over this hook (services/platform/src/user-data.ts).
+      // UserDataService is not in `services`: the platform serves it over these hooks (services/platform/src/user-data.ts).
       purgeUser: (userId) => book.purgeUser(userId),
+      setUserStanding: (standing) => book.setUserStanding(standing),
     };
   },
 };

@@ -3,10 +3,10 @@ import { and, asc, between, count, desc, eq, gt, lt, ne, or, sql, type SQL } fro
 import type { Db } from "../../platform/src/db.js";
 import { notFound, permissionDenied, resourceExhausted } from "../../platform/src/errors.js";
 import { checkExpectedVersion } from "../../platform/src/expected-version.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Clock, UserStanding } from "../../platform/src/service-module.js";
 import { boundingBox, earthRadiusKm } from "./geo.js";
 import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
-import { addresses, purgeTombstones, type AddressRow } from "./schema.js";
+import { addresses, purgeTombstones, userStandings, type AddressRow } from "./schema.js";
 
 export interface AddressStoreOptions {
   db: Db;
@@ -58,12 +58,21 @@ export interface AddressStore {
   delete(ownerId: string, id: string, expectedVersion: bigint | undefined): Promise<{ promoted: Address | undefined }>;
   /** Moves the owner's default flag to `id` in one transaction; NOT_FOUND when missing. */
   setDefault(ownerId: string, id: string): Promise<Address>;
-  /** SHOP addresses of every owner within the radius, nearest first (ties by id). */
+  /**
+   * SHOP addresses within the radius, nearest first (ties by id), of every owner whose recorded standing is
+   * enabled and shop owner, or who has none recorded.
+   */
   findNearbyShops(query: NearbyQuery): Promise<NearbyShop[]>;
+  /**
+   * Records the user's standing when its sequence is greater than the one recorded (or none is); answers whether
+   * it did. One statement, so concurrent reports of one user settle on the highest sequence whatever their order.
+   */
+  setStanding(standing: UserStanding): Promise<boolean>;
   /**
    * Deletes every address of an owner (account deletion) and, in the same transaction, records a tombstone that
    * refuses the owner's writes for `purgeTombstoneTtlMs` (expired tombstones of anyone are pruned); returns how
-   * many addresses went. Idempotent: a repeat answers 0 and extends the tombstone.
+   * many addresses went. Idempotent: a repeat answers 0 and extends the tombstone. The owner's standing becomes
+   * disabled, not a shop owner, at the largest sequence (see purgeOwner below).
    */
   purgeOwner(ownerId: string): Promise<number>;
 }
@@ -215,6 +224,8 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
         .where(
           and(
             eq(addresses.kind, "shop"),
+            // Identity reports standings as they change; an owner it never reported on is listed.
+            sql`not exists (select 1 from ${userStandings} where ${userStandings.userId} = ${addresses.ownerId} and not (${userStandings.enabled} and ${userStandings.shopOwner}))`,
             between(addresses.latitude, box.minLatitude, box.maxLatitude),
             lngRanges.length > 0 ? or(...lngRanges.map(([min, max]) => between(addresses.longitude, min, max))) : undefined,
             sql`${distance} <= ${query.radiusKm}::float8`,
@@ -236,11 +247,37 @@ export function createAddressStore(options: AddressStoreOptions): AddressStore {
           .insert(purgeTombstones)
           .values({ userId: ownerId, until })
           .onConflictDoUpdate({ target: purgeTombstones.userId, set: { until: sql`greatest(${purgeTombstones.until}, excluded.until)` } });
+        // The standing is kept, not deleted: it becomes "disabled, no shop owner" at the largest sequence, which no
+        // report can overtake. The purge deletes the shops anyway and the tombstone refuses new ones while the
+        // user's tokens live; this row makes sure besides that nothing of a deleted owner is ever listed again,
+        // and that a standing report delivered after the purge (identity's events may arrive in any order) is
+        // answered applied=false instead of recording a deleted user anew. It holds the user id and two flags,
+        // like the tombstone, and is not counted as a deleted row.
+        await tx
+          .insert(userStandings)
+          .values({ userId: ownerId, ...purgedStanding })
+          .onConflictDoUpdate({ target: userStandings.userId, set: purgedStanding });
         const gone = await tx.delete(addresses).where(eq(addresses.ownerId, ownerId)).returning({ id: addresses.id });
         return gone.length;
       }),
+
+    setStanding: async (standing) => {
+      const values = { enabled: standing.enabled, shopOwner: standing.shopOwner, sequence: standing.sequence };
+      // ON CONFLICT DO UPDATE ... WHERE is atomic on PostgreSQL: a concurrent insert of the same user waits for the
+      // other's commit and then evaluates the WHERE against the row that committed, so a lower sequence never
+      // overwrites a higher one. No row comes back when the WHERE kept the stored standing.
+      const rows = await db
+        .insert(userStandings)
+        .values({ userId: standing.userId, ...values })
+        .onConflictDoUpdate({ target: userStandings.userId, set: values, setWhere: lt(userStandings.sequence, standing.sequence) })
+        .returning({ userId: userStandings.userId });
+      return rows.length > 0;
+    },
   };
 }
+
+/** The standing a purge leaves: hidden for good, at int64's largest value, which no SetUserStanding can exceed. */
+const purgedStanding = { enabled: false, shopOwner: false, sequence: 2n ** 63n - 1n };
 
 /**
  * Haversine great-circle distance in kilometres from `center` to a row's location, in plain SQL (no PostGIS or
