@@ -96,6 +96,11 @@ export async function startTestPlatform(options: TestPlatformOptions): Promise<T
   }
 }
 
+function userDataServicesAmong(services: readonly ServiceDefinition[]): string {
+  const names = services.map((s) => s.name).filter((n) => n === "cart" || n === "address");
+  return names.length > 0 ? names.join(",") : "none";
+}
+
 /** Where a platform keeps its data: the environment that points at it, and how to delete it. */
 export interface DataHandle {
   env: Record<string, string>;
@@ -120,6 +125,9 @@ async function launch(options: TestPlatformOptions & { clock: TestClock; service
     HEALTH_PROBE_MS: "200",
     SHUTDOWN_GRACE: "2s",
     ...cheapPasswordHashing,
+    // Identity delivers user events to the services holding user data that run beside it (over loopback);
+    // a test of identity with fewer services names the others itself.
+    USER_DATA_SERVICES: userDataServicesAmong(options.services),
     ...data.env,
     ...options.env,
   };

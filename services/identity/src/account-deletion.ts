@@ -3,20 +3,20 @@ import type { Db } from "../../platform/src/db.js";
 import { notFound } from "../../platform/src/errors.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { keepAnAdmin } from "./admin-guard.js";
-import { enqueueEvent } from "./outbox.js";
 import { users } from "./schema.js";
+import { recordUserDeleted } from "./user-events.js";
 
 /**
  * Deletes a user with everything identity holds about them (sessions, tokens, history cascade) and records a
- * `user.deleted` event in the outbox in the same transaction, for the services that keep the user's data.
+ * `user.deleted` event in the outbox in the same transaction, owed to each service in `destinations`.
  * NOT_FOUND when there is no such user; FAILED_PRECONDITION for the last enabled administrator.
  */
-export async function deleteAccount(db: Db, clock: Clock, userId: string, by: "self" | "admin"): Promise<void> {
+export async function deleteAccount(db: Db, clock: Clock, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
   await db.transaction(async (tx) => {
     const [user] = await tx.select().from(users).where(eq(users.id, userId)).for("update");
     if (!user) throw notFound("user");
     await keepAnAdmin(tx, user, "delete");
     await tx.delete(users).where(eq(users.id, userId));
-    await enqueueEvent(tx, clock, "user.deleted", { user_id: userId, deleted_by: by, delete_time: new Date(clock()).toISOString() });
+    await recordUserDeleted(tx, clock, destinations, userId, by);
   });
 }

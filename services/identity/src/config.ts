@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { ConfigError, envDuration, envEnum, envInt, envOptional, envString, envUrl, type Env } from "../../platform/src/config.js";
+import { ConfigError, envDuration, envEnum, envInt, envList, envOptional, envString, envUrl, type Env } from "../../platform/src/config.js";
 import { owaspPasswordCost, type PasswordCost } from "./passwords.js";
 
 export interface ThrottleConfig {
@@ -77,6 +77,20 @@ export interface IdentityConfig {
   mail: MailConfig;
   /** The first administrator, created at start-up when absent; undefined when ADMIN_* are not set. */
   admin: AdminBootstrap | undefined;
+  /** A new signing key is published this long before it signs (verifiers' JWKS caches must be shorter), seconds. */
+  signingKeyPublishAhead: number;
+  events: EventsConfig;
+}
+
+export interface EventsConfig {
+  /** Services that keep user data (USER_DATA_SERVICES): each user event is delivered to each of them. */
+  destinations: readonly string[];
+  /** Longest wait between two delivery attempts to a destination that fails, ms (the back-off is capped here). */
+  maxRetryDelayMs: number;
+  /** Events delivered everywhere are deleted after this, seconds. */
+  retention: number;
+  /** How often the dispatcher looks for events due, ms (it is also woken by each new event). */
+  dispatchIntervalMs: number;
 }
 
 /** Reads identity's settings; throws ConfigError naming the variable at fault. */
@@ -131,7 +145,24 @@ export function readIdentityConfig(env: Env): IdentityConfig {
       dispatchIntervalMs: envInt(env, "MAIL_DISPATCH_INTERVAL_MS", 2000, { min: 50, max: 3_600_000 }),
     },
     admin: readAdminBootstrap(env),
+    signingKeyPublishAhead: envDuration(env, "SIGNING_KEY_PUBLISH_AHEAD", 90),
+    events: {
+      destinations: readDestinations(env),
+      maxRetryDelayMs: Math.round(envDuration(env, "EVENT_RETRY_MAX_DELAY", 60) * 1000),
+      retention: envDuration(env, "OUTBOX_RETENTION", 7 * 86400),
+      dispatchIntervalMs: envInt(env, "EVENT_DISPATCH_INTERVAL_MS", 1000, { min: 50, max: 3_600_000 }),
+    },
   };
+}
+
+function readDestinations(env: Env): readonly string[] {
+  // "none": identity alone, for development and tests of identity by itself; events are recorded as delivered.
+  if (envOptional(env, "USER_DATA_SERVICES") === "none") return [];
+  const names = envList(env, "USER_DATA_SERVICES", ["cart", "address"]);
+  for (const name of names) {
+    if (!/^[a-z][a-z0-9]*$/.test(name)) throw new ConfigError(`USER_DATA_SERVICES: ${JSON.stringify(name)} is not a service name ([a-z][a-z0-9]*)`);
+  }
+  return [...new Set(names)];
 }
 
 function readAdminBootstrap(env: Env): AdminBootstrap | undefined {

@@ -1,4 +1,4 @@
-import { and, eq, lt } from "drizzle-orm";
+import { and, eq, lt, ne } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { pruneActivity } from "./activity.js";
@@ -11,10 +11,19 @@ const DAY = 86_400_000;
 
 /**
  * Deletes what has outlived its use: quiet failure counters, registration windows that are over, old history, reset tokens a day after they
- * expired, sealed refresh-token successors past the reuse grace window, and delivered mail after a week
- * (undelivered mail and events stay).
+ * expired, sealed refresh-token successors past the reuse grace window, delivered mail after a week, and events
+ * every destination acknowledged after OUTBOX_RETENTION (their delivery rows go with them; undelivered mail and
+ * events stay).
  */
-export function createHousekeeping(options: { db: Db; clock: Clock; throttle: LoginThrottle; registrationThrottle: RegistrationThrottle; sessionPolicy: SessionPolicy; activityRetentionSeconds: number }) {
+export function createHousekeeping(options: {
+  db: Db;
+  clock: Clock;
+  throttle: LoginThrottle;
+  registrationThrottle: RegistrationThrottle;
+  sessionPolicy: SessionPolicy;
+  activityRetentionSeconds: number;
+  eventRetentionSeconds: number;
+}) {
   const { db, clock } = options;
   return async (): Promise<void> => {
     const now = clock();
@@ -24,5 +33,8 @@ export function createHousekeeping(options: { db: Db; clock: Clock; throttle: Lo
     await pruneActivity(db, clock, options.activityRetentionSeconds);
     await db.delete(passwordResetTokens).where(lt(passwordResetTokens.expireTime, new Date(now - DAY)));
     await db.delete(outbox).where(and(eq(outbox.topic, "mail"), eq(outbox.status, "delivered"), lt(outbox.deliverTime, new Date(now - 7 * DAY))));
+    await db
+      .delete(outbox)
+      .where(and(ne(outbox.topic, "mail"), eq(outbox.status, "delivered"), lt(outbox.deliverTime, new Date(now - options.eventRetentionSeconds * 1000))));
   };
 }

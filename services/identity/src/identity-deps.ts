@@ -11,16 +11,18 @@ import type { SessionPolicy } from "./sessions.js";
 /**
  * Side effects that must follow a committed change in this process: the live-session cache forgets ended
  * sessions and changed users at once (other replicas catch up within SESSION_CHECK_CACHE_MS), and the mail
- * dispatcher is woken for newly queued mail.
+ * and event dispatchers are woken for newly queued work.
  */
 export interface AccountHooks {
   sessionsEnded(sessionIds: readonly string[]): void;
   /** Roles, status or existence of a user (or a service account) changed. */
   principalChanged(subject: string): void;
   mailQueued(): void;
+  /** An event for other services was committed (event-dispatcher.ts delivers it). */
+  eventQueued(): void;
 }
 
-export const noHooks: AccountHooks = { sessionsEnded: () => {}, principalChanged: () => {}, mailQueued: () => {} };
+export const noHooks: AccountHooks = { sessionsEnded: () => {}, principalChanged: () => {}, mailQueued: () => {}, eventQueued: () => {} };
 
 /** What the identity domain modules share; built once in service.ts. */
 export interface IdentityDeps {

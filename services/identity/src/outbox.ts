@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import type { Logger } from "../../platform/src/logger.js";
+import { createPollingLoop, type PollingLoop } from "../../platform/src/polling-loop.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { Mail, Mailer } from "./mailer.js";
-import { outbox } from "./schema.js";
+import { outbox, outboxDeliveries } from "./schema.js";
 
 /** Queues `mail` in the caller's transaction; it is sent after commit by the dispatcher. */
 export async function enqueueMail(tx: Db, clock: Clock, mail: Mail): Promise<void> {
@@ -13,12 +14,14 @@ export async function enqueueMail(tx: Db, clock: Clock, mail: Mail): Promise<voi
 }
 
 /**
- * Records a domain event for other services in the caller's transaction (such as `user.deleted`). Delivery of
- * events comes with the mesh: until then they wait in the table, in order.
+ * Records a domain event for other services in the caller's transaction (such as `user.deleted`), owed to each of
+ * `destinations`; the event dispatcher (event-dispatcher.ts) delivers it to each after commit.
  */
-export async function enqueueEvent(tx: Db, clock: Clock, topic: string, payload: Record<string, unknown>): Promise<void> {
+export async function enqueueEvent(tx: Db, clock: Clock, destinations: readonly string[], topic: string, payload: Record<string, unknown>): Promise<void> {
   const now = new Date(clock());
-  await tx.insert(outbox).values({ id: randomUUID(), topic, payload, createTime: now, availableTime: now });
+  const id = randomUUID();
+  await tx.insert(outbox).values({ id, topic, payload, createTime: now, availableTime: now, ...(destinations.length === 0 ? { status: "delivered", deliverTime: now } : {}) });
+  if (destinations.length > 0) await tx.insert(outboxDeliveries).values(destinations.map((destination) => ({ eventId: id, destination, availableTime: now })));
 }
 
 export interface MailDispatcherOptions {
@@ -37,34 +40,21 @@ export interface MailDispatcherOptions {
   housekeeping?: () => Promise<void>;
 }
 
-export interface MailDispatcher {
-  start(): void;
-  /** Asks for a pass soon, after new mail was committed. */
-  kick(): void;
-  /** Runs one pass now; resolves with the number of messages sent. For tests and shutdown. */
-  runOnce(): Promise<number>;
-  /** Stops the loop and waits for a running pass, so nothing touches the database after close. */
-  stop(): Promise<void>;
-}
+export type MailDispatcher = PollingLoop;
 
 /**
  * Sends pending mail from the outbox. Each pass claims a batch with FOR UPDATE SKIP LOCKED and leases it (so
  * replicas never send the same message twice at once), sends outside the transaction, then marks each message
  * delivered — its body is scrubbed, as reset mail carries a token — or schedules a retry with back-off.
- * The timer is unref'd, and `stop()` ends it: a test process is never kept alive by it.
  */
 export function createMailDispatcher(options: MailDispatcherOptions): MailDispatcher {
   const { db, clock, logger } = options;
   const batchSize = options.batchSize ?? 20;
   const leaseMs = options.leaseMs ?? 60_000;
   const maxAttempts = options.maxAttempts ?? 10;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
-  let stopped = false;
-  let kicked = false;
   let lastHousekeeping = -Infinity;
 
-  const pass = async (): Promise<number> => {
+  const pass = async (stopped: () => boolean): Promise<number> => {
     const now = clock();
     const claimed = await db.transaction(async (tx) => {
       const due = await tx
@@ -83,7 +73,7 @@ export function createMailDispatcher(options: MailDispatcherOptions): MailDispat
     });
     let sent = 0;
     for (const row of claimed) {
-      if (stopped) break;
+      if (stopped()) break;
       const mail = row.payload as Mail;
       try {
         await options.mailer.send(mail);
@@ -113,49 +103,5 @@ export function createMailDispatcher(options: MailDispatcherOptions): MailDispat
     return sent;
   };
 
-  const runOnce = (): Promise<number> => {
-    // One pass at a time per process; a pass asked for during a pass runs right after it.
-    const previous = running ?? Promise.resolve(0);
-    const next = previous.catch(() => 0).then(() => (stopped ? 0 : pass()));
-    running = next;
-    void next.finally(() => {
-      if (running === next) running = undefined;
-    }).catch(() => {});
-    return next;
-  };
-
-  let looping = false;
-  const schedule = (delayMs: number) => {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      kicked = false;
-      looping = true;
-      runOnce()
-        .catch((e: unknown) => {
-          logger.warn("mail dispatch pass failed", { error: e });
-        })
-        .finally(() => {
-          looping = false;
-          // Mail queued during the pass is sent right away rather than after the interval.
-          schedule(kicked ? 0 : options.intervalMs);
-        });
-    }, delayMs);
-    timer.unref();
-  };
-
-  return {
-    start: () => schedule(0),
-    kick() {
-      if (stopped) return;
-      kicked = true;
-      if (!looping) schedule(0);
-    },
-    runOnce,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running?.catch(() => {});
-    },
-  };
+  return createPollingLoop({ name: "mail dispatch", intervalMs: options.intervalMs, logger, pass });
 }

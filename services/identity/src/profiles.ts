@@ -124,8 +124,9 @@ export function createProfiles(deps: IdentityDeps) {
     async deleteMe(principal: Principal, password: string, client: ClientInfo): Promise<void> {
       const user = await currentUser(principal);
       await confirmPassword(deps, user, password, client, "password");
-      await deleteAccount(db, clock, user.id, "self");
+      await deleteAccount(db, clock, deps.config.events.destinations, user.id, "self");
       hooks.principalChanged(user.id);
+      hooks.eventQueued();
     },
   };
 }

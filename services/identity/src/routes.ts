@@ -1,3 +1,4 @@
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
@@ -7,6 +8,7 @@ import type { Accounts } from "./accounts.js";
 import { listActivity } from "./activity.js";
 import type { Db } from "../../platform/src/db.js";
 import type { PasswordManagement } from "./password-management.js";
+import { listPendingDeliveries } from "./pending-deliveries.js";
 import type { Profiles } from "./profiles.js";
 import type { ServiceAccounts } from "./service-accounts.js";
 import type { SessionManagement } from "./session-management.js";
@@ -22,7 +24,7 @@ export interface IdentityHandlers {
   admin: UserAdmin;
   serviceAccounts: ServiceAccounts;
   publicKeys: () => Promise<PublicJwk[]>;
-  rotateSigningKey: () => Promise<string>;
+  rotateSigningKey: (options: { immediate: boolean }) => Promise<{ kid: string; activateTime: Date }>;
 }
 
 const clientOf = (ctx: HandlerContext) => ctx.values.get(kClientInfo);
@@ -66,8 +68,9 @@ export function identityRoutes(h: IdentityHandlers): (router: ConnectRouter) => 
         const { accessToken, expiresIn } = await h.serviceAccounts.issueToken(req.clientId, req.clientSecret);
         return { accessToken, expiresIn, tokenType: "Bearer" };
       },
-      async rotateSigningKey() {
-        return { kid: await h.rotateSigningKey() };
+      async rotateSigningKey(req) {
+        const { kid, activateTime } = await h.rotateSigningKey({ immediate: req.immediate });
+        return { kid, activateTime: timestampFromDate(activateTime) };
       },
     });
     router.service(UserService, {
@@ -117,6 +120,13 @@ export function identityRoutes(h: IdentityHandlers): (router: ConnectRouter) => 
       async createServiceAccount(req, ctx) {
         const { account, clientSecret } = await h.serviceAccounts.create(requirePrincipal(ctx), req.name);
         return { serviceAccount: toServiceAccountProto(account), clientSecret };
+      },
+      async listPendingDeliveries(req) {
+        const page = await listPendingDeliveries(h.db, req);
+        return {
+          deliveries: page.items.map((d) => ({ ...d, createTime: timestampFromDate(d.createTime), nextAttemptTime: timestampFromDate(d.nextAttemptTime) })),
+          nextPageToken: page.nextPageToken,
+        };
       },
       async listServiceAccounts(req) {
         const page = await h.serviceAccounts.list(req);

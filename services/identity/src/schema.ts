@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { boolean, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigserial, boolean, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 export const identity = pgSchema("identity");
 
@@ -79,7 +79,12 @@ export const signingKeys = identity.table("signing_keys", {
   privateKeyPem: text("private_key_pem").notNull(),
   publicJwk: jsonb("public_jwk").notNull(),
   createTime: ts("create_time").notNull(),
-  /** When it stopped signing; null while it is the current key. */
+  /**
+   * When it starts signing: SIGNING_KEY_PUBLISH_AHEAD after it was created and published, so every verifier has
+   * fetched it first; null for keys that signed from creation (the first key, and immediate rotations).
+   */
+  activateTime: ts("activate_time"),
+  /** When it stops signing (its successor's activation time, possibly ahead); null while nothing succeeds it. */
   retireTime: ts("retire_time"),
 });
 
@@ -106,6 +111,8 @@ export const outbox = identity.table(
     id: uuid("id").primaryKey(),
     /** "mail", or an event name such as "user.deleted". */
     topic: text("topic").notNull(),
+    /** Grows with every row: the order of a user's events, sent along so receivers keep the latest standing. */
+    seq: bigserial("seq", { mode: "bigint" }).notNull(),
     payload: jsonb("payload").notNull(),
     /** pending, delivered or failed (gave up). */
     status: text("status").notNull().default("pending"),
@@ -117,6 +124,29 @@ export const outbox = identity.table(
     lastError: text("last_error"),
   },
   (t) => [index("outbox_pending_idx").on(t.topic, t.availableTime).where(sql`${t.status} = 'pending'`)],
+);
+
+/**
+ * One row per event and service it must reach (USER_DATA_SERVICES when the event was written), each delivered,
+ * retried and leased on its own: a destination that is down delays only itself.
+ */
+export const outboxDeliveries = identity.table(
+  "outbox_deliveries",
+  {
+    eventId: uuid("event_id")
+      .notNull()
+      .references(() => outbox.id, { onDelete: "cascade" }),
+    /** A service name, reached at <NAME>_SERVICE_ADDR. */
+    destination: text("destination").notNull(),
+    /** pending or delivered. */
+    status: text("status").notNull().default("pending"),
+    /** Not tried before this time: the retry back-off, or the lease of the replica delivering it. */
+    availableTime: ts("available_time").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    deliverTime: ts("deliver_time"),
+    lastError: text("last_error"),
+  },
+  (t) => [primaryKey({ columns: [t.eventId, t.destination] }), index("outbox_deliveries_pending_idx").on(t.availableTime).where(sql`${t.status} = 'pending'`)],
 );
 
 /** A user's security history: logins, password and profile changes, session revocations. */

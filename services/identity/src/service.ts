@@ -3,11 +3,15 @@ import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js
 import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import type { ServiceDefinition } from "../../platform/src/service-module.js";
 import { createAccessTokenSigner } from "./access-tokens.js";
+import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { readServiceCallTimeoutMs } from "../../platform/src/mesh.js";
+import { createServiceTokenSource } from "../../platform/src/service-token.js";
 import { createAccounts } from "./accounts.js";
 import { bootstrapAdmin, validateAdminBootstrap } from "./admin-bootstrap.js";
 import { readIdentityConfig } from "./config.js";
 import { createHousekeeping } from "./housekeeping.js";
 import type { AccountHooks, IdentityDeps } from "./identity-deps.js";
+import { createEventDispatcher } from "./event-dispatcher.js";
 import { createLoginThrottle } from "./login-throttle.js";
 import { createFileMailer, createSmtpMailer } from "./mailer.js";
 import { createMailDispatcher } from "./outbox.js";
@@ -25,10 +29,10 @@ import { createPasswordHasher } from "./passwords.js";
 export const identityService: ServiceDefinition = {
   name: "identity",
   migrationsFolder: fileURLToPath(new URL("../migrations", import.meta.url)),
-  async build({ db, env, logger, clock }) {
+  async build({ db, env, logger, clock, mesh }) {
     const config = readIdentityConfig(env);
     const admin = config.admin && validateAdminBootstrap(config.admin);
-    const keys = createSigningKeyRing({ db, clock, retainSeconds: config.accessTokenTtl + 60, refreshMs: config.keyRefreshMs });
+    const keys = createSigningKeyRing({ db, clock, retainSeconds: config.accessTokenTtl + 60, refreshMs: config.keyRefreshMs, publishAheadSeconds: config.signingKeyPublishAhead });
     await keys.reload();
     const signAccessToken = createAccessTokenSigner({ keys, clock, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtl });
     const sessionPolicy = { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime, refreshReuseGraceSeconds: config.refreshReuseGrace };
@@ -44,7 +48,26 @@ export const identityService: ServiceDefinition = {
       mailer,
       logger,
       intervalMs: config.mail.dispatchIntervalMs,
-      housekeeping: createHousekeeping({ db, clock, throttle, registrationThrottle, sessionPolicy, activityRetentionSeconds: config.activityRetention }),
+      housekeeping: createHousekeeping({ db, clock, throttle, registrationThrottle, sessionPolicy, activityRetentionSeconds: config.activityRetention, eventRetentionSeconds: config.events.retention }),
+    });
+
+    const events = createEventDispatcher({
+      db,
+      clock,
+      logger,
+      mesh,
+      destinations: config.events.destinations,
+      intervalMs: config.events.dispatchIntervalMs,
+      maxRetryDelayMs: config.events.maxRetryDelayMs,
+      leaseMs: 2 * readServiceCallTimeoutMs(env) + 1000,
+    });
+    // Identity holds the keys: its own calls carry a SERVICE token it signs itself, renewed before expiry.
+    const ownToken = createServiceTokenSource({
+      clock,
+      issue: async () => {
+        const { token, expiresIn } = await signAccessToken({ subject: "identity", roles: [Role.SERVICE], sessionId: "", clientId: "identity" });
+        return { accessToken: token, expiresIn };
+      },
     });
 
     // Bound late: the session check is built from the domain modules that call these hooks.
@@ -52,6 +75,7 @@ export const identityService: ServiceDefinition = {
       sessionsEnded: (ids) => ids.forEach((id) => sessionCheck.forget(id)),
       principalChanged: (subject) => sessionCheck.forgetSubject(subject),
       mailQueued: () => dispatcher.kick(),
+      eventQueued: () => events.kick(),
     };
     const passwordHasher = createPasswordHasher(config.passwordCost);
     const deps: IdentityDeps = { db, clock, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, passwords: passwordHasher, hooks };
@@ -82,10 +106,10 @@ export const identityService: ServiceDefinition = {
         admin: createUserAdmin(deps),
         serviceAccounts,
         publicKeys: keys.publicKeys,
-        rotateSigningKey: async () => {
-          const kid = await keys.rotate();
-          logger.info("signing key rotated", { kid });
-          return kid;
+        rotateSigningKey: async ({ immediate }) => {
+          const rotated = await keys.rotate({ immediate });
+          logger.info("signing key rotated", { kid: rotated.kid, immediate, activate_time: rotated.activateTime.toISOString() });
+          return rotated;
         },
       }),
       httpRoutes: {
@@ -98,14 +122,17 @@ export const identityService: ServiceDefinition = {
         },
       },
       jwksSource,
+      serviceToken: ownToken.token,
       checkPrincipal: sessionCheck.check,
       async start() {
         if (admin) await bootstrapAdmin({ db, clock, logger, passwords: passwordHasher }, admin);
         dispatcher.start();
+        events.start();
       },
       async close() {
         await passwords.drain();
         await dispatcher.stop();
+        await events.stop();
         await mailer.close?.();
       },
     };

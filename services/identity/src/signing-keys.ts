@@ -1,5 +1,5 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
-import { and, desc, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import { and, desc, gt, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
 import type { PublicJwk } from "../../platform/src/auth/jwks.js";
 import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
@@ -18,13 +18,14 @@ export interface SigningKeyRing {
   /** Re-reads the keys from the database (other replicas may have rotated). */
   reload(): Promise<void>;
   /**
-   * Adds a new key and signs with it from now on; the previous one stays published for `retainSeconds`
-   * (the access token lifetime) and is then dropped. Returns the new kid.
+   * Adds a new key, published at once, that signs from `publishAheadSeconds` on (at once when `immediate`); the
+   * key signing until then stays published for `retainSeconds` (the access token lifetime) after it stopped,
+   * and is then dropped. Returns the new kid and when it starts signing.
    */
-  rotate(): Promise<string>;
+  rotate(options?: { immediate?: boolean }): Promise<{ kid: string; activateTime: Date }>;
 }
 
-function newKeyRow(now: Date) {
+function newKeyRow(now: Date, activateTime: Date | null = null) {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const kid = randomBytes(12).toString("base64url");
   const jwk = publicKey.export({ format: "jwk" });
@@ -33,17 +34,20 @@ function newKeyRow(now: Date) {
     privateKeyPem: privateKey.export({ format: "pem", type: "pkcs8" }).toString(),
     publicJwk: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, kid, use: "sig", alg: "ES256" },
     createTime: now,
+    activateTime,
   };
 }
 
 /**
  * ES256 keys kept in identity's database so every replica signs with the same key. The first start creates one
- * (under an advisory lock, so replicas starting together agree). Keys retired longer ago than `retainSeconds`
- * are deleted on reload.
+ * (under an advisory lock, so replicas starting together agree). Each key signs from its activation time until
+ * its retirement time (its successor's activation), both decided when the successor is added, so every replica
+ * switches at the same instant without asking the database; keys retired longer ago than `retainSeconds` are
+ * deleted on reload. Every key in the table is published, those not signing yet included.
  */
-export function createSigningKeyRing(options: { db: Db; clock: Clock; retainSeconds: number; refreshMs: number }): SigningKeyRing {
+export function createSigningKeyRing(options: { db: Db; clock: Clock; retainSeconds: number; refreshMs: number; publishAheadSeconds: number }): SigningKeyRing {
   const { db, clock } = options;
-  let keys: { kid: string; privateKey: KeyObject; publicJwk: PublicJwk; retired: boolean }[] = [];
+  let keys: { kid: string; privateKey: KeyObject; publicJwk: PublicJwk; activeFrom: number; activeUntil: number }[] = [];
   let loadedAt = -Infinity;
 
   const reload = async () => {
@@ -53,15 +57,17 @@ export function createSigningKeyRing(options: { db: Db; clock: Clock; retainSeco
       await tx
         .delete(signingKeys)
         .where(and(isNotNull(signingKeys.retireTime), lt(signingKeys.retireTime, new Date(now.getTime() - options.retainSeconds * 1000))));
-      const active = await tx.select({ kid: signingKeys.kid }).from(signingKeys).where(isNull(signingKeys.retireTime));
-      if (active.length === 0) await tx.insert(signingKeys).values(newKeyRow(now));
+      const unretired = await tx.select({ kid: signingKeys.kid }).from(signingKeys).where(or(isNull(signingKeys.retireTime), gt(signingKeys.retireTime, now)));
+      if (unretired.length === 0) await tx.insert(signingKeys).values(newKeyRow(now));
       return tx.select().from(signingKeys).orderBy(desc(signingKeys.createTime));
     });
     keys = rows.map((r) => ({
       kid: r.kid,
       privateKey: createPrivateKey(r.privateKeyPem),
       publicJwk: r.publicJwk as PublicJwk,
-      retired: r.retireTime !== null,
+      // A key that signed from creation signs on a replica whose clock runs behind the creator's too.
+      activeFrom: r.activateTime?.getTime() ?? -Infinity,
+      activeUntil: r.retireTime?.getTime() ?? Infinity,
     }));
     loadedAt = clock();
   };
@@ -73,7 +79,8 @@ export function createSigningKeyRing(options: { db: Db; clock: Clock; retainSeco
   return {
     async current() {
       await fresh();
-      const key = keys.find((k) => !k.retired);
+      const now = clock();
+      const key = keys.find((k) => k.activeFrom <= now && now < k.activeUntil);
       if (!key) throw new Error("no active signing key");
       return { kid: key.kid, privateKey: key.privateKey };
     },
@@ -82,16 +89,22 @@ export function createSigningKeyRing(options: { db: Db; clock: Clock; retainSeco
       return keys.map((k) => k.publicJwk);
     },
     reload,
-    async rotate() {
+    async rotate({ immediate = false } = {}) {
       const now = new Date(clock());
-      const row = newKeyRow(now);
+      const activateTime = immediate ? now : new Date(now.getTime() + options.publishAheadSeconds * 1000);
+      const row = newKeyRow(now, immediate ? null : activateTime);
       await db.transaction(async (tx) => {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.signing_keys'))`);
-        await tx.update(signingKeys).set({ retireTime: now }).where(isNull(signingKeys.retireTime));
+        // Whatever would still sign at the new key's activation stops there (a key waiting for its own
+        // activation included: the newest rotation wins).
+        await tx
+          .update(signingKeys)
+          .set({ retireTime: activateTime })
+          .where(or(isNull(signingKeys.retireTime), gt(signingKeys.retireTime, activateTime)));
         await tx.insert(signingKeys).values(row);
       });
       await reload();
-      return row.kid;
+      return { kid: row.kid, activateTime };
     },
   };
 }

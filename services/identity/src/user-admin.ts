@@ -11,6 +11,7 @@ import type { IdentityDeps } from "./identity-deps.js";
 import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cursors.js";
 import { users } from "./schema.js";
 import { revokeAllSessions } from "./sessions.js";
+import { recordStanding } from "./user-events.js";
 import { findUserById, isUuid, roleClaims, type UserRow } from "./users.js";
 
 /**
@@ -26,6 +27,7 @@ const grantable = [Role.CUSTOMER, Role.SHOP_OWNER, Role.ADMIN];
  */
 export function createUserAdmin(deps: IdentityDeps) {
   const { db, clock, hooks } = deps;
+  const destinations = deps.config.events.destinations;
 
   const lockedUser = async (tx: typeof db, userId: string): Promise<UserRow> => {
     const [user] = isUuid(userId) ? await tx.select().from(users).where(eq(users.id, userId)).for("update") : [];
@@ -82,9 +84,12 @@ export function createUserAdmin(deps: IdentityDeps) {
         if (!claims.includes("admin")) await keepAnAdmin(tx, user, "remove the ADMIN role from");
         const [row] = await tx.update(users).set({ roles: claims, updateTime: new Date(clock()) }).where(eq(users.id, user.id)).returning();
         await recordActivity(tx, clock, { userId: user.id, kind: "roles.changed", client: actor.subject === user.id ? client : undefined, changedFields: granted.map((r) => `ROLE_${Role[r]}`) });
+        // Other services care about SHOP_OWNER alone (address lists an owner's shops only while it is held).
+        if (row && row.roles.includes("shop_owner") !== user.roles.includes("shop_owner")) await recordStanding(tx, clock, destinations, "user.roles_changed", row);
         return row ?? user;
       });
       hooks.principalChanged(userId);
+      hooks.eventQueued();
       return updated;
     },
 
@@ -100,18 +105,21 @@ export function createUserAdmin(deps: IdentityDeps) {
         const [row] = await tx.update(users).set({ disabled, updateTime: new Date(clock()) }).where(eq(users.id, current.id)).returning();
         const endedIds = disabled ? await revokeAllSessions(tx, clock, current.id, "disabled") : [];
         await recordActivity(tx, clock, { userId: current.id, kind: disabled ? "account.disabled" : "account.enabled", client: actor.subject === current.id ? client : undefined });
+        if (row) await recordStanding(tx, clock, destinations, disabled ? "user.disabled" : "user.enabled", row);
         return { user: row ?? current, ended: endedIds };
       });
       hooks.sessionsEnded(ended);
       hooks.principalChanged(userId);
+      hooks.eventQueued();
       return user;
     },
 
     /** Deletes a user as DeleteMe does. NOT_FOUND when absent; FAILED_PRECONDITION for the last enabled administrator. */
     async delete(userId: string): Promise<void> {
       if (!isUuid(userId)) throw notFound("user");
-      await deleteAccount(db, clock, userId, "admin");
+      await deleteAccount(db, clock, destinations, userId, "admin");
       hooks.principalChanged(userId);
+      hooks.eventQueued();
     },
   };
 }

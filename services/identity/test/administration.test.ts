@@ -185,7 +185,7 @@ if (backends.includes("postgres")) {
     after(() => t.close());
 
     const replica = (env: Record<string, string>): Promise<Platform> => {
-      const full = { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", DATABASE_URL: t.tp.platform.config.databaseUrl ?? "", ...env };
+      const full = { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "silent", DATABASE_URL: t.tp.platform.config.databaseUrl ?? "", USER_DATA_SERVICES: "none", ...env };
       return buildPlatform(readPlatformConfig(full), [identityService], { env: full, logger: createLogger({ level: "silent" }) });
     };
     const adminEnv = (username: string) => ({ ADMIN_USERNAME: username, ADMIN_EMAIL: `${username}@grocery.example`, ADMIN_PASSWORD: "replicated radishes" });

@@ -17,9 +17,11 @@ import { createAvailability, createAvailabilityInterceptor } from "./availabilit
 import { createCallScopeInterceptor } from "./call-scope.js";
 import { createCallBoundInterceptor, createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
 import { createLogger, type Logger, type LogLevel } from "./logger.js";
+import { createMesh } from "./mesh.js";
 import { createValidateInterceptor } from "./validate-interceptor.js";
 import { reflectionRoutes } from "./reflection.js";
 import { createRpcServer, defaultConnectionLimits, type ConnectionLimits, type HttpRoute } from "./server.js";
+import { readStaticSiteConfig, staticSiteRoutes } from "./static-site.js";
 import type { Clock, ServiceDefinition, ServiceModule } from "./service-module.js";
 import { userDataHolders, userDataRoutes } from "./user-data.js";
 
@@ -130,14 +132,19 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     }));
   const modules: ServiceModule[] = [];
   let stopProbe: (() => void) | undefined;
+  const localServices = definitions.map((d) => d.name);
+  const mesh = createMesh({ env, clock, localServices });
+  let listening: { close(graceMs: number): Promise<void> } | undefined;
   try {
     for (const def of definitions) {
       const applied = await migrate(database.db, { schema: def.name, folder: def.migrationsFolder });
       if (applied.length > 0) logger.info("migrations applied", { service: def.name, migrations: applied });
     }
     for (const def of definitions) {
-      modules.push(await def.build({ db: database.db, env, logger: logger.child({ component: def.name }), clock }));
+      modules.push(await def.build({ db: database.db, env, logger: logger.child({ component: def.name }), clock, mesh, localServices }));
     }
+    const signer = modules.find((m) => m.serviceToken);
+    mesh.useTokens(signer?.serviceToken?.bind(signer));
     const ownJwks = modules.find((m) => m.jwksSource)?.jwksSource;
     if (!ownJwks && !config.jwksUrl) throw new ConfigError("IDENTITY_JWKS_URL is required when identity does not run in this process");
     const verify = createTokenVerifier({
@@ -161,7 +168,8 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     const availability = createAvailability();
     // Error details travel as Any: publishing their types lets `buf curl` and grpcurl print them decoded.
     const reflection = reflectionRoutes([...services, healthService], [file_google_rpc_error_details]);
-    const httpRoutes: Record<string, HttpRoute> = Object.assign({}, ...modules.map((m) => m.httpRoutes ?? {}));
+    // The browser page at / (static-site.ts); a module's own routes win over a file of the same path.
+    const httpRoutes: Record<string, HttpRoute> = Object.assign(await staticSiteRoutes(readStaticSiteConfig(env)), ...modules.map((m) => m.httpRoutes ?? {}));
     httpRoutes["/healthz"] = (_req, res) => {
       const serving = health.get("") === ServingStatus.SERVING;
       res.statusCode = serving ? 200 : 503;
@@ -193,7 +201,6 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
       limits: config.limits,
       logger,
     });
-    for (const m of modules) await m.start?.();
     // Health is known before the first client can ask.
     stopProbe = await watchDatabase({
       health,
@@ -207,7 +214,11 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
         else logger.error("database unreachable", { error });
       },
     });
+    // Modules start once the port is known: their loopback calls (the all-in-one mode) can go out at once.
     const port = await server.listen(config.port, config.host);
+    listening = server;
+    mesh.listening(port);
+    for (const m of modules) await m.start?.();
 
     let closing: Promise<void> | undefined;
     return {
@@ -233,6 +244,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
           health.close();
           await draining;
           for (const m of modules) await within(m.close?.(), deadline - Date.now() - reserve / 2);
+          mesh.close();
           if (!options.database) await within(database.close(Math.max(0, deadline - Date.now())), deadline - Date.now());
           logger.info("stopped");
         })()),
@@ -240,7 +252,9 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
   } catch (e) {
     // A failed start (a taken port, say) must not leave timers, mailers or the database behind.
     stopProbe?.();
+    await listening?.close(0).catch(() => {});
     for (const m of modules) await m.close?.().catch(() => {});
+    mesh.close();
     if (!options.database) await database.close();
     throw e;
   }

@@ -5,6 +5,7 @@ import type { Env } from "./config.js";
 import type { Principal } from "./context.js";
 import type { Db } from "./db.js";
 import type { Logger } from "./logger.js";
+import type { Mesh } from "./mesh.js";
 import type { HttpRoute } from "./server.js";
 
 /** Wall-clock time in milliseconds since the epoch; injected so tests can move time. */
@@ -25,6 +26,10 @@ export interface ServiceDeps {
   readonly env: Env;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Clients of the other services (see mesh.ts); ask for them while building, call them once started. */
+  readonly mesh: Mesh;
+  /** Names of the services this process runs. */
+  readonly localServices: readonly string[];
 }
 
 /** A built service: its handlers plus what the platform needs to serve and supervise it. */
@@ -34,6 +39,8 @@ export interface ServiceModule {
   readonly httpRoutes?: Record<string, HttpRoute>;
   /** Where the verification keys come from when this service signs tokens itself (identity). */
   readonly jwksSource?: JwksSource;
+  /** Signs SERVICE tokens for this process's own internal calls (identity, which holds the keys). */
+  serviceToken?(): Promise<string>;
   /** Extra per-call check of an authenticated caller (identity's live-session check). */
   checkPrincipal?(principal: Principal, method: DescMethod): Promise<void>;
   /**

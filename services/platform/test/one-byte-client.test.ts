@@ -15,7 +15,7 @@ describe("a client that sends one byte", () => {
   let service: ServiceProcess;
   before(async () => {
     data = await emptyDatabase("pglite");
-    service = await startServiceProcess("services/identity/src/main.ts", data.env);
+    service = await startServiceProcess("services/identity/src/main.ts", { ...data.env, USER_DATA_SERVICES: "none" });
   });
   after(() => data.drop());
 

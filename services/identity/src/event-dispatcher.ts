@@ -1,0 +1,116 @@
+import { sql } from "drizzle-orm";
+import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
+import { rowsOf, type Db } from "../../platform/src/db.js";
+import type { Logger } from "../../platform/src/logger.js";
+import type { Mesh } from "../../platform/src/mesh.js";
+import { createPollingLoop, type PollingLoop } from "../../platform/src/polling-loop.js";
+import type { ServiceClient } from "../../platform/src/service-client.js";
+import type { Clock } from "../../platform/src/service-module.js";
+
+export interface EventDispatcherOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  mesh: Mesh;
+  destinations: readonly string[];
+  intervalMs: number;
+  /** Cap of the exponential back-off between attempts to one destination, ms. */
+  maxRetryDelayMs: number;
+  /**
+   * How long a claimed delivery is reserved for the replica delivering it, ms: longer than a call may take, so a
+   * second replica only takes it over when the first died with it.
+   */
+  leaseMs: number;
+  /** Deliveries claimed per pass; they go out concurrently. */
+  batchSize?: number;
+  random?: () => number;
+}
+
+interface Claimed {
+  event_id: string;
+  destination: string;
+  attempts: number;
+  topic: string;
+  payload: { user_id?: string; enabled?: boolean; shop_owner?: boolean };
+  seq: string;
+}
+
+/**
+ * Delivers identity's user events to every service that keeps user data, at least once, each destination on its
+ * own. A pass claims due deliveries with FOR UPDATE SKIP LOCKED and leases them in the same statement, so two
+ * replicas never hold one delivery at the same moment; the call goes out after the claim committed; an
+ * acknowledged delivery records its time, a failed one is retried with capped exponential back-off and jitter,
+ * until acknowledged, across restarts of either side (state lives in identity's database only). An event is
+ * marked delivered once every destination acknowledged it. Receivers are idempotent (PurgeUser) or keep the
+ * highest sequence (SetUserStanding), so a redelivery after a lost acknowledgement is harmless.
+ */
+export function createEventDispatcher(options: EventDispatcherOptions): PollingLoop {
+  const { db, clock, logger } = options;
+  const batchSize = options.batchSize ?? 32;
+  const random = options.random ?? Math.random;
+  const clients = new Map<string, ServiceClient<typeof UserDataService>>(options.destinations.map((d) => [d, options.mesh.client(UserDataService, d)]));
+
+  const deliver = async (row: Claimed): Promise<void> => {
+    const client = clients.get(row.destination);
+    if (!client) throw new Error(`${row.destination} is not in USER_DATA_SERVICES`);
+    const userId = row.payload.user_id ?? "";
+    if (row.topic === "user.deleted") {
+      await client.purgeUser({ userId });
+    } else if (row.topic === "user.disabled" || row.topic === "user.enabled" || row.topic === "user.roles_changed") {
+      await client.setUserStanding({ userId, enabled: row.payload.enabled === true, shopOwner: row.payload.shop_owner === true, sequence: BigInt(row.seq) });
+    } else {
+      throw new Error(`no delivery for topic ${row.topic}`);
+    }
+  };
+
+  const pass = async (stopped: () => boolean): Promise<number> => {
+    const now = new Date(clock());
+    const claimed = rowsOf<Claimed>(
+      await db.execute(sql`
+        with due as (
+          select event_id, destination from identity.outbox_deliveries
+          where status = 'pending' and available_time <= ${now}
+          order by available_time
+          limit ${batchSize}
+          for update skip locked
+        )
+        update identity.outbox_deliveries d
+        set available_time = ${new Date(now.getTime() + options.leaseMs)}, attempts = d.attempts + 1
+        from due, identity.outbox o
+        where d.event_id = due.event_id and d.destination = due.destination and o.id = d.event_id
+        returning d.event_id, d.destination, d.attempts, o.topic, o.payload, o.seq::text as seq`),
+    );
+    if (claimed.length === 0 || stopped()) return 0;
+    // A full batch means more may be due: the next pass follows at once.
+    if (claimed.length === batchSize) queueMicrotask(() => loop.kick());
+    const outcomes = await Promise.all(
+      claimed.map(async (row) => {
+        try {
+          await deliver(row);
+        } catch (e) {
+          const delayMs = Math.min(options.maxRetryDelayMs, 250 * 2 ** Math.min(20, row.attempts - 1)) * (0.5 + random() / 2);
+          logger.warn("event delivery failed, will retry", { event_id: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts, retry_in_ms: Math.round(delayMs), error: e });
+          await db.execute(sql`
+            update identity.outbox_deliveries
+            set available_time = ${new Date(clock() + delayMs)}, last_error = ${(e instanceof Error ? e.message : String(e)).slice(0, 500)}
+            where event_id = ${row.event_id} and destination = ${row.destination} and status = 'pending'`);
+          return 0;
+        }
+        const at = new Date(clock());
+        await db.execute(sql`
+          update identity.outbox_deliveries set status = 'delivered', deliver_time = ${at}, last_error = null
+          where event_id = ${row.event_id} and destination = ${row.destination}`);
+        await db.execute(sql`
+          update identity.outbox set status = 'delivered', deliver_time = ${at}
+          where id = ${row.event_id} and status = 'pending'
+            and not exists (select 1 from identity.outbox_deliveries where event_id = ${row.event_id} and status <> 'delivered')`);
+        logger.info("event delivered", { event_id: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts });
+        return 1;
+      }),
+    );
+    return outcomes.reduce<number>((a, b) => a + b, 0);
+  };
+
+  const loop = createPollingLoop({ name: "event dispatch", intervalMs: options.intervalMs, logger, pass });
+  return loop;
+}
