@@ -1,28 +1,42 @@
-# One image for every service of the mesh. The command picks the service:
-#   docker run IMAGE services/identity/src/main.ts     (or cart, address)
-#   docker run IMAGE                                   all three in one process (services/main.ts)
-# Services run their TypeScript through tsx; gen/ is committed, so there is no build step. tsx is listed under
-# devDependencies, so the install keeps them (npm ci --omit=dev would drop it).
+# One image for every service of the mesh, running compiled JavaScript with production dependencies only.
+# The command picks the process:
+#   docker run IMAGE                                       all three services in one process (dist/services/main.js)
+#   docker run IMAGE dist/services/identity/src/main.js    one service (or cart, address)
+# Build: docker build -t local-e-grocery .   (the build stage runs `npm run build`, see scripts/build.ts)
 
-FROM node:20-slim AS deps
+# ---- build: every dependency, TypeScript compiled to dist/, the browser page to web/dist/ ----------------------
+FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && npm cache clean --force
+# The root postinstall repairs postgres.js (scripts/patch-dependencies.mjs); it must be there before `npm ci`.
+COPY scripts/patch-dependencies.mjs ./scripts/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY scripts/build.ts ./scripts/
+COPY gen ./gen
+COPY services ./services
+COPY web ./web
+RUN npm run build
 
-FROM node:20-slim
+# ---- runtime: node:20-slim, production dependencies, the build output, a non-root user ---------------------------
+FROM node:20-slim AS runtime
 ENV NODE_ENV=production \
     PORT=8080 \
     HOST=0.0.0.0
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY gen ./gen
-COPY services ./services
-# DATA_DIR (./data): embedded database when DATABASE_URL is unset, and identity's file mail outbox.
+COPY package.json package-lock.json ./
+COPY scripts/patch-dependencies.mjs scripts/grpc-health-probe.mjs ./scripts/
+# --omit=dev leaves out tsx, esbuild, buf and the test tools; postgres stays, so the postinstall repair applies.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# The page every process serves at / (WEB_DIR defaults to ./web/dist).
+COPY --from=build /app/web/dist ./web/dist
+# DATA_DIR (./data): the embedded database when DATABASE_URL is unset, and identity's file mail outbox.
 RUN mkdir -p /app/data/outbox-mail && chown -R node:node /app/data
 USER node
 EXPOSE 8080
+# grpc.health.v1.Health/Check for the whole process over cleartext HTTP/2, with node alone.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "--import", "tsx"]
-CMD ["services/main.ts"]
+  CMD ["node", "scripts/grpc-health-probe.mjs"]
+ENTRYPOINT ["node"]
+CMD ["dist/services/main.js"]

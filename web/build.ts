@@ -1,5 +1,5 @@
 /**
- * Bundles the browser client into a static folder: `index.html`, `app.js` (+ source map) and, when an API
+ * Bundles the browser client into a static folder: `index.html`, `styles.css`, `app.js` (+ source map) and, when an API
  * address is given, `config.json`. `npm run web:build` writes `web/dist/`; set WEB_API_BASE_URL to point the
  * page at a platform on another origin (that origin must list the page's in CORS_ORIGINS).
  */
@@ -33,7 +33,8 @@ export async function buildWeb(options: BuildWebOptions = {}): Promise<string> {
     sourcemap: true,
     logLevel: "warning",
   });
-  await copyFile(join(webRoot, "index.html"), join(outDir, "index.html"));
+  // Markup and styles are files of their own: the page's Content-Security-Policy allows no inline script or style.
+  for (const file of ["index.html", "styles.css"]) await copyFile(join(webRoot, file), join(outDir, file));
   if (options.apiBaseUrl !== undefined) await writeWebConfig(outDir, options.apiBaseUrl);
   return outDir;
 }
