@@ -69,13 +69,13 @@ export function createEventDispatcher(options: EventDispatcherOptions): PollingL
       await db.execute(sql`
         with due as (
           select event_id, destination from identity.outbox_deliveries
-          where status = 'pending' and available_time <= ${now}
+          where status = 'pending' and available_time <= ${now.toISOString()}::timestamptz
           order by available_time
           limit ${batchSize}
           for update skip locked
         )
         update identity.outbox_deliveries d
-        set available_time = ${new Date(now.getTime() + options.leaseMs)}, attempts = d.attempts + 1
+        set available_time = ${new Date(now.getTime() + options.leaseMs).toISOString()}::timestamptz, attempts = d.attempts + 1
         from due, identity.outbox o
         where d.event_id = due.event_id and d.destination = due.destination and o.id = d.event_id
         returning d.event_id, d.destination, d.attempts, o.topic, o.payload, o.seq::text as seq`),
@@ -92,16 +92,17 @@ export function createEventDispatcher(options: EventDispatcherOptions): PollingL
           logger.warn("event delivery failed, will retry", { event_id: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts, retry_in_ms: Math.round(delayMs), error: e });
           await db.execute(sql`
             update identity.outbox_deliveries
-            set available_time = ${new Date(clock() + delayMs)}, last_error = ${(e instanceof Error ? e.message : String(e)).slice(0, 500)}
+            set available_time = ${new Date(clock() + delayMs).toISOString()}::timestamptz, last_error = ${(e instanceof Error ? e.message : String(e)).slice(0, 500)}
             where event_id = ${row.event_id} and destination = ${row.destination} and status = 'pending'`);
           return 0;
         }
-        const at = new Date(clock());
+        // ISO text: drizzle's postgres.js driver leaves Date parameters of raw SQL to a serializer it turned off.
+        const at = new Date(clock()).toISOString();
         await db.execute(sql`
-          update identity.outbox_deliveries set status = 'delivered', deliver_time = ${at}, last_error = null
+          update identity.outbox_deliveries set status = 'delivered', deliver_time = ${at}::timestamptz, last_error = null
           where event_id = ${row.event_id} and destination = ${row.destination}`);
         await db.execute(sql`
-          update identity.outbox set status = 'delivered', deliver_time = ${at}
+          update identity.outbox set status = 'delivered', deliver_time = ${at}::timestamptz
           where id = ${row.event_id} and status = 'pending'
             and not exists (select 1 from identity.outbox_deliveries where event_id = ${row.event_id} and status <> 'delivered')`);
         logger.info("event delivered", { event_id: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts });

@@ -32,7 +32,7 @@ export async function listPendingDeliveries(db: Db, request: { pageSize: number;
       select d.event_id, o.topic, o.payload->>'user_id' as user_id, d.destination, d.attempts, o.create_time, d.available_time, d.last_error
       from identity.outbox_deliveries d join identity.outbox o on o.id = d.event_id
       where d.status = 'pending'
-        ${after ? sql`and (o.create_time, d.event_id, d.destination) > (${after.createTime}, ${after.eventId}::uuid, ${after.destination})` : sql``}
+        ${after ? sql`and (o.create_time, d.event_id, d.destination) > (${after.createTime.toISOString()}::timestamptz, ${after.eventId}::uuid, ${after.destination})` : sql``}
       order by o.create_time, d.event_id, d.destination
       limit ${size + 1}`),
   );
