@@ -7,7 +7,7 @@ import jwt from "jsonwebtoken";
 import { codeOf } from "../../../test/clients.js";
 import { backends, openTestDatabase } from "../../../test/harness.js";
 import { rowsOf } from "../../platform/src/db.js";
-import { type Account, bearerOf, type IdentityTestEnv, newAccount, restartIdentity, startIdentityWithAdmin } from "./identity-helpers.js";
+import { type Account, bearerOf, type IdentityTestEnv, loginAdmin, newAccount, restartIdentity, startIdentityWithAdmin } from "./identity-helpers.js";
 
 const MINUTE = 60_000;
 const kidOf = (token: string) => (JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString()) as { kid: string }).kid;
@@ -27,12 +27,12 @@ for (const backend of backends) {
       return body.keys.map((k) => k.kid);
     };
 
-    it("signs with the new key at once, keeps the old one published until its tokens expire, then drops it", async () => {
+    it("an immediate rotation signs with the new key at once, keeps the old one published until its tokens expire, then drops it", async () => {
       const u = await newAccount(t);
       const oldKid = kidOf(u.accessToken);
       assert.deepEqual(await publishedKids(), [oldKid]);
 
-      const { kid } = await t.auth.rotateSigningKey({}, bearerOf(admin));
+      const { kid } = await t.auth.rotateSigningKey({ immediate: true }, bearerOf(admin));
       assert.notEqual(kid, oldKid);
       assert.deepEqual(await publishedKids(), [kid, oldKid]);
       // New tokens carry the new kid and verify at once; tokens of the old key still work.
@@ -71,6 +71,52 @@ for (const backend of backends) {
       assert.equal(await codeOf(t.users.getMe({}, bearerOf(u))), Code.Unauthenticated);
       const later = await newAccount(t);
       await t.users.getMe({}, bearerOf(later));
+    });
+
+    it("publishes a new key SIGNING_KEY_PUBLISH_AHEAD before signing with it: a verifier refreshing its JWKS every minute never meets an unknown kid", async () => {
+      // Like Envoy's remote_jwks: keys fetched on a fixed period, never on an unknown kid.
+      let cached: string[] = [];
+      let fetchedAt = -Infinity;
+      const periodMs = MINUTE;
+      const verifierKnows = async (token: string) => {
+        if (t.clock() - fetchedAt >= periodMs) {
+          cached = await publishedKids();
+          fetchedAt = t.clock();
+        }
+        return cached.includes(kidOf(token));
+      };
+      // The first test moved the clock past the first admin token's lifetime.
+      admin = await loginAdmin(t);
+      let session = await newAccount(t);
+      const before = kidOf(session.accessToken);
+      assert.equal(await verifierKnows(session.accessToken), true);
+      // The worst moment: right after the verifier fetched.
+      const rotated = await t.auth.rotateSigningKey({}, bearerOf(admin));
+      const aheadMs = Number(rotated.activateTime?.seconds ?? 0n) * 1000 + (rotated.activateTime?.nanos ?? 0) / 1e6 - t.clock();
+      assert.ok(aheadMs > 85_000 && aheadMs <= 90_000, `activates ${aheadMs} ms ahead`);
+      assert.deepEqual((await publishedKids()).slice(0, 2), [rotated.kid, before], "published at once");
+      const kids = new Set<string>();
+      for (let elapsed = 0; elapsed <= 3 * MINUTE; elapsed += 5000) {
+        const refreshed = await t.auth.refreshToken({ refreshToken: session.refreshToken });
+        session = { ...session, accessToken: refreshed.accessToken, refreshToken: refreshed.refreshToken };
+        kids.add(kidOf(refreshed.accessToken));
+        assert.equal(await verifierKnows(refreshed.accessToken), true, `a token issued ${elapsed / 1000} s after the rotation has a kid the verifier has`);
+        assert.equal(kidOf(refreshed.accessToken), elapsed < aheadMs ? before : rotated.kid);
+        await t.users.getMe({}, bearerOf(session));
+        t.clock.advance(5000);
+      }
+      assert.deepEqual([...kids], [before, rotated.kid]);
+
+      // An immediate rotation (a compromised key) is the documented exception: the verifier does not know the
+      // new kid until its next refresh.
+      cached = await publishedKids();
+      fetchedAt = t.clock();
+      const urgent = await t.auth.rotateSigningKey({ immediate: true }, bearerOf(admin));
+      const fresh = await t.auth.refreshToken({ refreshToken: session.refreshToken });
+      assert.equal(kidOf(fresh.accessToken), urgent.kid);
+      assert.equal(await verifierKnows(fresh.accessToken), false);
+      t.clock.advance(periodMs);
+      assert.equal(await verifierKnows(fresh.accessToken), true);
     });
 
     it("is for administrators only", async () => {
