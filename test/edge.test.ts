@@ -292,6 +292,8 @@ describe("envoy.yaml is generated", () => {
     assert.ok(current === (await renderEnvoyYaml()), "envoy.yaml is stale: run npm run generate:envoy");
     assert.match(current, new RegExp(`envoyproxy/envoy:${envoyVersion.replace(/\./g, "\\.")}`), "envoy.yaml names the Envoy it targets");
     assert.match(envoyVersion, /^v\d+\.\d+\.\d+$/, "an exact Envoy version, not a floating tag");
+    const readme = await readFile(join(root, "README.md"), "utf8");
+    assert.ok(readme.includes(`envoyproxy/envoy:${envoyVersion}`), "README names the exact Envoy version");
   });
 
   it("refuses a rate-limited RPC that is not public, or missing", () => {
