@@ -1,9 +1,11 @@
-import { failedPrecondition, invalidArgument, notFound, permissionDenied } from "../../platform/src/errors.js";
+import { failedPrecondition, invalidArgument, notFound, permissionDenied, resourceExhausted } from "../../platform/src/errors.js";
+import { checkExpectedVersion } from "../../platform/src/expected-version.js";
 import { cursorId, cursorNumber, cursorTime, decodePageToken, encodePageToken, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
-import type { UserStanding } from "../../platform/src/service-module.js";
+import type { Clock, UserStanding } from "../../platform/src/service-module.js";
+import { accountDeleted } from "../../platform/src/tombstones.js";
 import type { AddressConfig } from "./config.js";
-import type { Address, AddressFields, AddressKind, LatLng, NearbyShop } from "./model.js";
-import type { AddressStore } from "./store.js";
+import { addressFieldNames, type Address, type AddressFields, type AddressKind, type LatLng, type NearbyShop } from "./model.js";
+import type { AddressStore, AddressTx } from "./store.js";
 import { normalizeLatLng, validateAddress } from "./validation.js";
 
 /** Who is asking, as the address rules see it. */
@@ -69,6 +71,9 @@ export interface AddressBook {
 export interface AddressBookOptions {
   store: AddressStore;
   config: AddressConfig;
+  clock: Clock;
+  /** New address ids (random UUIDs in the service). */
+  newId: () => string;
 }
 
 /** Address lists hold 20 items unless asked for fewer, and 100 at most (AIP-158). */
@@ -76,7 +81,17 @@ export const addressPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createAddressBook({ store, config }: AddressBookOptions): AddressBook {
+/**
+ * The standing a purge leaves: hidden, at int64's largest sequence, which no SetUserStanding can exceed. The standing
+ * is kept, not deleted, when the user is purged: the purge deletes the shops anyway and the tombstone refuses new
+ * ones while the user's tokens live, and this row makes sure besides that nothing of a deleted owner is ever listed
+ * again, and that a standing report delivered after the purge (identity's events may arrive in any order) is
+ * answered applied=false instead of recording a deleted user anew. It holds the user id and two flags, like the
+ * tombstone, and is not counted among the rows the purge deleted.
+ */
+const purgedStanding = { enabled: false, shopOwner: false, sequence: 2n ** 63n - 1n };
+
+export function createAddressBook({ store, config, clock, newId }: AddressBookOptions): AddressBook {
   /**
    * A well-formed id, lower-cased, or NOT_FOUND: a malformed id names no address, like someone else's, which is
    * why this is not a field rule (the schema only makes the id fields required).
@@ -90,6 +105,26 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
     if (kind === "shop" && !caller.isShopOwner) throw permissionDenied("only shop owners manage SHOP addresses");
   };
 
+  /**
+   * Every write starts here: the owner lock, then PERMISSION_DENIED while the owner's purge tombstone is live (the
+   * account was deleted and its still-valid access tokens may not write again). The purge takes the same lock, so
+   * a write either commits before the purge starts (and is purged) or reads the tombstone the purge committed: the
+   * lock's wait ends after that commit, and under READ COMMITTED the next statement sees it.
+   */
+  const lockLiveOwner = async (tx: AddressTx, ownerId: string) => {
+    await tx.lockOwner(ownerId);
+    if (await tx.isPurged(ownerId, clock())) throw accountDeleted();
+  };
+
+  /** The owner's address, NOT_FOUND when absent, ABORTED when `expectedVersion` is given and stale. */
+  const findCurrent = async (tx: AddressTx, ownerId: string, id: string, expectedVersion?: bigint) => {
+    const found = await tx.findAddress(ownerId, id);
+    if (!found) throw notFound("address");
+    // Compared as bigint: the wire's int64 is, and an expected version beyond any number is then merely stale.
+    checkExpectedVersion(expectedVersion, BigInt(found.version), "address");
+    return found;
+  };
+
   return {
     async create(caller, input) {
       const kind = input.kind;
@@ -97,11 +132,20 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       if (kind === undefined) throw invalidArgument("address.kind", "required");
       requireShopOwner(caller, kind);
       const fields = validateAddress({ ...input, kind });
-      return store.create(caller.ownerId, fields, config.maxPerOwner);
+      return store.write(async (tx) => {
+        await lockLiveOwner(tx, caller.ownerId);
+        const book = await tx.bookStats(caller.ownerId);
+        if (book.count >= config.maxPerOwner) throw resourceExhausted(`an address book holds at most ${config.maxPerOwner} addresses`);
+        const time = new Date(clock());
+        // A book without a default (the owner's first address) takes this one as its default.
+        const address: Address = { ...fields, id: newId(), ownerId: caller.ownerId, isDefault: !book.hasDefault, version: 1, createTime: time, updateTime: time };
+        await tx.insertAddress(address);
+        return address;
+      });
     },
 
     async get(caller, id) {
-      const found = await store.get(caller.ownerId, addressId(id));
+      const found = await store.read((tx) => tx.findAddress(caller.ownerId, addressId(id)));
       if (!found) throw notFound("address");
       return found;
     },
@@ -115,7 +159,10 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
         const id = cursorId(t.i);
         return createTime && id ? { createTime, id } : undefined;
       });
-      const { addresses, totalSize } = await store.list({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 });
+      const { addresses, totalSize } = await store.read(async (tx) => ({
+        addresses: await tx.listAddresses({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 }),
+        totalSize: await tx.countAddresses(caller.ownerId, request.kind),
+      }));
       const page = pageOf(addresses, limit, (last) => encodePageToken({ m: "list", k: kind, t: last.createTime.getTime(), i: last.id }));
       return { ...page, totalSize };
     },
@@ -126,7 +173,9 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
       const { fields } = request;
       if (fields.has("kind") && request.input.kind === undefined) throw invalidArgument("address.kind", "required");
       const id = addressId(request.id);
-      return store.update(caller.ownerId, id, request.expectedVersion, (current) => {
+      return store.write(async (tx) => {
+        await lockLiveOwner(tx, caller.ownerId);
+        const current = await findCurrent(tx, caller.ownerId, id, request.expectedVersion);
         const merged: AddressInput = { ...current };
         for (const f of fields) copyField(merged, request.input, f);
         const kind = merged.kind ?? current.kind;
@@ -136,13 +185,39 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
           throw failedPrecondition("an address cannot change to or from ADDRESS_KIND_SHOP; create a new address instead");
         }
         requireShopOwner(caller, kind);
-        return validateAddress({ ...merged, kind });
+        const next = validateAddress({ ...merged, kind });
+        // The version counts changes: an update that changes no field leaves the address as it is.
+        if (sameFields(current, next)) return current;
+        return tx.updateAddress(caller.ownerId, id, { fields: next, version: current.version + 1, updateTime: new Date(clock()) });
       });
     },
 
-    delete: (caller, id, expectedVersion) => store.delete(caller.ownerId, addressId(id), expectedVersion),
+    async delete(caller, id, expectedVersion) {
+      const target = addressId(id);
+      return store.write(async (tx) => {
+        await lockLiveOwner(tx, caller.ownerId);
+        const gone = await findCurrent(tx, caller.ownerId, target, expectedVersion);
+        await tx.deleteAddress(caller.ownerId, gone.id);
+        if (!gone.isDefault) return { promoted: undefined };
+        // The default went: the most recently updated remaining address becomes the default.
+        const heir = await tx.latestAddress(caller.ownerId);
+        if (!heir) return { promoted: undefined };
+        return { promoted: await tx.setDefaultFlag(caller.ownerId, heir.id, true, new Date(clock())) };
+      });
+    },
 
-    setDefault: (caller, id) => store.setDefault(caller.ownerId, addressId(id)),
+    async setDefault(caller, id) {
+      const target = addressId(id);
+      return store.write(async (tx) => {
+        await lockLiveOwner(tx, caller.ownerId);
+        const chosen = await findCurrent(tx, caller.ownerId, target);
+        if (chosen.isDefault) return chosen;
+        const time = new Date(clock());
+        // Clear first: the one-default unique index is checked per statement, not at commit.
+        await tx.clearOtherDefaults(caller.ownerId, chosen.id, time);
+        return tx.setDefaultFlag(caller.ownerId, chosen.id, true, time);
+      });
+    },
 
     async findNearbyShops(request) {
       const center = normalizeLatLng(request.location);
@@ -157,17 +232,34 @@ export function createAddressBook({ store, config }: AddressBookOptions): Addres
         const id = cursorId(t.i);
         return distanceKm !== undefined && id ? { distanceKm, id } : undefined;
       });
-      const shops = await store.findNearbyShops({ center, radiusKm, after, limit: limit + 1 });
+      const shops = await store.read((tx) => tx.findNearbyShops({ center, radiusKm, after, limit: limit + 1 }));
       const page = pageOf(shops, limit, (last) => encodePageToken({ m: "nearby", ...query, d: last.distanceKm, i: last.address.id }));
       return { ...page, radiusKm };
     },
 
-    purgeUser: (ownerId) => store.purgeOwner(ownerId),
+    purgeUser: (ownerId) =>
+      store.write(async (tx) => {
+        // The owner lock orders the purge against every write, which takes it first too (lockLiveOwner).
+        await tx.lockOwner(ownerId);
+        const now = clock();
+        await tx.leaveTombstone(ownerId, now + config.purgeTombstoneTtlMs, now);
+        await tx.forceStanding({ userId: ownerId, ...purgedStanding });
+        return tx.deleteOwnerAddresses(ownerId);
+      }),
 
-    setUserStanding: (standing) => store.setStanding(standing),
+    setUserStanding: (standing) => store.write((tx) => tx.setStanding(standing)),
   };
 }
 
 function copyField<K extends keyof AddressFields>(target: AddressInput, source: AddressInput, field: K): void {
   (target as Record<K, unknown>)[field] = source[field];
+}
+
+/** True when `next` holds the same writable fields as `current`. */
+function sameFields(current: AddressFields, next: AddressFields): boolean {
+  return addressFieldNames.every((f) =>
+    f === "location"
+      ? current.location?.latitude === next.location?.latitude && current.location?.longitude === next.location?.longitude
+      : current[f] === next[f],
+  );
 }

@@ -8,22 +8,44 @@ export interface LatLng {
   readonly longitude: number;
 }
 
+/**
+ * The text fields an owner writes, in the order of the Address message: the one list that validation, the store
+ * and the wire mappings walk. The proto names are these in snake_case (`protoFieldName`), which routes.ts checks
+ * against the descriptor at start-up.
+ */
+export const addressTextFields = [
+  "label",
+  "recipientName",
+  "phoneNumber",
+  "line1",
+  "line2",
+  "landmark",
+  "city",
+  "district",
+  "state",
+  "postalCode",
+  "countryCode",
+  "shopName",
+] as const;
+export type AddressTextField = (typeof addressTextFields)[number];
+
 /** The fields an owner writes. Strings are trimmed; empty means absent. */
-export interface AddressFields {
+export interface AddressFields extends Record<AddressTextField, string> {
   kind: AddressKind;
-  label: string;
-  recipientName: string;
-  phoneNumber: string;
-  line1: string;
-  line2: string;
-  landmark: string;
-  city: string;
-  district: string;
-  state: string;
-  postalCode: string;
-  countryCode: string;
   location: LatLng | null;
-  shopName: string;
+}
+
+/** Every writable field. */
+export const addressFieldNames: readonly (keyof AddressFields)[] = ["kind", ...addressTextFields, "location"];
+
+/** The text fields of `source` (an Address, a request message…), and nothing else of it. */
+export function textFieldsOf(source: Readonly<Record<AddressTextField, string>>): Record<AddressTextField, string> {
+  return Object.fromEntries(addressTextFields.map((f) => [f, source[f]])) as Record<AddressTextField, string>;
+}
+
+/** The writable fields of `source`, and nothing else of it (no id, owner or version). */
+export function addressFieldsOf(source: AddressFields): AddressFields {
+  return { kind: source.kind, ...textFieldsOf(source), location: source.location };
 }
 
 /** A stored address. */
@@ -42,20 +64,7 @@ export interface NearbyShop {
   readonly distanceKm: number;
 }
 
-/** The proto field name of each writable field, for error messages and update masks. */
-export const protoFieldNames: Readonly<Record<keyof AddressFields, string>> = {
-  kind: "kind",
-  label: "label",
-  recipientName: "recipient_name",
-  phoneNumber: "phone_number",
-  line1: "line1",
-  line2: "line2",
-  landmark: "landmark",
-  city: "city",
-  district: "district",
-  state: "state",
-  postalCode: "postal_code",
-  countryCode: "country_code",
-  location: "location",
-  shopName: "shop_name",
-};
+/** The proto name of a writable field, for error messages and update masks: `recipientName` → `recipient_name`. */
+export function protoFieldName(field: keyof AddressFields): string {
+  return field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}

@@ -13,7 +13,17 @@ import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { hasRole, requirePrincipal } from "../../platform/src/context.js";
 import { createUpdateMaskResolver } from "../../platform/src/update-mask.js";
 import type { AddressBook, AddressInput, Caller } from "./address-book.js";
-import { protoFieldNames, type Address, type AddressFields, type AddressKind, type LatLng, type NearbyShop } from "./model.js";
+import {
+  addressFieldNames,
+  addressTextFields,
+  protoFieldName,
+  textFieldsOf,
+  type Address,
+  type AddressFields,
+  type AddressKind,
+  type LatLng,
+  type NearbyShop,
+} from "./model.js";
 
 /**
  * Registers AddressService on a router. Handlers only translate between the wire and the address book; the
@@ -64,9 +74,12 @@ export function addressRoutes(book: AddressBook): (router: ConnectRouter) => voi
     });
 }
 
-// The writable fields are the domain's AddressFields; every other Address field is output only. The resolver
-// checks each name against the descriptor at start-up, so this list cannot name a field the contract lacks.
-const fieldByPath = new Map(Object.entries(protoFieldNames).map(([field, path]) => [path, field as keyof AddressFields]));
+// The writable fields are the domain's AddressFields; every other Address field is output only. Each must be the
+// descriptor's field of that name, with the proto name the domain's error messages use.
+for (const field of addressFieldNames) {
+  if (AddressSchema.field[field]?.name !== protoFieldName(field)) throw new Error(`Address has no field ${protoFieldName(field)} (${field})`);
+}
+const fieldByPath = new Map(addressFieldNames.map((field) => [protoFieldName(field), field]));
 const addressMask = createUpdateMaskResolver({
   schema: AddressSchema,
   updatable: [...fieldByPath.keys()],
@@ -109,22 +122,7 @@ function kindFromProto(kind: ProtoKind): AddressKind | undefined {
 function inputFrom(address: ProtoAddress | undefined): AddressInput {
   // The schema makes address required on CreateAddress and UpdateAddress; a call without it is a bug.
   if (!address) throw new Error("inputFrom: address is required by the schema");
-  return {
-    kind: kindFromProto(address.kind),
-    label: address.label,
-    recipientName: address.recipientName,
-    phoneNumber: address.phoneNumber,
-    line1: address.line1,
-    line2: address.line2,
-    landmark: address.landmark,
-    city: address.city,
-    district: address.district,
-    state: address.state,
-    postalCode: address.postalCode,
-    countryCode: address.countryCode,
-    location: address.location ? latLngFrom(address.location) : null,
-    shopName: address.shopName,
-  };
+  return { ...textFieldsOf(address), kind: kindFromProto(address.kind), location: address.location ? latLngFrom(address.location) : null };
 }
 
 function latLngFrom(p: ProtoLatLng): LatLng {
@@ -133,12 +131,10 @@ function latLngFrom(p: ProtoLatLng): LatLng {
 
 function toProto(a: Address): ProtoAddress {
   return create(AddressSchema, {
+    ...textFieldsOf(a),
     id: a.id,
     kind: protoByKind.get(a.kind) ?? ProtoKind.UNSPECIFIED,
-    label: a.label,
-    recipientName: a.recipientName,
-    ...placeFields(a),
-    shopName: a.shopName,
+    location: a.location ? create(LatLngSchema, a.location) : undefined,
     isDefault: a.isDefault,
     version: BigInt(a.version),
     createTime: timestampFromDate(a.createTime),
@@ -146,28 +142,18 @@ function toProto(a: Address): ProtoAddress {
   });
 }
 
+/**
+ * The text fields a NearbyShop carries, under the same names as in Address: what its descriptor declares is the
+ * public part of a SHOP address (not its label or recipient name).
+ */
+const publicTextFields = addressTextFields.filter((f) => NearbyShopSchema.fields.some((d) => d.localName === f));
+
 /** owner_id stays empty (deprecated): shop owners' user ids are not public. */
 function nearbyToProto({ address: a, distanceKm }: NearbyShop): ProtoNearbyShop {
   return create(NearbyShopSchema, {
+    ...Object.fromEntries(publicTextFields.map((f) => [f, a[f]])),
     addressId: a.id,
-    shopName: a.shopName,
-    ...placeFields(a),
+    location: a.location ? create(LatLngSchema, a.location) : undefined,
     distanceKm,
   });
-}
-
-/** The contact and postal fields that an Address and a NearbyShop both carry, under the same names. */
-function placeFields(a: Address) {
-  return {
-    phoneNumber: a.phoneNumber,
-    line1: a.line1,
-    line2: a.line2,
-    landmark: a.landmark,
-    city: a.city,
-    district: a.district,
-    state: a.state,
-    postalCode: a.postalCode,
-    countryCode: a.countryCode,
-    location: a.location ? create(LatLngSchema, a.location) : undefined,
-  };
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, boolean, check, doublePrecision, index, integer, pgSchema, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { purgeTombstonesTable } from "../../platform/src/tombstones.js";
 
 /** Everything the address service stores lives in the Postgres schema `address`. */
 export const addressSchema = pgSchema("address");
@@ -52,27 +53,17 @@ export type AddressRow = typeof addresses.$inferSelect;
 export type NewAddressRow = typeof addresses.$inferInsert;
 
 /**
- * Users purged by UserDataService/PurgeUser, until their access tokens issued before the purge have expired
- * (PURGE_TOMBSTONE_TTL): while `until` lies ahead, every address write by that user is refused, so a deleted
- * account's still-valid token cannot create addresses that outlive the purge. Expired rows are ignored and pruned
- * by the next purge.
+ * Users purged by UserDataService/PurgeUser, until their access tokens issued before the purge have expired: while
+ * a tombstone is live every address write by that user is refused (services/platform/src/tombstones.ts).
  */
-export const purgeTombstones = addressSchema.table(
-  "purge_tombstones",
-  {
-    /** The purged user's id (the token's `sub`). */
-    userId: text("user_id").primaryKey(),
-    until: timestamp("until", { withTimezone: true, mode: "date" }).notNull(),
-  },
-  (t) => [index("purge_tombstones_until_idx").on(t.until)],
-);
+export const purgeTombstones = purgeTombstonesTable(addressSchema);
 
 /**
  * Each user's standing as identity last reported it (UserDataService/SetUserStanding): FindNearbyShops lists a
  * SHOP address only while its owner's row says enabled and shop owner, or while the owner has no row at all
  * (identity reports changes only, so an owner never changed stands as registered). `sequence` is the highest
  * standing sequence applied; an equal or lower one is ignored, so redelivered and reordered reports are harmless.
- * A purged user keeps a row that no sequence can overtake (see the store's purgeOwner).
+ * A purged user keeps a row that no sequence can overtake (see address-book.ts, purgedStanding).
  */
 export const userStandings = addressSchema.table(
   "user_standings",

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
 import type { ServiceDefinition } from "../../platform/src/service-module.js";
@@ -12,8 +13,7 @@ export const addressService: ServiceDefinition = {
   migrationsFolder: fileURLToPath(new URL("../migrations", import.meta.url)),
   build(deps) {
     const config = readAddressConfig(deps.env);
-    const store = createAddressStore({ db: deps.db, clock: deps.clock, purgeTombstoneTtlMs: config.purgeTombstoneTtlMs });
-    const book = createAddressBook({ store, config });
+    const book = createAddressBook({ store: createAddressStore(deps.db), config, clock: deps.clock, newId: randomUUID });
     return {
       services: [AddressService],
       routes: addressRoutes(book),

@@ -1,6 +1,6 @@
 import { invalidArgument } from "../../platform/src/errors.js";
 import { isCountryCode } from "./countries.js";
-import { protoFieldNames, type AddressFields, type LatLng } from "./model.js";
+import { addressTextFields, protoFieldName, type AddressFields, type AddressTextField, type LatLng } from "./model.js";
 import { checkPostalCode, normalizePostalCode } from "./postal-codes.js";
 
 /*
@@ -12,31 +12,20 @@ import { checkPostalCode, normalizePostalCode } from "./postal-codes.js";
  * postal-code formats per country, the SHOP-only fields, and normalisation.
  */
 
-type TextField = Exclude<keyof AddressFields, "kind" | "location">;
-
 /**
  * Normalises an address an owner wants stored (whose values the schema's rules have accepted) and checks what
- * the schema cannot; returns the normalised copy. Throws INVALID_ARGUMENT naming the first bad field as
- * `<prefix>.<proto field>`; the kind/role rule is the caller's (address-book.ts).
+ * the schema cannot; returns the normalised copy, of the writable fields only. Throws INVALID_ARGUMENT naming the
+ * first bad field as `<prefix>.<proto field>`; the kind/role rule is the caller's (address-book.ts).
  */
 export function validateAddress(fields: AddressFields, prefix = "address"): AddressFields {
-  const name = (field: keyof AddressFields) => `${prefix}.${protoFieldNames[field]}`;
-  const text = (field: TextField): string => fields[field].trim();
+  const name = (field: keyof AddressFields) => `${prefix}.${protoFieldName(field)}`;
+  const text = Object.fromEntries(addressTextFields.map((f) => [f, fields[f].trim()])) as Record<AddressTextField, string>;
   const out: AddressFields = {
+    ...text,
     kind: fields.kind,
-    label: text("label"),
-    recipientName: text("recipientName"),
-    phoneNumber: text("phoneNumber"),
-    line1: text("line1"),
-    line2: text("line2"),
-    landmark: text("landmark"),
-    city: text("city"),
-    district: text("district"),
-    state: text("state"),
-    postalCode: normalizePostalCode(text("postalCode")),
-    countryCode: asciiUpperCase(text("countryCode")),
+    postalCode: normalizePostalCode(text.postalCode),
+    countryCode: asciiUpperCase(text.countryCode),
     location: fields.location && normalizeLatLng(fields.location),
-    shopName: text("shopName"),
   };
   // Blank counts as missing, and on UpdateAddress the value may come from the stored address, so these are not
   // field rules.

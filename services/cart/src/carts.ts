@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
-import { alreadyExists, invalidArgument, notFound, permissionDenied, resourceExhausted } from "../../platform/src/errors.js";
+import { alreadyExists, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
 import { checkExpectedVersion } from "../../platform/src/expected-version.js";
 import { pageOf, resolvePageSize } from "../../platform/src/pagination.js";
+import { accountDeleted } from "../../platform/src/tombstones.js";
 import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "./cart-cursor.js";
 import type { CartConfig } from "./config.js";
 import { fromSnapshot, toSnapshot, type CartLine, type CartRecord, type CartView } from "./model.js";
@@ -76,14 +77,13 @@ export function createCarts(options: CartsOptions): Carts {
 
   /**
    * PERMISSION_DENIED while the owner's purge tombstone is live: the account was deleted, and its access tokens,
-   * which stay valid until they expire, may not write again. PERMISSION_DENIED rather than FAILED_PRECONDITION
-   * because it is about the caller, not the cart's state, and no change of state on the caller's side lifts it.
+   * which stay valid until they expire, may not write again (services/platform/src/tombstones.ts).
    * Checked inside the write's transaction: a purge that commits first is seen (its tombstone is committed with
    * it), and one that commits after either waits for this transaction's locks (owner lock, cart row) or finds
    * nothing left to guard, so no write slips in after a purge.
    */
   async function refuseIfPurged(tx: CartTx, owner: string): Promise<void> {
-    if (await tx.isPurged(owner, clock())) throw permissionDenied("this account has been deleted");
+    if (await tx.isPurged(owner, clock())) throw accountDeleted();
   }
 
   async function linesOf(tx: CartTx, cartId: string): Promise<CartLine[]> {

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, check, foreignKey, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { purgeTombstonesTable } from "../../platform/src/tombstones.js";
 
 /** Everything the cart service stores lives in the Postgres schema `cart`; owners are identity's opaque user ids. */
 export const cartSchema = pgSchema("cart");
@@ -68,17 +69,7 @@ export const addItemRequests = cartSchema.table(
 );
 
 /**
- * Users purged by UserDataService/PurgeUser, until their access tokens issued before the purge have expired
- * (PURGE_TOMBSTONE_TTL): while `until` lies ahead, every cart write by that user is refused, so a deleted
- * account's still-valid token cannot create carts that outlive the purge. Expired rows are ignored and pruned by
- * the next purge.
+ * Users purged by UserDataService/PurgeUser, until their access tokens issued before the purge have expired: while
+ * a tombstone is live every cart write by that user is refused (services/platform/src/tombstones.ts).
  */
-export const purgeTombstones = cartSchema.table(
-  "purge_tombstones",
-  {
-    /** The purged user's id (the token's `sub`). */
-    userId: text("user_id").primaryKey(),
-    until: timestamp("until", { withTimezone: true, mode: "date" }).notNull(),
-  },
-  (t) => [index("purge_tombstones_until_idx").on(t.until)],
-);
+export const purgeTombstones = purgeTombstonesTable(cartSchema);

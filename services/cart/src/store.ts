@@ -1,6 +1,7 @@
-import { and, asc, count, eq, gt, inArray, lt, ne, sql } from "drizzle-orm";
+import { and, asc, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import type { Db } from "../../platform/src/db.js";
 import { alreadyExists, sqlState } from "../../platform/src/errors.js";
+import { isPurged, leaveTombstone } from "../../platform/src/tombstones.js";
 import type { CartCursor } from "./cart-cursor.js";
 import type { CartLine, CartRecord, CartSnapshot } from "./model.js";
 import { addItemRequests, cartItems, carts, purgeTombstones } from "./schema.js";
@@ -200,21 +201,8 @@ function createTx(tx: Tx): CartTx {
         .set({ result })
         .where(and(eq(addItemRequests.ownerId, ownerId), eq(addItemRequests.requestId, requestId)));
     },
-    async isPurged(ownerId, now) {
-      const rows = await tx
-        .select({ userId: purgeTombstones.userId })
-        .from(purgeTombstones)
-        .where(and(eq(purgeTombstones.userId, ownerId), gt(purgeTombstones.until, new Date(now))))
-        .limit(1);
-      return rows.length > 0;
-    },
-    async leaveTombstone(ownerId, until, now) {
-      await tx.delete(purgeTombstones).where(lt(purgeTombstones.until, new Date(now)));
-      await tx
-        .insert(purgeTombstones)
-        .values({ userId: ownerId, until: new Date(until) })
-        .onConflictDoUpdate({ target: purgeTombstones.userId, set: { until: sql`greatest(${purgeTombstones.until}, excluded.until)` } });
-    },
+    isPurged: (ownerId, now) => isPurged(tx, purgeTombstones, ownerId, now),
+    leaveTombstone: (ownerId, until, now) => leaveTombstone(tx, purgeTombstones, ownerId, until, now),
     async purgeOwner(ownerId) {
       const owned = await tx.select({ id: carts.id }).from(carts).where(eq(carts.ownerId, ownerId)).for("update");
       const ids = owned.map((c) => c.id);
