@@ -206,6 +206,13 @@ describe("envoy.yaml against Envoy's schema", () => {
     assertFailsAt(action, `${hcmAt}.route_config.virtual_hosts[0].routes[${r}]`, /one of route, redirect, direct_response.* is required/);
   });
 
+  it("rejects a deprecated field", () => {
+    const doc = copy();
+    const cluster = get(doc, ["static_resources", "clusters", 0]);
+    cluster["http2_protocol_options"] = {};
+    assertFailsAt(doc, "static_resources.clusters[0].http2_protocol_options", /Cluster\.http2_protocol_options is deprecated/);
+  });
+
   it("rejects a per-route config for a filter the chain lacks", () => {
     const doc = copy();
     const perFilter = get(doc, [...hcmPath, "route_config", "virtual_hosts", 0, "typed_per_filter_config"]);

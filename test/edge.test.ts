@@ -487,7 +487,8 @@ describe("edge filters, JWT provider, CORS and listener", () => {
     assert.ok(unauthenticated, "a mapper for jwt_authn's 401");
     // 401 is what makes the gRPC(-web) local reply grpc-status 16; the body becomes grpc-message.
     assert.equal(unauthenticated["status_code"], undefined, "the mapper keeps the 401");
-    const body = str(map(unauthenticated["body_format_override"], "body_format_override")["text_format"], "text_format");
+    const format = map(map(unauthenticated["body_format_override"], "body_format_override")["text_format_source"], "text_format_source");
+    const body = str(format["inline_string"], "inline_string");
     assert.match(body, /%LOCAL_REPLY_BODY%/, "the reason (Jwt is missing, Jwt is expired…) stays in the message");
   });
 

@@ -6,7 +6,8 @@
  *    wrapper in proto3 JSON form. A walk over the YAML names the spot of each problem; `fromJson` with the
  *    registry then parses the whole (it resolves each `typed_config`).
  * 2. The protoc-gen-validate rules (`validate.rules`, `validate.required` on oneofs) that Envoy evaluates on
- *    every message, including those inside `typed_config`, for the rule kinds Envoy's API uses.
+ *    every message, including those inside `typed_config`, for the rule kinds Envoy's API uses; and no
+ *    deprecated field set.
  * 3. Cross-references Envoy resolves at load time and the schema cannot express (see crossCheck).
  *
  * Every problem is reported as `<path>: <what>`, the path in the YAML's own terms
@@ -405,6 +406,8 @@ function walkMessage(msg: ReflectMessage, ctx: Walk, path: string): void {
     const at = join(path, field.name);
     const rules = fieldRules(field, ctx);
     const set = msg.isSet(field);
+    // Envoy warns about deprecated fields and refuses them once they are removed: none in this config.
+    if (set && field.deprecated) ctx.errors.push(`${at}: ${desc.typeName}.${field.name} is deprecated`);
     // Rules on a oneof member apply only when it is the member set; a message field's only when it is set,
     // except `required`.
     if (!set && field.oneof !== undefined) continue;
