@@ -18,6 +18,7 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { accessPolicyOf } from "../services/platform/src/auth/access-interceptor.js";
+import { readIdentityConfig } from "../services/identity/src/config.js";
 import { readPlatformConfig } from "../services/platform/src/platform.js";
 import { edgeModel, rateLimited, renderEnvoyYaml, strippedRequestHeaders } from "../scripts/envoy/generate.js";
 import { generatedServices } from "./generated-services.js";
@@ -45,10 +46,10 @@ const filterTypes: Record<string, string> = {
 /** The image tag the edge targets (read by compose, Kubernetes and README). */
 const envoyVersion = (await readFile(join(root, "edge/envoy-version.txt"), "utf8")).trim();
 /**
- * Identity publishes a new signing key this long before it signs with it (SIGNING_KEY_PUBLISH_AHEAD); Envoy's JWKS
- * cache must be shorter, since Envoy does not refetch on an unknown kid.
+ * Identity publishes a new signing key this long before it signs with it (SIGNING_KEY_PUBLISH_AHEAD, its default);
+ * Envoy's JWKS cache must be shorter, since Envoy does not refetch on an unknown kid.
  */
-const signingKeyPublishAheadSeconds = 90;
+const signingKeyPublishAheadSeconds = readIdentityConfig({}).signingKeyPublishAhead;
 const httpProtocolOptions = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 /** Served only inside the mesh (identity calls it on cart and address): never routed by the edge. */
