@@ -116,8 +116,8 @@ export const identityService: ServiceDefinition = {
         "/.well-known/jwks.json": async (_req, res) => {
           const body = JSON.stringify({ keys: await keys.publicKeys() });
           res.setHeader("Content-Type", "application/jwk-set+json");
-          // Short enough that a rotation reaches every verifier well within the access token lifetime.
-          res.setHeader("Cache-Control", "public, max-age=300");
+          // Half the publish-ahead time: a cache that honours it has fetched a new key before the key signs.
+          res.setHeader("Cache-Control", `public, max-age=${Math.floor(config.signingKeyPublishAhead / 2)}`);
           res.end(body);
         },
       },
