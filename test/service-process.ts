@@ -14,6 +14,8 @@ export interface ServiceProcess {
   readonly port: number;
   /** The service's log lines at level "error" so far: a crash suite checks that no call hit a true bug. */
   readonly errorLogs: readonly ServiceLogEntry[];
+  /** Every log line so far (at the process's LOG_LEVEL). */
+  readonly logs: readonly ServiceLogEntry[];
   /** What the process wrote to stderr so far (a crash's stack lands here). */
   stderr(): string;
   /** Sends SIGTERM and resolves with the exit code. */
@@ -41,6 +43,7 @@ export async function startServiceProcess(entry: string, env: Record<string, str
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const errorLogs: ServiceLogEntry[] = [];
+  const logs: ServiceLogEntry[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout }).on("line", (line) => {
       let log: ServiceLogEntry;
@@ -49,6 +52,7 @@ export async function startServiceProcess(entry: string, env: Record<string, str
       } catch {
         return; // Not a log line.
       }
+      logs.push(log);
       if (log.level === "error") errorLogs.push(log);
       if (log.msg === "ready" && typeof log["port"] === "number") resolve(log["port"]);
     });
@@ -58,6 +62,7 @@ export async function startServiceProcess(entry: string, env: Record<string, str
     url: `http://127.0.0.1:${port}`,
     port,
     errorLogs,
+    logs,
     stderr: () => stderr,
     async stop() {
       child.kill("SIGTERM");
