@@ -20,7 +20,7 @@ import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1
 import { accessPolicyOf } from "../services/platform/src/auth/access-interceptor.js";
 import { readIdentityConfig } from "../services/identity/src/config.js";
 import { readPlatformConfig } from "../services/platform/src/platform.js";
-import { edgeModel, rateLimited, renderEnvoyYaml, strippedRequestHeaders } from "../scripts/envoy/generate.js";
+import { edgeModel, pagePaths, rateLimited, renderEnvoyYaml, strippedRequestHeaders } from "../scripts/envoy/generate.js";
 import { generatedServices } from "./generated-services.js";
 
 /** A YAML mapping. */
@@ -364,8 +364,15 @@ describe("edge routes (envoy.yaml) against the protos", () => {
   });
 
   it("answers 404 for anything that is not an API path", () => {
-    for (const path of ["/", "/healthz", "/admin", "/index.html", "/grocery.orders.v1.OrderService/GetOrder", "/grpc.health.v2.Health/Check", "/GROCERY.CART.V1.CartService/GetCart"]) {
+    for (const path of ["/healthz", "/admin", "/index.php", "/app.js/x", "/grocery.orders.v1.OrderService/GetOrder", "/grpc.health.v2.Health/Check", "/GROCERY.CART.V1.CartService/GetCart"]) {
       assert.ok(isNotFound(routeFor(path)), `${path} is answered 404`);
+    }
+  });
+
+  it("routes the browser page's files to identity without a JWT, so the page shares the API's origin", () => {
+    for (const path of pagePaths) {
+      assert.equal(clusterOfRoute(routeFor(path)), identityCluster(), `${path} goes to identity`);
+      assert.equal(requirementFor(path), undefined, `${path} needs no token`);
     }
   });
 
@@ -563,7 +570,7 @@ describe("deployment (docker-compose.yml)", () => {
     for (const { cluster, service } of clusterServices) {
       const s = composeService(service);
       assert.equal(map(s["deploy"], `${service}.deploy`)["replicas"], 2, `${service} has two replicas`);
-      assert.ok(strings(s["command"]).join(" ").includes(`services/${cluster}/src/main.ts`), `${service} runs the ${cluster} service`);
+      assert.ok(strings(s["command"]).join(" ").includes(`dist/services/${cluster}/src/main.js`), `${service} runs the ${cluster} service`);
       assert.equal(interpolate(environmentOf(s)["PORT"] ?? "8080"), "8080", `${service} listens where Envoy connects`);
     }
   });
@@ -611,7 +618,7 @@ describe("deployment (docker-compose.yml)", () => {
       assert.equal(map(map(s["depends_on"], `${service}.depends_on`)[db.hostname], `${service} depends on ${db.hostname}`)["condition"], "service_healthy");
       assert.equal(env["TRUST_FORWARDED_FOR"], "true", `${service} trusts Envoy's X-Forwarded-For`);
       const check = strings(map(s["healthcheck"], `${service}.healthcheck`)["test"]).join(" ");
-      assert.match(check, /fetch\(.*\/healthz/, `${service} is checked through /healthz`);
+      assert.match(check, /grpc-health-probe/, `${service} is checked over grpc.health.v1`);
     }
   });
 

@@ -26,6 +26,12 @@ export const outputPath = join(root, "envoy.yaml");
 
 /** Where identity serves its JWKS over plain HTTP (services/platform serves it on every identity process). */
 export const jwksPath = "/.well-known/jwks.json";
+
+/**
+ * The browser page's files (web/, built into web/dist and served by every service process at these paths; see
+ * services/platform/src/static-site.ts), routed to identity so the page shares the API's origin.
+ */
+export const pagePaths = ["/", "/index.html", "/app.js", "/app.js.map", "/styles.css"] as const;
 /** The compose/Kubernetes host name and port of the identity replicas (the JWKS is fetched from the cluster). */
 const identityAuthority = "identity:8080";
 
@@ -209,6 +215,7 @@ export function edgeModel(services: readonly DescService[]): EdgeModel {
     const streamsOnly = s.methods.every((m) => m.methodKind !== "unary");
     routes.push({ name: s.typeName, match: { prefix: `/${s.typeName}/` }, route: routeAction(s, streamsOnly) });
   }
+  for (const path of pagePaths) routes.push({ name: `page ${path}`, match: { path }, route: { cluster: "identity", timeout: "5s" } });
   routes.push({ name: "not found", match: { prefix: "/" }, direct_response: { status: 404 } });
 
   const jwtRules: Yaml[] = [];
