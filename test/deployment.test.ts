@@ -11,6 +11,7 @@
  * package's types, whose excess-property check catches misspelt fields the validators let through.
  */
 import assert from "node:assert/strict";
+import { livenessHealthName } from "../services/platform/src/platform.js";
 import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -464,9 +465,11 @@ describe("deploy/k8s", () => {
       const port = Number(k8sEnv(c)["PORT"]);
       const containerPort = maps(c["ports"], "ports").find((p) => p["name"] === "grpc");
       assert.equal(containerPort?.["containerPort"], port, `${d.name}: containerPort grpc is PORT`);
-      for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+      for (const probe of ["startupProbe", "readinessProbe"]) {
         assert.deepEqual(map(c[probe], `${d.name} ${probe}`)["grpc"], { port }, `${d.name} ${probe} is grpc on ${port}`);
       }
+      // Liveness asks for the health name that ignores the database: an outage must not restart pods.
+      assert.deepEqual(map(c["livenessProbe"], `${d.name} livenessProbe`)["grpc"], { port, service: livenessHealthName }, `${d.name} livenessProbe is grpc on ${port} for ${livenessHealthName}`);
     }
     const images = maps(kustomization["images"], "images");
     assert.ok(images.some((i) => i["name"] === "local-e-grocery" && typeof i["newTag"] === "string"), "kustomization pins the image's tag");

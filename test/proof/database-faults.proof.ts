@@ -90,13 +90,17 @@ describe("database faults under load", () => {
       proxy.set(mode);
       report.add({ faults: 1 });
       let notServingAfter = -1;
+      const liveness = new Set<string>();
       while (Date.now() - faultAt < outageMs) {
         if (notServingAfter < 0) {
           const status = await health.check({}, { timeoutMs: 500 }).then((r) => r.status, () => Status.UNKNOWN);
           if (status === Status.NOT_SERVING) notServingAfter = Date.now() - faultAt;
         }
+        liveness.add(Status[await health.check({ service: "liveness" }, { timeoutMs: 500 }).then((r) => r.status, () => Status.UNKNOWN)]);
         await new Promise((r) => setTimeout(r, 100));
       }
+      // Liveness probes must not restart a process that only waits for its database.
+      assert.deepEqual([...liveness], ["SERVING"], "liveness stays SERVING through the outage");
       const healedAt = Date.now();
       proxy.set("pass");
       let recoveredAfter = -1;

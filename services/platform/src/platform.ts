@@ -25,6 +25,12 @@ import { readStaticSiteConfig, staticSiteRoutes } from "./static-site.js";
 import type { Clock, ServiceDefinition, ServiceModule } from "./service-module.js";
 import { userDataHolders, userDataRoutes } from "./user-data.js";
 
+/**
+ * A health name (grpc.health.v1) that is SERVING from listening until shutdown, independent of the database, for
+ * liveness probes; "" and each service's name follow the database (readiness).
+ */
+export const livenessHealthName = "liveness";
+
 /** Standard services every process serves; their protos carry no access option and they are open to all. */
 const standardServices = [healthService.typeName, ReflectionV1.typeName, ReflectionV1alpha.typeName];
 
@@ -164,7 +170,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     // health-checked and reflected once however many modules of this process keep user data.
     const holders = userDataHolders(modules);
     const services = [...modules.flatMap((m) => m.services), ...(holders.length > 0 ? [UserDataService] : [])];
-    const health = createHealthRegistry(services.map((s) => s.typeName));
+    const health = createHealthRegistry([...services.map((s) => s.typeName), livenessHealthName]);
     const availability = createAvailability();
     // Error details travel as Any: publishing their types lets `buf curl` and grpcurl print them decoded.
     const reflection = reflectionRoutes([...services, healthService], [file_google_rpc_error_details]);
@@ -218,6 +224,8 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     const port = await server.listen(config.port, config.host);
     listening = server;
     mesh.listening(port);
+    // Liveness says the process serves, whatever the database does: restarting cannot cure an outage.
+    health.set(livenessHealthName, ServingStatus.SERVING);
     for (const m of modules) await m.start?.();
 
     let closing: Promise<void> | undefined;
