@@ -4,13 +4,16 @@
  * caller's cancellation on; and `<NAME>_SERVICE_ADDR` values checked at start-up.
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createContextValues, createHandlerContext, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
+import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
 import { ConfigError } from "../src/config.js";
+import { createMesh } from "../src/mesh.js";
 import { kRequestId } from "../src/context.js";
 import { createRpcServer, type RpcServer } from "../src/server.js";
 import { createServiceClient, readServiceTarget } from "../src/service-client.js";
@@ -183,5 +186,46 @@ describe("internal calls carry a SERVICE token from identity", () => {
       auth.close();
       await tp.close();
     }
+  });
+});
+
+describe("the platform mesh (mesh.ts)", () => {
+  it("a process without identity gets its SERVICE tokens with SERVICE_CLIENT_ID/SECRET from IDENTITY_SERVICE_ADDR and calls the target it names", async () => {
+    const admin = { username: "mesh_owner", email: "mesh-owner@grocery.example", password: "marrows in the meadow" };
+    const tp = await startTestPlatform({ backend: "pglite", env: { ADMIN_USERNAME: admin.username, ADMIN_EMAIL: admin.email, ADMIN_PASSWORD: admin.password } });
+    try {
+      const adminToken = (await createClient(AuthService, transportFor(tp.url, "grpc")).login({ login: admin.username, password: admin.password })).accessToken;
+      const users = createClient(UserService, transportFor(tp.url, "grpc", [bearerInterceptor(adminToken)]));
+      const created = await users.createServiceAccount({ name: "loyalty" });
+      const addr = `127.0.0.1:${tp.port}`;
+      const env = { IDENTITY_SERVICE_ADDR: addr, CART_SERVICE_ADDR: addr, SERVICE_CLIENT_ID: created.serviceAccount!.clientId, SERVICE_CLIENT_SECRET: created.clientSecret };
+      const mesh = createMesh({ env, clock: Date.now, localServices: ["loyalty"] });
+      const userData = mesh.client(UserDataService, "cart");
+      mesh.useTokens(undefined);
+      // PurgeUser answers only SERVICE tokens: OK (0 rows for an unknown user) proves the token was issued and sent.
+      assert.equal((await userData.purgeUser({ userId: randomUUID() })).rowsDeleted, 0n);
+      mesh.close();
+    } finally {
+      await tp.close();
+    }
+  });
+
+  it("stops start-up naming the variable: a missing address, a bad one, missing credentials", () => {
+    const build = (env: Record<string, string>, name: string) => {
+      const mesh = createMesh({ env, clock: Date.now, localServices: ["identity"] });
+      mesh.client(UserDataService, name);
+      mesh.useTokens(undefined);
+    };
+    assert.throws(() => build({}, "cart"), (e: unknown) => e instanceof ConfigError && /CART_SERVICE_ADDR is required/.test(e.message));
+    assert.throws(() => build({ CART_SERVICE_ADDR: "cart:8080" }, "cart"), (e: unknown) => e instanceof ConfigError && /CART_SERVICE_ADDR must be dns:\/\/\//.test(e.message));
+    assert.throws(
+      () => build({ CART_SERVICE_ADDR: "dns:///cart:8080" }, "cart"),
+      (e: unknown) => e instanceof ConfigError && /SERVICE_CLIENT_ID and SERVICE_CLIENT_SECRET are required/.test(e.message),
+    );
+    // In the process that runs it, an unset address means this process, and identity's own signer needs no secret.
+    const local = createMesh({ env: {}, clock: Date.now, localServices: ["identity", "cart"] });
+    local.client(UserDataService, "cart");
+    local.useTokens(async () => "signed-here");
+    local.close();
   });
 });
