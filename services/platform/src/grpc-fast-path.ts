@@ -4,7 +4,6 @@ import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type Des
 import {
   Code,
   ConnectError,
-  createHandlerContext,
   type ConnectRouter,
   type ContextValues,
   type HandlerContext,
@@ -86,6 +85,12 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
   };
   options.routes(recorder);
 
+  // The calls running now, so one listener on the shutdown signal reaches them all instead of one listener per call.
+  const running = new Set<AbortController>();
+  options.shutdownSignal.addEventListener("abort", () => {
+    for (const call of running) call.abort(options.shutdownSignal.reason);
+  });
+
   return (req, res) => {
     if (req.method !== "POST") return false;
     const entry = entries.get(req.url);
@@ -103,23 +108,13 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
   };
 
   async function serve(entry: UnaryEntry, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<void> {
-    const requestAbort = new AbortController();
-    const onClose = () => requestAbort.abort(new ConnectError("client closed the stream", Code.Canceled));
-    res.once("close", onClose);
     const arrived = Date.now();
     const timeout = parseTimeout(headerValue(req.headers["grpc-timeout"]), options.maxTimeoutMs);
-    const ctx = createHandlerContext({
-      service: entry.service,
-      method: entry.method,
-      protocolName: "grpc",
-      requestMethod: "POST",
-      url: req.url,
-      timeoutMs: timeout.timeoutMs,
-      shutdownSignal: options.shutdownSignal,
-      requestSignal: requestAbort.signal,
-      requestHeader: requestHeaders(req.headers),
-      contextValues: options.contextValues(req),
-    });
+    const ctx = createCallContext(entry, req, timeout.timeoutMs, options.contextValues(req));
+    const onClose = () => ctx.abort(streamClosed());
+    res.once("close", onClose);
+    if (options.shutdownSignal.aborted) ctx.abort(options.shutdownSignal.reason);
+    else running.add(ctx.controller);
     try {
       if (timeout.error) throw timeout.error;
       // The deadline counts from the first byte: a client that stops sending its body still gets its answer.
@@ -184,9 +179,66 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       );
     } finally {
       res.off("close", onClose);
-      ctx.abort();
+      running.delete(ctx.controller);
+      ctx.end();
     }
   }
+}
+
+interface CallContext extends HandlerContext {
+  readonly controller: AbortController;
+  /** Cancels the call: its signal aborts with `reason` (a client gone, the deadline, the shutdown). */
+  abort(reason: unknown): void;
+  /** The call is over: stops its deadline timer and aborts its signal, as connect does, so work tied to it stops. */
+  end(): void;
+}
+
+const streamClosed = () => new ConnectError("client closed the stream", Code.Canceled);
+/**
+ * The reason a finished call's signal carries. One shared error: the call has answered by then, so the reason
+ * reaches no client and no log line, and building a fresh error (or connect's DOMException, whose stack is
+ * captured) on every call costs more than the rest of the call context together.
+ */
+const callEnded = new ConnectError("the call has ended", Code.Canceled);
+
+/**
+ * The HandlerContext of one call, as connect's createHandlerContext builds it, but on a single AbortController:
+ * the client's stream closing, the deadline and the shutdown abort it directly instead of through linked
+ * controllers, and a call without a deadline sets no timer.
+ */
+function createCallContext(entry: UnaryEntry, req: http2.Http2ServerRequest, timeoutMs: number | undefined, values: ContextValues): CallContext {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let timeLeft: () => number | undefined = () => undefined;
+  if (timeoutMs !== undefined) {
+    const deadline = Date.now() + timeoutMs;
+    timeLeft = () => deadline - Date.now();
+    const expire = () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+    if (timeoutMs <= 0) expire();
+    else timer = setTimeout(expire, timeoutMs);
+  }
+  return {
+    service: entry.service,
+    method: entry.method,
+    protocolName: "grpc",
+    requestMethod: "POST",
+    url: req.url,
+    signal: controller.signal,
+    timeoutMs: timeLeft,
+    requestHeader: requestHeaders(req.headers),
+    responseHeader: new Headers(),
+    responseTrailer: new Headers(),
+    values,
+    controller,
+    abort(reason) {
+      clearTimeout(timer);
+      if (!controller.signal.aborted) controller.abort(reason);
+    },
+    end() {
+      clearTimeout(timer);
+      if (!controller.signal.aborted) controller.abort(callEnded);
+    },
+  };
 }
 
 /** Reads the single length-prefixed message of a unary call, enforcing the size limit before buffering it. */

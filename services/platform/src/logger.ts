@@ -18,11 +18,14 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = order[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => process.stdout.write(line + "\n"));
+  const write = options.write ?? writeStdout;
   const base = options.fields ?? {};
+  const baseNeedsReplacer = needsReplacer(base);
   const log = (level: Exclude<LogLevel, "silent">) => (msg: string, fields?: Record<string, unknown>) => {
     if (order[level] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }, errorReplacer));
+    const entry = { time: new Date().toISOString(), level, msg, ...base, ...fields };
+    // The replacer runs for every key; most lines (one per RPC) hold only strings and numbers and need none.
+    write(baseNeedsReplacer || (fields !== undefined && needsReplacer(fields)) ? JSON.stringify(entry, errorReplacer) : JSON.stringify(entry));
   };
   return {
     debug: log("debug"),
@@ -31,6 +34,53 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     error: log("error"),
     child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
   };
+}
+
+/** Whether a value among `fields` may hold an Error or a bigint, which plain JSON.stringify cannot write. */
+function needsReplacer(fields: Record<string, unknown>): boolean {
+  for (const key in fields) {
+    const value = fields[key];
+    if ((typeof value === "object" && value !== null) || typeof value === "bigint") return true;
+  }
+  return false;
+}
+
+/**
+ * Lines for stdout are gathered and written once per turn of the event loop: a write to a file or pipe is
+ * synchronous in node, and one per line (one per RPC) held the loop for a syscall each. Pending lines are written
+ * before the process exits, and at once when they pass a size bound. One buffer for the process, as stdout is one.
+ */
+const pending: string[] = [];
+let pendingBytes = 0;
+let flushScheduled = false;
+let exitHooked = false;
+const maxPendingBytes = 256 * 1024;
+
+function flushStdout(): void {
+  flushScheduled = false;
+  if (pending.length === 0) return;
+  const chunk = pending.join("");
+  pending.length = 0;
+  pendingBytes = 0;
+  process.stdout.write(chunk);
+}
+
+function writeStdout(line: string): void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on("exit", flushStdout);
+  }
+  pending.push(line + "\n");
+  pendingBytes += line.length + 1;
+  if (pendingBytes >= maxPendingBytes) {
+    flushStdout();
+    return;
+  }
+  if (!flushScheduled) {
+    flushScheduled = true;
+    // Unref'd: a logged line never keeps the process alive; the exit hook writes what is left.
+    setImmediate(flushStdout).unref();
+  }
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {

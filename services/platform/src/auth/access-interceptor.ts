@@ -25,9 +25,19 @@ export interface AccessInterceptorOptions {
  * default whole rather than merging with it, so reading one option tells the full policy of an RPC that has it.
  */
 export function accessPolicyOf(method: DescMethod): AccessPolicy | undefined {
-  if (hasOption(method, access)) return getOption(method, access);
-  return hasOption(method.parent, default_access) ? getOption(method.parent, default_access) : undefined;
+  // Reading an option decodes it from the descriptor's unknown fields each time; descriptors never change, so
+  // each method's answer is read once (this runs on every call of identity's session check).
+  if (policyByMethod.has(method)) return policyByMethod.get(method);
+  const policy = hasOption(method, access)
+    ? getOption(method, access)
+    : hasOption(method.parent, default_access)
+      ? getOption(method.parent, default_access)
+      : undefined;
+  policyByMethod.set(method, policy);
+  return policy;
 }
+
+const policyByMethod = new WeakMap<DescMethod, AccessPolicy | undefined>();
 
 /**
  * Enforces each RPC's access policy (see accessPolicyOf): public methods pass; other methods need a valid bearer
