@@ -130,11 +130,9 @@ export function createCarts(options: CartsOptions): Carts {
 
     async getCart(owner, input) {
       const cartId = parseCartId(input.cartId);
-      return store.read(async (tx) => {
-        const cart = await tx.findCart(owner, cartId, false);
-        if (!cart) throw notFound("cart");
-        return { ...cart, items: await linesOf(tx, cart.id) };
-      });
+      const cart = await store.readOne((tx) => tx.cartWithLines(owner, cartId));
+      if (!cart) throw notFound("cart");
+      return cart;
     },
 
     async listCarts(owner, input) {

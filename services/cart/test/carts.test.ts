@@ -36,6 +36,12 @@ function createFakeStore(): FakeStore {
       const { nameKey: _, ...record } = c;
       return record;
     },
+    async cartWithLines(owner, id) {
+      const c = carts.get(id);
+      if (!c || c.ownerId !== owner) return undefined;
+      const { nameKey: _, ...record } = c;
+      return { ...record, items: [...(lines.get(id) ?? [])] };
+    },
     async listCarts(owner, after, limit) {
       return [...carts.values()]
         .filter((c) => c.ownerId === owner && (!after || c.createTime > after.createTime || (c.createTime === after.createTime && c.id > after.id)))
@@ -112,6 +118,7 @@ function createFakeStore(): FakeStore {
       }
     },
     read: (fn) => fn(tx),
+    readOne: (fn) => fn(tx),
     async pruneRequests(before) {
       store.prunes.push(before);
       if (store.failPrune) throw new Error("database hiccup");
