@@ -36,6 +36,10 @@ const forgedTimes = [
 /** A token from JSON written by hand, for values JSON.stringify cannot write (1e999 parses as Infinity). */
 const rawToken = (json: string) => Buffer.from(json, "utf8").toString("base64url");
 
+/** A scoped token whose key is JSON written by hand (1e999, strings where numbers go). */
+const scopedRaw = (scope: string, keyJson: string) =>
+  rawToken(Buffer.from(encodeScopedPageToken(scope, ["__key__"]), "base64url").toString("utf8").replace('["__key__"]', keyJson));
+
 /** The code of a rejected call, with its message when it is not the expected one. */
 async function refusal(call: Promise<unknown>): Promise<string> {
   try {
@@ -97,47 +101,53 @@ for (const backend of backends) {
 
     it("ListCarts refuses times outside the range and ids that are not UUIDs", async () => {
       const { carts } = clients(customer);
+      const scope = `grocery.cart.v1.CartService/ListCarts:${customer.userId}`;
       for (const time of forgedTimes) {
-        assert.equal(await refusal(carts.listCarts({ pageToken: encodePageToken({ v: 1, t: time, i: id }) })), "INVALID_ARGUMENT", String(time));
+        assert.equal(await refusal(carts.listCarts({ pageToken: encodeScopedPageToken(scope, [time, id]) })), "INVALID_ARGUMENT", String(time));
       }
       for (const i of ["not-a-uuid", id.toUpperCase(), `${id}x`]) {
-        assert.equal(await refusal(carts.listCarts({ pageToken: encodePageToken({ v: 1, t: 1_764_000_000_000, i }) })), "INVALID_ARGUMENT", i);
+        assert.equal(await refusal(carts.listCarts({ pageToken: encodeScopedPageToken(scope, [1_764_000_000_000, i]) })), "INVALID_ARGUMENT", i);
       }
-      assert.equal(await refusal(carts.listCarts({ pageToken: rawToken(`{"v":1,"t":1e999,"i":"${id}"}`) })), "INVALID_ARGUMENT");
-      assert.equal((await carts.listCarts({ pageToken: encodePageToken({ v: 1, t: 0, i: id }) })).carts.length, 1, "the earliest time is a position");
+      assert.equal(await refusal(carts.listCarts({ pageToken: scopedRaw(scope, `[1e999,"${id}"]`) })), "INVALID_ARGUMENT");
+      // The format an earlier version wrote is no longer a token.
+      assert.equal(await refusal(carts.listCarts({ pageToken: encodePageToken({ v: 1, t: 0, i: id }) })), "INVALID_ARGUMENT");
+      assert.equal((await carts.listCarts({ pageToken: encodeScopedPageToken(scope, [0, id]) })).carts.length, 1, "the earliest time is a position");
     });
 
     it("ListAddresses refuses times outside the range and ids that are not UUIDs", async () => {
       const { addresses } = clients(customer);
-      const token = (t: unknown, i: unknown = id) => encodePageToken({ m: "list", k: "", t, i });
+      const scope = `grocery.address.v1.AddressService/ListAddresses:${customer.userId}:`;
+      const token = (t: unknown, i: unknown = id) => encodeScopedPageToken(scope, [t, i]);
       for (const time of forgedTimes) {
         assert.equal(await refusal(addresses.listAddresses({ pageToken: token(time) })), "INVALID_ARGUMENT", String(time));
-        // The date-string form an earlier version wrote, in range or not, is no longer a key.
+        // A date string, in range or not, is no key.
         if (Math.abs(time) <= 8.64e15) assert.equal(await refusal(addresses.listAddresses({ pageToken: token(new Date(time).toISOString()) })), "INVALID_ARGUMENT", String(time));
       }
       for (const i of ["not-a-uuid", id.toUpperCase(), 7]) {
         assert.equal(await refusal(addresses.listAddresses({ pageToken: token(1_764_000_000_000, i) })), "INVALID_ARGUMENT", String(i));
       }
-      assert.equal(await refusal(addresses.listAddresses({ pageToken: rawToken(`{"m":"list","k":"","t":1e999,"i":"${id}"}`) })), "INVALID_ARGUMENT");
+      assert.equal(await refusal(addresses.listAddresses({ pageToken: scopedRaw(scope, `[1e999,"${id}"]`) })), "INVALID_ARGUMENT");
+      // Bound to the kind filter: the same key under another filter is refused.
+      assert.equal(await refusal(addresses.listAddresses({ kind: AddressKind.HOME, pageToken: token(0) })), "INVALID_ARGUMENT");
       assert.equal((await addresses.listAddresses({ pageToken: token(0) })).addresses.length, 1, "the earliest time is a position");
     });
 
     it("FindNearbyShops refuses distances that are not finite, negative or beyond the radius", async () => {
       const { addresses } = clients(customer);
       const location = { latitude: 12.9716, longitude: 77.5946 };
-      const query = `"m":"nearby","la":12.9716,"lo":77.5946,"r":10`;
-      const find = (json: string) => addresses.findNearbyShops({ location, radiusKm: 10, pageToken: rawToken(`{${query},${json}}`) });
+      const scope = "grocery.address.v1.AddressService/FindNearbyShops:12.9716,77.5946,10";
+      const find = (keyJson: string) => addresses.findNearbyShops({ location, radiusKm: 10, pageToken: scopedRaw(scope, keyJson) });
       for (const d of ["1e999", "-1e999", "-1", "-0.001", "10.000001", "1e308", "\"1\"", "null"]) {
-        assert.equal(await refusal(find(`"d":${d},"i":"${id}"`)), "INVALID_ARGUMENT", d);
+        assert.equal(await refusal(find(`[${d},"${id}"]`)), "INVALID_ARGUMENT", d);
       }
       for (const i of ["\"not-a-uuid\"", `"${id.toUpperCase()}"`, "1"]) {
-        assert.equal(await refusal(find(`"d":1,"i":${i}`)), "INVALID_ARGUMENT", i);
+        assert.equal(await refusal(find(`[1,${i}]`)), "INVALID_ARGUMENT", i);
       }
-      // Radius and centre must be the query's own, so a token cannot carry an infinite radius either.
-      assert.equal(await refusal(addresses.findNearbyShops({ location, radiusKm: 10, pageToken: rawToken(`{"m":"nearby","la":12.9716,"lo":77.5946,"r":1e999,"d":1,"i":"${id}"}`) })), "INVALID_ARGUMENT");
+      // Bound to the query's centre and radius: a token of another search (an infinite radius, say) is refused.
+      assert.equal(await refusal(addresses.findNearbyShops({ location, radiusKm: 20, pageToken: encodeScopedPageToken(scope, [1, id]) })), "INVALID_ARGUMENT");
       // Distances from 0 to the radius are positions.
-      assert.equal((await find(`"d":0,"i":"${id}"`)).shops.length, 1);
-      assert.equal((await find(`"d":10,"i":"${id}"`)).shops.length, 0);
+      assert.equal((await find(`[0,"${id}"]`)).shops.length, 1);
+      assert.equal((await find(`[10,"${id}"]`)).shops.length, 0);
     });
   });
 }

@@ -1,6 +1,6 @@
 import { failedPrecondition, invalidArgument, notFound, permissionDenied, resourceExhausted } from "../../platform/src/errors.js";
 import { checkExpectedVersion } from "../../platform/src/expected-version.js";
-import { cursorId, cursorNumber, cursorTime, decodePageToken, encodePageToken, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
+import { cursorId, cursorNumber, decodeScopedPageToken, decodeTimeCursor, encodeScopedPageToken, encodeTimeCursor, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
 import type { Clock, UserStanding } from "../../platform/src/service-module.js";
 import { accountDeleted } from "../../platform/src/tombstones.js";
 import type { AddressConfig } from "./config.js";
@@ -153,17 +153,14 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
     async list(caller, request) {
       const limit = resolvePageSize(request.pageSize, addressPageSizes);
       const kind = request.kind ?? "";
-      const after = decodePageToken(request.pageToken, (t) => {
-        if (t.m !== "list" || t.k !== kind) return undefined;
-        const createTime = cursorTime(t.t);
-        const id = cursorId(t.i);
-        return createTime && id ? { createTime, id } : undefined;
-      });
+      // Tokens are bound to the caller and the kind filter, as every list's are (AIP-158).
+      const scope = `grocery.address.v1.AddressService/ListAddresses:${caller.ownerId}:${kind}`;
+      const after = decodeTimeCursor(request.pageToken, scope);
       const { addresses, totalSize } = await store.read(async (tx) => ({
         addresses: await tx.listAddresses({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 }),
         totalSize: await tx.countAddresses(caller.ownerId, request.kind),
       }));
-      const page = pageOf(addresses, limit, (last) => encodePageToken({ m: "list", k: kind, t: last.createTime.getTime(), i: last.id }));
+      const page = pageOf(addresses, limit, (last) => encodeTimeCursor(scope, last));
       return { ...page, totalSize };
     },
 
@@ -223,17 +220,19 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
       const center = normalizeLatLng(request.location);
       const radiusKm = request.radiusKm === 0 ? config.defaultRadiusKm : Math.min(request.radiusKm, config.maxRadiusKm);
       const limit = resolvePageSize(request.pageSize, addressPageSizes);
-      const query = { la: center.latitude, lo: center.longitude, r: radiusKm };
-      const after = decodePageToken(request.pageToken, (t) => {
-        if (t.m !== "nearby" || t.la !== query.la || t.lo !== query.lo || t.r !== query.r) return undefined;
+      // Bound to the searched point and radius: a token replayed with others is INVALID_ARGUMENT.
+      const scope = `grocery.address.v1.AddressService/FindNearbyShops:${center.latitude},${center.longitude},${radiusKm}`;
+      const after = decodeScopedPageToken(request.pageToken, scope, (key) => {
+        if (!Array.isArray(key) || key.length !== 2) return undefined;
+        const [distance, lastId]: unknown[] = key;
         // Every shop on a page lies within the radius, so a distance beyond it (or 1e999, read as Infinity) was
         // never issued.
-        const distanceKm = cursorNumber(t.d, { min: 0, max: radiusKm });
-        const id = cursorId(t.i);
+        const distanceKm = cursorNumber(distance, { min: 0, max: radiusKm });
+        const id = cursorId(lastId);
         return distanceKm !== undefined && id ? { distanceKm, id } : undefined;
       });
       const shops = await store.read((tx) => tx.findNearbyShops({ center, radiusKm, after, limit: limit + 1 }));
-      const page = pageOf(shops, limit, (last) => encodePageToken({ m: "nearby", ...query, d: last.distanceKm, i: last.address.id }));
+      const page = pageOf(shops, limit, (last) => encodeScopedPageToken(scope, [last.distanceKm, last.address.id]));
       return { ...page, radiusKm };
     },
 

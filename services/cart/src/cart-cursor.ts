@@ -1,4 +1,4 @@
-import { cursorId, cursorTime, decodePageToken, encodePageToken, type PageSizeOptions } from "../../platform/src/pagination.js";
+import { decodeTimeCursor, encodeTimeCursor, type PageSizeOptions } from "../../platform/src/pagination.js";
 
 /** ListCarts pages hold 20 carts unless asked for fewer, and 100 at most (AIP-158). */
 export const cartPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100 };
@@ -10,24 +10,19 @@ export interface CartCursor {
   readonly id: string;
 }
 
-/**
- * The page token for the page after `cursor`: a small versioned keyset cursor. It holds no secret (a forged one
- * only moves the caller within their own carts), so it is not signed.
- */
-export function encodeCartCursor(cursor: CartCursor): string {
-  return encodePageToken({ v: 1, t: cursor.createTime, i: cursor.id });
+/** A token is the platform's (create_time, id) cursor bound to the owner's ListCarts, as every list's is. */
+const scopeOf = (ownerId: string) => `grocery.cart.v1.CartService/ListCarts:${ownerId}`;
+
+/** The page token for the page after `cursor` in `ownerId`'s carts. */
+export function encodeCartCursor(ownerId: string, cursor: CartCursor): string {
+  return encodeTimeCursor(scopeOf(ownerId), { createTime: new Date(cursor.createTime), id: cursor.id });
 }
 
-/** The cursor in a page token; undefined for the empty token (first page); INVALID_ARGUMENT("page_token") when malformed. */
-export function decodeCartCursor(token: string): CartCursor | undefined {
-  return decodePageToken(
-    token,
-    ({ v, t, i }) => {
-      // The shared readers bound the time to what PostgreSQL's timestamptz takes and the id to a UUID.
-      const createTime = cursorTime(t);
-      const id = cursorId(i);
-      return v === 1 && createTime && id ? { createTime: createTime.getTime(), id } : undefined;
-    },
-    { maxLength: 256 },
-  );
+/**
+ * The cursor in a page token; undefined for the empty token (first page); INVALID_ARGUMENT("page_token") when
+ * malformed or issued for another caller.
+ */
+export function decodeCartCursor(ownerId: string, token: string): CartCursor | undefined {
+  const cursor = decodeTimeCursor(token, scopeOf(ownerId));
+  return cursor && { createTime: cursor.createTime.getTime(), id: cursor.id };
 }

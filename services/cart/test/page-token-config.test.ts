@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { ConfigError } from "../../platform/src/config.js";
 import { DomainError } from "../../platform/src/errors.js";
-import { resolvePageSize } from "../../platform/src/pagination.js";
+import { encodeScopedPageToken, resolvePageSize } from "../../platform/src/pagination.js";
 import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "../src/cart-cursor.js";
 import { defaultCartConfig, readCartConfig } from "../src/config.js";
 
@@ -17,33 +17,26 @@ describe("page size and tokens (AIP-158)", () => {
     assert.equal(resolvePageSize(5000, cartPageSizes), 100);
     assert.throws(() => resolvePageSize(-1, cartPageSizes), invalid("page_size"));
   });
-  it("round-trips a cursor through an opaque URL-safe token", () => {
+  const owner = "3b241101-e2bb-4255-8caf-4136c566a962";
+  it("round-trips a cursor through an opaque URL-safe token bound to the owner", () => {
     const cursor = { createTime: 1_764_000_000_123, id: "0f8fad5b-d9cb-469f-a165-70867728950e" };
-    const token = encodeCartCursor(cursor);
+    const token = encodeCartCursor(owner, cursor);
     assert.match(token, /^[A-Za-z0-9_-]+$/);
-    assert.deepEqual(decodeCartCursor(token), cursor);
+    assert.deepEqual(decodeCartCursor(owner, token), cursor);
     const last = { ...cursor, createTime: Date.UTC(9999, 11, 31, 23, 59, 59, 999) };
-    assert.deepEqual(decodeCartCursor(encodeCartCursor(last)), last);
-    assert.equal(decodeCartCursor(""), undefined);
+    assert.deepEqual(decodeCartCursor(owner, encodeCartCursor(owner, last)), last);
+    assert.equal(decodeCartCursor(owner, ""), undefined);
+    // Another caller's token names another list.
+    assert.throws(() => decodeCartCursor("9c5b94b1-35ad-49bb-b118-8e8fc24abf80", token), invalid("page_token"));
   });
   it("refuses tokens it did not issue", () => {
     for (const token of ["x", "!!!", Buffer.from("[]").toString("base64url"), Buffer.from('{"v":2,"t":1,"i":"a"}').toString("base64url"), "a".repeat(300)]) {
-      assert.throws(() => decodeCartCursor(token), invalid("page_token"), token);
+      assert.throws(() => decodeCartCursor(owner, token), invalid("page_token"), token);
     }
     const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
-    const doctored = (payload: Record<string, unknown>) => Buffer.from(JSON.stringify(payload)).toString("base64url");
-    for (const payload of [
-      { t: 1, i: id },
-      { v: 1, t: -1, i: id },
-      { v: 1, t: 1.5, i: id },
-      { v: 1, t: 8.64e15 + 1, i: id },
-      { v: 1, t: Date.UTC(10000, 0, 1), i: id },
-      { v: 1, t: "1", i: id },
-      { v: 1, t: 1, i: id.toUpperCase() },
-      { v: 1, t: 1, i: "1; drop table carts" },
-      { v: 1, t: 1, i: id, pad: "x".repeat(200) },
-    ]) {
-      assert.throws(() => decodeCartCursor(doctored(payload)), invalid("page_token"), JSON.stringify(payload));
+    const scope = `grocery.cart.v1.CartService/ListCarts:${owner}`;
+    for (const key of [[1], [-1, id], [1.5, id], [8.64e15 + 1, id], [Date.UTC(10000, 0, 1), id], ["1", id], [1, id.toUpperCase()], [1, "1; drop table carts"], [1, id, "x"]]) {
+      assert.throws(() => decodeCartCursor(owner, encodeScopedPageToken(scope, key)), invalid("page_token"), JSON.stringify(key));
     }
   });
 });

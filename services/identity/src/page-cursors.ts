@@ -2,31 +2,12 @@
  * Where identity's lists resume. Every token is bound to its query's scope (the list, the caller and the filters),
  * so a token replayed with other parameters is INVALID_ARGUMENT, as AIP-158 asks.
  */
-import { cursorId, cursorText, cursorTime, decodeScopedPageToken, encodeScopedPageToken, type PageSizeOptions } from "../../platform/src/pagination.js";
+import { cursorText, decodeScopedPageToken, encodeScopedPageToken, type PageSizeOptions } from "../../platform/src/pagination.js";
 
 /** Identity's lists hold 50 items unless asked for fewer, and 100 at most. */
 export const identityPageSizes: PageSizeOptions = { defaultSize: 50, maxSize: 100 };
 
-/** The last item of a page of a list ordered by (create_time, id). */
-export interface TimeCursor {
-  readonly createTime: Date;
-  readonly id: string;
-}
-
-export function encodeTimeCursor(scope: string, last: TimeCursor): string {
-  return encodeScopedPageToken(scope, [last.createTime.getTime(), last.id]);
-}
-
-/** The cursor in a token from `encodeTimeCursor` for `scope`; undefined for the first page. */
-export function decodeTimeCursor(token: string, scope: string): TimeCursor | undefined {
-  return decodeScopedPageToken(token, scope, (key) => {
-    if (!Array.isArray(key) || key.length !== 2) return undefined;
-    const [time, id]: unknown[] = key;
-    const createTime = cursorTime(time);
-    const lastId = cursorId(id);
-    return createTime && lastId ? { createTime, id: lastId } : undefined;
-  });
-}
+export { decodeTimeCursor, encodeTimeCursor, type TimeCursor } from "../../platform/src/pagination.js";
 
 /** A token for the page after `name`, in a list ordered by a unique name. */
 export function encodeNameCursor(scope: string, name: string): string {

@@ -93,6 +93,28 @@ export function decodeScopedPageToken<T>(token: string, scope: string, parse: (k
   return decodePageToken(token, (payload) => (payload["s"] === scopeDigest(scope) ? parse(payload["k"]) : undefined), options);
 }
 
+/** The last item of a page of a list ordered by (create_time, id), the order most lists here use. */
+export interface TimeCursor {
+  readonly createTime: Date;
+  readonly id: string;
+}
+
+/** A scoped token (see `encodeScopedPageToken`) for the page after `last` in a (create_time, id) list. */
+export function encodeTimeCursor(scope: string, last: TimeCursor): string {
+  return encodeScopedPageToken(scope, [last.createTime.getTime(), last.id]);
+}
+
+/** The cursor in a token from `encodeTimeCursor` for `scope`; undefined for the first page. */
+export function decodeTimeCursor(token: string, scope: string): TimeCursor | undefined {
+  return decodeScopedPageToken(token, scope, (key) => {
+    if (!Array.isArray(key) || key.length !== 2) return undefined;
+    const [time, id]: unknown[] = key;
+    const createTime = cursorTime(time);
+    const lastId = cursorId(id);
+    return createTime && lastId ? { createTime, id: lastId } : undefined;
+  });
+}
+
 /*
  * Key readers. A page token's keys go into SQL as query parameters, and a forged one must be refused here rather
  * than fail there (INTERNAL) or be read as something the method never wrote. Every List method reads the keys of
