@@ -6,7 +6,7 @@ import { accountDeleted } from "../../platform/src/tombstones.js";
 import type { AddressConfig } from "./config.js";
 import { addressFieldNames, type Address, type AddressFields, type AddressKind, type LatLng, type NearbyShop } from "./model.js";
 import type { AddressStore, AddressTx } from "./store.js";
-import { normalizeLatLng, validateAddress } from "./validation.js";
+import { normaliseLatLng, validateAddress } from "./validation.js";
 
 /** Who is asking, as the address rules see it. */
 export interface Caller {
@@ -217,7 +217,7 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
     },
 
     async findNearbyShops(request) {
-      const center = normalizeLatLng(request.location);
+      const center = normaliseLatLng(request.location);
       const radiusKm = request.radiusKm === 0 ? config.defaultRadiusKm : Math.min(request.radiusKm, config.maxRadiusKm);
       const limit = resolvePageSize(request.pageSize, addressPageSizes);
       // Bound to the searched point and radius: a token replayed with others is INVALID_ARGUMENT.

@@ -69,7 +69,7 @@ export const genericPostalCode = /^[A-Z0-9](?:[A-Z0-9]|[ -](?=[A-Z0-9])){1,11}$/
  * Trimmed, ASCII letters upper-cased, inner whitespace collapsed: the form patterns are written for and codes are
  * stored in. Only ASCII letters change case: toUpperCase would turn "ſ" (long s) into "S" and accept it.
  */
-export function normalizePostalCode(raw: string): string {
+export function normalisePostalCode(raw: string): string {
   return raw
     .trim()
     .replace(/\s+/g, " ")

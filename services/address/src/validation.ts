@@ -1,7 +1,8 @@
 import { invalidArgument } from "../../platform/src/errors.js";
 import { isCountryCode } from "./countries.js";
 import { addressTextFields, protoFieldName, type AddressFields, type AddressTextField, type LatLng } from "./model.js";
-import { checkPostalCode, normalizePostalCode } from "./postal-codes.js";
+import { normalisePhoneNumber } from "../../platform/src/phone-number.js";
+import { checkPostalCode, normalisePostalCode } from "./postal-codes.js";
 
 /*
  * Message shape is declared as buf.validate rules in address.proto / address_service.proto and enforced by the
@@ -23,9 +24,10 @@ export function validateAddress(fields: AddressFields, prefix = "address"): Addr
   const out: AddressFields = {
     ...text,
     kind: fields.kind,
-    postalCode: normalizePostalCode(text.postalCode),
+    phoneNumber: normalisePhoneNumber(text.phoneNumber),
+    postalCode: normalisePostalCode(text.postalCode),
     countryCode: asciiUpperCase(text.countryCode),
-    location: fields.location && normalizeLatLng(fields.location),
+    location: fields.location && normaliseLatLng(fields.location),
   };
   // Blank counts as missing, and on UpdateAddress the value may come from the stored address, so these are not
   // field rules.
@@ -71,7 +73,7 @@ export const coordinateEpsilon = 1e-9;
  * A point (in range and finite by the schema's LatLng rules) with coordinates nearer to 0 than
  * `coordinateEpsilon` (and -0) set to 0: the form the service stores and searches with.
  */
-export function normalizeLatLng(point: LatLng): LatLng {
+export function normaliseLatLng(point: LatLng): LatLng {
   const snap = (v: number) => (Math.abs(v) < coordinateEpsilon ? 0 : v);
   return { latitude: snap(point.latitude), longitude: snap(point.longitude) };
 }

@@ -12,7 +12,7 @@ import { codeOf } from "../../../test/clients.js";
 import { backends, concurrencySkip, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
 import { rowsOf } from "../../platform/src/db.js";
 import { sqlState } from "../../platform/src/errors.js";
-import { normalizePostalCode, postalFormats } from "../src/postal-codes.js";
+import { normalisePostalCode, postalFormats } from "../src/postal-codes.js";
 import { addressClient, home, invalidFieldOf, shop, type AddressClient } from "./support.js";
 
 for (const backend of backends) {
@@ -98,7 +98,7 @@ for (const backend of backends) {
           assert.ok(format, country);
           for (const postalCode of format.examples) {
             const a = (await client.createAddress({ address: home({ countryCode: country, postalCode, phoneNumber: "" }) })).address!;
-            assert.equal(a.postalCode, normalizePostalCode(postalCode), `${country} ${postalCode}`);
+            assert.equal(a.postalCode, normalisePostalCode(postalCode), `${country} ${postalCode}`);
             assert.equal((await client.getAddress({ addressId: a.id })).address?.postalCode, a.postalCode);
             await client.deleteAddress({ addressId: a.id });
           }

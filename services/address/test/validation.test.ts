@@ -8,7 +8,7 @@ import { DomainError } from "../../platform/src/errors.js";
 import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
 import { countries, isCountryCode } from "../src/countries.js";
 import type { AddressFields } from "../src/model.js";
-import { checkPostalCode, countriesWithoutPostalCodes, normalizePostalCode, postalFormats } from "../src/postal-codes.js";
+import { checkPostalCode, countriesWithoutPostalCodes, normalisePostalCode, postalFormats } from "../src/postal-codes.js";
 import { validateAddress } from "../src/validation.js";
 
 const base: AddressFields = {
@@ -82,9 +82,9 @@ describe("postal-code table", () => {
   for (const [country, format] of postalFormats) {
     it(`${country}: accepts its examples and refuses its counter-examples`, () => {
       assert.ok(format.examples.length > 0);
-      for (const example of format.examples) assert.equal(checkPostalCode(country, normalizePostalCode(example)), "ok", `${country} ${example}`);
+      for (const example of format.examples) assert.equal(checkPostalCode(country, normalisePostalCode(example)), "ok", `${country} ${example}`);
       assert.ok(format.counterExamples.length > 0, `add counter-examples for ${country}`);
-      for (const code of format.counterExamples) assert.equal(checkPostalCode(country, normalizePostalCode(code)), "malformed", `${country} ${code}`);
+      for (const code of format.counterExamples) assert.equal(checkPostalCode(country, normalisePostalCode(code)), "malformed", `${country} ${code}`);
       assert.equal(checkPostalCode(country, ""), "required");
     });
   }
@@ -99,7 +99,7 @@ describe("postal-code table", () => {
   });
 
   it("normalises case and spacing", () => {
-    assert.equal(normalizePostalCode("  sw1a \t 1aa "), "SW1A 1AA");
+    assert.equal(normalisePostalCode("  sw1a \t 1aa "), "SW1A 1AA");
   });
 });
 
@@ -127,9 +127,15 @@ describe("validateAddress", () => {
     assert.equal(rejectedField({ countryCode: "GB", postalCode: "\u017Fw1a 1aa" }), "address.postal_code");
     assert.equal(rejectedField({ postalCode: "56001" }), "address.postal_code");
     assert.equal(rejectedField({ countryCode: "US", postalCode: "560001" }), "address.postal_code");
-    for (const phone of ["9876543210", "+0123456", "+91 98765 43210", "+1234567890123456", "+91-9876543210"]) {
+    // The one rule for phone numbers (grocery.validate.v1.phone_number, as identity's): E.164, 7–15 digits.
+    for (const phone of ["9876543210", "+0123456", "+1234567890123456", "+12345", "+91 98765 4321x", "+91/9876543210"]) {
       assert.equal(rejectedField({ phoneNumber: phone }), "address.phone_number", phone);
     }
+    // Separators between the digits are dropped before anything is stored.
+    for (const phone of ["+91 98765 43210", "+91-98765-43210", "+91 (80) 4123.4567"]) {
+      assert.equal(rejectedField({ phoneNumber: phone }), undefined, phone);
+    }
+    assert.equal(validateAddress({ ...base, phoneNumber: "+91 (80) 4123-4567" }).phoneNumber, "+918041234567");
     assert.equal(rejectedField({ phoneNumber: "" }), undefined);
     // Surrounding spaces are trimmed before anything is stored, so the rules let them through.
     assert.equal(rejectedField({ phoneNumber: " +919876543210\u00a0" }), undefined);

@@ -38,10 +38,7 @@ export function normaliseDisplayName(raw: string, fallback: string): string {
   return name === "" ? fallback : name;
 }
 
-/** The E.164 form of a number the schema accepted: spaces, dots, dashes and brackets dropped; empty clears. */
-export function normalisePhoneNumber(raw: string): string {
-  return raw.replace(/[\s().-]/g, "");
-}
+export { normalisePhoneNumber } from "../../platform/src/phone-number.js";
 
 /**
  * A language tag in canonical form ("en-gb" → "en-GB"); empty clears. The schema admits the shape of a tag;
