@@ -1,103 +1,618 @@
 /**
- * Load benchmark: starts the platform in a child process (embedded PGlite, or DATABASE_URL), then drives it over
- * one HTTP/2 connection with many concurrent streams and reports throughput, latency percentiles and the
- * server's memory. Bounded in time; only talks to 127.0.0.1.
+ * `npm run bench`: the platform against baselines in one run (issue 12). Starts a bare @grpc/grpc-js server, a raw
+ * node:http2 server and connect-node alone (bench/baseline-server.ts), then identity, cart and address as separate
+ * processes on a fresh PostgreSQL database, seeds them through their APIs, and drives every scenario with h2load
+ * (fixed request bodies) or a bare node:http2 client (calls that each need a fresh body). Servers run on core 0,
+ * h2load and this process on core 1 (taskset), where the machine has two cores. Rounds are interleaved: each
+ * round runs every scenario once in each load shape. Last, `npm start`'s all-in-one process on PGlite is started
+ * on a fresh and on an existing data directory for start-up time and memory.
  *
- *   npm run bench                      # defaults: 5 s per scenario, 64 streams
- *   BENCH_SECONDS=10 BENCH_STREAMS=128 npm run bench
+ *   npm run bench                       full run, results in bench/results/<date>.md and .json
+ *   npm run bench -- --quick            smoke run (≤ 60 s, one round, one shape, fewer scenarios), to a temp dir
+ *   options: --seconds N (per run), --warmup N, --rounds N, --shapes 1x64,4x32 (connections x streams),
+ *            --only a,b (scenario keys, see the table below), --out DIR
+ *   env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres, the server to create the database on)
  */
-import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
+import { execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { fromBinary } from "@bufbuild/protobuf";
+import postgres from "postgres";
+import { AddressKind } from "../gen/grocery/address/v1/address_pb.js";
+import {
+  AddressService,
+  CreateAddressRequestSchema,
+  FindNearbyShopsRequestSchema,
+  ListAddressesRequestSchema,
+} from "../gen/grocery/address/v1/address_service_pb.js";
 import { Role } from "../gen/grocery/auth/v1/auth_pb.js";
-import { AuthService } from "../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../gen/grocery/identity/v1/user_service_pb.js";
-import { CartService } from "../gen/grocery/cart/v1/cart_service_pb.js";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import {
+  AddItemRequestSchema,
+  CartService,
+  GetCartRequestSchema,
+  ListCartsRequestSchema,
+  UpdateItemQuantityRequestSchema,
+} from "../gen/grocery/cart/v1/cart_service_pb.js";
+import {
+  AuthService,
+  IssueServiceTokenRequestSchema,
+  LoginRequestSchema,
+  RefreshTokenRequestSchema,
+  RefreshTokenResponseSchema,
+} from "../gen/grocery/identity/v1/auth_service_pb.js";
+import { GetMeRequestSchema, UserService } from "../gen/grocery/identity/v1/user_service_pb.js";
+import { HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb.js";
 import { bearer, clientFor } from "../test/clients.js";
+import { percentile, runH2load, h2loadVersion } from "./lib/h2load.js";
+import { statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { cpuSnapshot, cpuDelta, machine, mainThreadCpuMs, peakRssMb, rssMb } from "./lib/proc.js";
+import { errorLines, freePort, platformReady, spawnServer, type Server } from "./lib/processes.js";
+import { writeReport, type RunRecord, type BenchResults, type StartupRecord } from "./report.js";
+import { call, closedLoop, connect, closeAll, firstMessage, wireRequest, type WireProtocol, type WireRequest } from "./lib/wire.js";
 
-const seconds = Number(process.env["BENCH_SECONDS"] ?? 5);
-const streams = Number(process.env["BENCH_STREAMS"] ?? 64);
+const root = fileURLToPath(new URL("..", import.meta.url));
+const benchStarted = performance.now();
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+// ---------------------------------------------------------------------------------------------------- options
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const value = (name: string): string | undefined => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+};
+const quick = flag("quick");
+const seconds = Number(value("seconds") ?? (quick ? 1 : 3));
+const warmupSeconds = Number(value("warmup") ?? (quick ? 0.5 : 1));
+const rounds = Number(value("rounds") ?? (quick ? 1 : 3));
+const only = value("only")?.split(",");
+/** The scenarios of --quick: baselines, the serving path, one read per service, one write, one other protocol. */
+const quickKeys = new Set(["grpc-js", "raw-http2", "connect-node", "health", "getme", "getcart", "nearby", "additem", "getme-connect"]);
+const shapes = (value("shapes") ?? (quick ? "1x64" : "1x64,4x32")).split(",").map((s) => {
+  const [c, m] = s.split("x").map(Number);
+  if (!c || !m) throw new Error(`--shapes takes <connections>x<streams>,…, got ${s}`);
+  return { connections: c, streams: m };
+});
+const adminUrl = process.env["BENCH_DATABASE_URL"] || "postgres://postgres@127.0.0.1:5432/postgres";
+const log = (msg: string) => process.stdout.write(`[${((performance.now() - benchStarted) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
+
+if (!h2loadVersion()) {
+  process.stderr.write("h2load is not installed: sudo apt-get install nghttp2-client\n");
+  process.exit(69);
+}
+
+// ---------------------------------------------------------------------------------------------------- pinning
+const host = machine();
+let hasTaskset = true;
+try {
+  execFileSync("taskset", ["-V"], { stdio: "ignore" });
+} catch {
+  hasTaskset = false;
+}
+const pinned = hasTaskset && host.nproc >= 2;
+const serverCpus = pinned ? "0" : undefined;
+const loadCpus = pinned ? "1" : undefined;
+if (pinned) {
+  // This process drives the Node-client scenarios and seeds data: it belongs with the load generator.
+  execFileSync("taskset", ["-a", "-p", "-c", loadCpus!, String(process.pid)], { stdio: "ignore" });
+} else {
+  log(hasTaskset ? `only ${host.nproc} core: servers and load generator share it (unpinned)` : "taskset not found: servers and load generator are not pinned");
+}
+const pinning = pinned
+  ? "servers on core 0 (taskset -c 0), h2load and the benchmark's Node client on core 1 (taskset -c 1); PostgreSQL unpinned"
+  : hasTaskset
+    ? `unpinned: the machine has ${host.nproc} core`
+    : "unpinned: taskset is not installed";
+
+const workDir = await mkdtemp(join(tmpdir(), "grocery-bench-"));
+const cleanups: (() => Promise<void>)[] = [];
+async function cleanup(): Promise<void> {
+  for (const c of cleanups.reverse()) await c().catch((e: unknown) => log(`cleanup: ${String(e)}`));
+  cleanups.length = 0;
+}
+process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+
+// ---------------------------------------------------------------------------------------------------- scenarios
+type Driver = "h2load" | "node" | "argon2";
+interface Scenario {
+  key: string;
+  name: string;
+  /** Key of the scenario its ratio is taken against (same round and shape). */
+  baseline?: string;
+  driver: Driver;
+  protocol: WireProtocol;
+  url: () => string;
+  /** Processes whose CPU is the server's. */
+  servers: () => Server[];
+  /** Whether PostgreSQL backends of the bench database count. */
+  pg: boolean;
+  /** h2load: the fixed request. */
+  request?: () => WireRequest;
+  /** Node client: the next request of a worker, and what to keep from its answer. */
+  next?: (worker: number) => WireRequest;
+  done?: (worker: number, body: Buffer, ok: boolean) => void;
+  /** Most concurrent calls, whatever the shape (streams per connection are cut to fit). */
+  maxConcurrency?: number;
+  /** Runs before and after each measured run (outside it). */
+  after?: () => Promise<void>;
+}
+
+const baselines: Record<string, Server> = {};
+const services: Record<"identity" | "cart" | "address", Server | undefined> = { identity: undefined, cart: undefined, address: undefined };
+const platformServers = () => Object.values(services).filter((s): s is Server => s !== undefined);
+
+// ---------------------------------------------------------------------------------------------------- baselines
+for (const kind of ["grpc-js", "raw-http2", "connect-node"]) {
+  const s = await spawnServer({
+    name: kind,
+    args: ["bench/baseline-server.ts", kind],
+    env: { PATH: process.env["PATH"] ?? "" },
+    cwd: root,
+    cpus: serverCpus,
+    workDir,
+    ready: (line) => (line.startsWith('{"port"') ? (JSON.parse(line) as { port: number }).port : undefined),
   });
+  baselines[kind] = s;
+  cleanups.push(() => s.stop());
 }
+log(`baselines up: ${Object.entries(baselines).map(([k, s]) => `${k} :${s.port}`).join(", ")}`);
 
-async function scenario(name: string, call: () => Promise<unknown>) {
-  const latencies: number[] = [];
-  let errors = 0;
-  const deadline = performance.now() + seconds * 1000;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const t = performance.now();
-      try {
-        await call();
-        latencies.push(performance.now() - t);
-      } catch {
-        errors++;
-      }
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: streams }, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => (latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN).toFixed(2);
-  console.log(
-    `${name.padEnd(34)} ${(latencies.length / elapsed).toFixed(0).padStart(7)} req/s   p50 ${pct(0.5)} ms   p99 ${pct(0.99)} ms   errors ${errors}`,
-  );
-}
-
-async function serverRssMb(pid: number): Promise<string> {
-  const { readFile } = await import("node:fs/promises");
+// ---------------------------------------------------------------------------------------------------- PostgreSQL
+const dbName = `bench_${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}_${process.pid}`;
+{
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   try {
-    const status = await readFile(`/proc/${pid}/status`, "utf8");
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return (kb / 1024).toFixed(0);
-  } catch {
-    return "?";
+    await admin.unsafe(`create database ${dbName}`);
+  } finally {
+    await admin.end();
   }
 }
-
-const port = await freePort();
-const dataDir = await mkdtemp(join(tmpdir(), "grocery-bench-"));
-const child = spawn(process.execPath, ["--import", "tsx", "services/main.ts"], {
-  env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, LOG_LEVEL: "warn" },
-  stdio: ["ignore", "pipe", "inherit"],
+cleanups.push(async () => {
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+  } finally {
+    await admin.end();
+  }
 });
-try {
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (b: Buffer) => {
-      if (b.toString().includes("is up on")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const auth = clientFor(AuthService, url);
-  const username = `bench_${Date.now().toString(36)}`;
-  await auth.register({ username, email: `${username}@example.com`, password: "benchmark bananas", role: Role.CUSTOMER });
-  const { accessToken } = await auth.login({ login: username, password: "benchmark bananas" });
-  const carts = clientFor(CartService, url);
-  const { cart } = await carts.createCart({ name: "bench" }, bearer(accessToken));
-
-  console.log(`node ${process.version}, ${streams} concurrent streams on one HTTP/2 connection, ${seconds} s each, server pid ${child.pid}`);
-  console.log(`server RSS after start: ${await serverRssMb(child.pid!)} MiB`);
-  const health = clientFor(Health, url);
-  const users = clientFor(UserService, url);
-  await scenario("Health/Check (no auth, no db)", () => health.check({ service: "" }));
-  await scenario("AuthService/GetJwks (public)", () => auth.getJwks({}));
-  await scenario("UserService/GetMe (JWT + db read)", () => users.getMe({}, bearer(accessToken)));
-  await scenario("CartService/GetCart (JWT + db read)", () => carts.getCart({ cartId: cart!.id }, bearer(accessToken)));
-  console.log(`server RSS after load: ${await serverRssMb(child.pid!)} MiB`);
-} finally {
-  child.kill("SIGTERM");
-  await new Promise((r) => child.once("exit", r));
-  await rm(dataDir, { recursive: true, force: true });
+const dbUrl = new URL(adminUrl);
+dbUrl.pathname = `/${dbName}`;
+const sql = postgres(dbUrl.toString(), { max: 1, onnotice: () => {} });
+cleanups.push(() => sql.end());
+const [{ version: pgVersion } = { version: "unknown" }] = await sql<{ version: string }[]>`select version()`;
+/** Pids of the PostgreSQL backends serving the bench database (not this connection). */
+async function pgPids(): Promise<number[]> {
+  const rows = await sql<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${dbName} and pid <> pg_backend_pid()`;
+  return rows.map((r) => r.pid);
 }
+
+// ---------------------------------------------------------------------------------------------------- platform on PostgreSQL
+const adminUser = { username: "benchadmin", email: "benchadmin@example.com", password: `Adm1n-${randomUUID()}` };
+const ports = { identity: await freePort(), cart: await freePort(), address: await freePort() };
+const serviceEnv = (svc: keyof typeof ports, dataDir: string): Record<string, string> => {
+  const env: Record<string, string> = {
+    PATH: process.env["PATH"] ?? "",
+    PORT: String(ports[svc]),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "info",
+    DATABASE_URL: dbUrl.toString(),
+    DATA_DIR: dataDir,
+    // Seeding registers more accounts from one address than the default hourly allowance, and a full run
+    // outlasts the 15-minute access token: both are settings of the benchmark, not of the paths it measures.
+    REGISTER_IP_MAX_ATTEMPTS: "100000",
+    ACCESS_TOKEN_TTL: "7200",
+  };
+  if (svc === "identity") {
+    Object.assign(env, {
+      CART_SERVICE_ADDR: `127.0.0.1:${ports.cart}`,
+      ADDRESS_SERVICE_ADDR: `127.0.0.1:${ports.address}`,
+      ADMIN_USERNAME: adminUser.username,
+      ADMIN_EMAIL: adminUser.email,
+      ADMIN_PASSWORD: adminUser.password,
+    });
+  } else {
+    env["IDENTITY_JWKS_URL"] = `http://127.0.0.1:${ports.identity}/.well-known/jwks.json`;
+    env["IDENTITY_SERVICE_ADDR"] = `127.0.0.1:${ports.identity}`;
+  }
+  // CreateAddress runs far more calls than the 20 addresses one owner may keep; the bench deletes them between
+  // runs, and lets each owner hold up to the schema's 1000 meanwhile.
+  if (svc === "address") env["ADDRESS_MAX_PER_OWNER"] = "1000";
+  return env;
+};
+for (const svc of ["identity", "cart", "address"] as const) {
+  const dataDir = join(workDir, `data-${svc}`);
+  await mkdir(dataDir, { recursive: true });
+  const s = await spawnServer({ name: svc, args: [`services/${svc}/src/main.ts`], env: serviceEnv(svc, dataDir), cwd: root, cpus: serverCpus, workDir, ready: platformReady });
+  services[svc] = s;
+  cleanups.push(() => s.stop());
+}
+const idUrl = services.identity!.url;
+const cartUrl = services.cart!.url;
+const addrUrl = services.address!.url;
+const rssAfterStart: Record<string, number | undefined> = Object.fromEntries(platformServers().map((s) => [s.name, rssMb(s.pid)]));
+log(`platform on PostgreSQL (database ${dbName}): identity :${ports.identity}, cart :${ports.cart}, address :${ports.address}`);
+
+// ---------------------------------------------------------------------------------------------------- seeding
+const auth = clientFor(AuthService, idUrl);
+const usersApi = clientFor(UserService, idUrl);
+const cartsApi = clientFor(CartService, cartUrl);
+const addrApi = clientFor(AddressService, addrUrl);
+const password = "benchmark bananas and mangoes";
+const tag = Date.now().toString(36);
+async function account(name: string, role: Role = Role.CUSTOMER): Promise<{ token: string; refresh: string; login: string }> {
+  const username = `b${tag}_${name}`.slice(0, 32);
+  await auth.register({ username, email: `${username}@example.com`, password, role });
+  const r = await auth.login({ login: username, password });
+  return { token: r.accessToken, refresh: r.refreshToken, login: username };
+}
+async function inBatches<T>(n: number, size: number, f: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += size) out.push(...(await Promise.all(Array.from({ length: Math.min(size, n - i) }, (_, j) => f(i + j)))));
+  return out;
+}
+const centre = { latitude: 12.9716, longitude: 77.5946 };
+function around(i: number): { latitude: number; longitude: number } {
+  const km = 0.2 + (i % 40) * 0.1;
+  const b = (i * 37) % 360;
+  const R = 6371.0088;
+  const rad = Math.PI / 180;
+  const lat1 = centre.latitude * rad;
+  const d = km / R;
+  const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b * rad));
+  const lng2 = centre.longitude * rad + Math.atan2(Math.sin(b * rad) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
+  return { latitude: lat2 / rad, longitude: lng2 / rad };
+}
+const homeAddress = (label: string) => ({
+  kind: AddressKind.HOME,
+  label,
+  recipientName: "Asha Rao",
+  phoneNumber: "+919876543210",
+  line1: "12 MG Road",
+  city: "Bengaluru",
+  state: "Karnataka",
+  postalCode: "560001",
+  countryCode: "IN",
+  location: centre,
+});
+
+log("seeding (accounts at production argon2 cost)…");
+const main = await account("main");
+const item = (productId: string) => ({ productId, shopId: "shop-1", name: `Product ${productId}`, unitPrice: { currencyCode: "INR", amountMinor: 4500n }, quantity: 1 });
+const { cart: fiveLines } = await cartsApi.createCart({ name: "five lines" }, bearer(main.token));
+for (let i = 0; i < 5; i++) await cartsApi.addItem({ cartId: fiveLines!.id, item: item(`p${i}`) }, bearer(main.token));
+const writeCarts = await inBatches(19, 4, async (i) => {
+  const { cart } = await cartsApi.createCart({ name: `writes ${i}` }, bearer(main.token));
+  await cartsApi.addItem({ cartId: cart!.id, item: item("p0") }, bearer(main.token));
+  return cart!.id;
+});
+const book = await account("book");
+for (let i = 0; i < 5; i++) await addrApi.createAddress({ address: homeAddress(`Home ${i}`) }, bearer(book.token));
+const shopOwners = await inBatches(4, 4, (i) => account(`shop${i}`, Role.SHOP_OWNER));
+await inBatches(200, 8, (i) =>
+  addrApi.createAddress(
+    { address: { ...homeAddress(`Shop ${i}`), kind: AddressKind.SHOP, shopName: `Shop ${i}`, recipientName: "", location: around(i) } },
+    bearer(shopOwners[i % 4]!.token),
+  ),
+);
+// Accounts only the scenarios selected need: each costs two production-cost argon2 hashes.
+const needs = (...keys: string[]) => keys.some((k) => (only ? only.includes(k) : !quick || quickKeys.has(k)));
+const writers = needs("createaddress", "login", "refresh") ? await inBatches(16, 4, (i) => account(`writer${i}`)) : [];
+const loginUsers = writers.slice(0, 8);
+let serviceClient = { clientId: "", clientSecret: "" };
+if (needs("servicetoken")) {
+  const adminLogin = await auth.login({ login: adminUser.username, password: adminUser.password });
+  const created = await usersApi.createServiceAccount({ name: `bench-${tag}` }, bearer(adminLogin.accessToken));
+  serviceClient = { clientId: created.serviceAccount!.clientId, clientSecret: created.clientSecret };
+}
+const maxStreams = Math.max(...shapes.map((s) => s.connections * s.streams));
+const refreshChains = needs("refresh") ? (await inBatches(maxStreams, 4, (i) => auth.login({ login: loginUsers[i % 8]!.login, password }))).map((r) => r.refreshToken) : [];
+log(`seeded: 1 cart of 5 lines + 19 write carts, 5 addresses, 200 shops of 4 owners, ${writers.length} writers, ${refreshChains.length} refresh chains`);
+
+// ---------------------------------------------------------------------------------------------------- scenario table
+const health = () => wireRequest("grpc", "grpc.health.v1.Health/Check", HealthCheckRequestSchema, {});
+let counter = 0;
+const scenarios: Scenario[] = [
+  { key: "grpc-js", name: "grpc-js pass-through", driver: "h2load", protocol: "grpc", url: () => baselines["grpc-js"]!.url, servers: () => [baselines["grpc-js"]!], pg: false, request: health },
+  { key: "raw-http2", name: "raw node:http2 (the floor)", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => baselines["raw-http2"]!.url, servers: () => [baselines["raw-http2"]!], pg: false, request: health },
+  { key: "connect-node", name: "connect-node alone", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => baselines["connect-node"]!.url, servers: () => [baselines["connect-node"]!], pg: false, request: health },
+  { key: "health", name: "platform Health/Check (identity, default logging)", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => idUrl, servers: () => [services.identity!], pg: false, request: health },
+  {
+    key: "getme", name: "GetMe (PostgreSQL)", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => idUrl, servers: platformServers, pg: true,
+    request: () => wireRequest("grpc", "grocery.identity.v1.UserService/GetMe", GetMeRequestSchema, {}, main.token),
+  },
+  {
+    key: "getcart", name: "GetCart (5 lines)", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => cartUrl, servers: platformServers, pg: true,
+    request: () => wireRequest("grpc", "grocery.cart.v1.CartService/GetCart", GetCartRequestSchema, { cartId: fiveLines!.id }, main.token),
+  },
+  {
+    key: "listaddresses", name: "ListAddresses (5 addresses)", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => addrUrl, servers: platformServers, pg: true,
+    request: () => wireRequest("grpc", "grocery.address.v1.AddressService/ListAddresses", ListAddressesRequestSchema, {}, book.token),
+  },
+  {
+    key: "nearby", name: "FindNearbyShops (200 shops)", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => addrUrl, servers: platformServers, pg: true,
+    request: () => wireRequest("grpc", "grocery.address.v1.AddressService/FindNearbyShops", FindNearbyShopsRequestSchema, { location: centre, radiusKm: 10 }, book.token),
+  },
+  {
+    key: "listcarts", name: "ListCarts (20 carts)", baseline: "grpc-js", driver: "h2load", protocol: "grpc", url: () => cartUrl, servers: platformServers, pg: true,
+    request: () => wireRequest("grpc", "grocery.cart.v1.CartService/ListCarts", ListCartsRequestSchema, {}, main.token),
+  },
+  {
+    key: "additem", name: "AddItem (19 carts, fresh request ids)", baseline: "grpc-js", driver: "node", protocol: "grpc", url: () => cartUrl, servers: platformServers, pg: true,
+    next: () => {
+      const n = counter++;
+      return wireRequest("grpc", "grocery.cart.v1.CartService/AddItem", AddItemRequestSchema, { cartId: writeCarts[n % 19]!, item: item(`p${Math.floor(n / 19) % 20}`), requestId: randomUUID() }, main.token);
+    },
+  },
+  {
+    key: "updateqty", name: "UpdateItemQuantity (19 carts)", baseline: "grpc-js", driver: "node", protocol: "grpc", url: () => cartUrl, servers: platformServers, pg: true,
+    next: () => {
+      const n = counter++;
+      return wireRequest("grpc", "grocery.cart.v1.CartService/UpdateItemQuantity", UpdateItemQuantityRequestSchema, { cartId: writeCarts[n % 19]!, productId: "p0", shopId: "shop-1", quantity: 1 + (n % 7) }, main.token);
+    },
+  },
+  {
+    key: "createaddress", name: "CreateAddress (16 owners)", baseline: "grpc-js", driver: "node", protocol: "grpc", url: () => addrUrl, servers: platformServers, pg: true,
+    next: () => {
+      const n = counter++;
+      return wireRequest("grpc", "grocery.address.v1.AddressService/CreateAddress", CreateAddressRequestSchema, { address: homeAddress(`Bench ${n % 1000}`) }, writers[n % 16]!.token);
+    },
+    // Owners keep at most ADDRESS_MAX_PER_OWNER addresses: start every run from none.
+    after: async () => {
+      await sql`delete from address.addresses where label like 'Bench %'`;
+    },
+  },
+  {
+    // Login and IssueServiceToken are `expensive` RPCs: EXPENSIVE_CALLS_CONCURRENCY (4) run and
+    // EXPENSIVE_CALLS_QUEUE (64) wait, more are refused with RESOURCE_EXHAUSTED. They, and Login's argon2
+    // baseline, run at most 64 calls at once.
+    key: "argon2", name: "raw argon2id verify (production cost)", maxConcurrency: 64, driver: "argon2", protocol: "grpc", url: () => "", servers: () => [], pg: false,
+  },
+  {
+    key: "login", name: "Login (production argon2 cost, 8 accounts)", baseline: "argon2", maxConcurrency: 64, driver: "node", protocol: "grpc", url: () => idUrl, servers: () => [services.identity!], pg: true,
+    next: (w) => wireRequest("grpc", "grocery.identity.v1.AuthService/Login", LoginRequestSchema, { login: loginUsers[w % 8]!.login, password }),
+  },
+  {
+    key: "refresh", name: "RefreshToken (each call a fresh token)", driver: "node", protocol: "grpc", url: () => idUrl, servers: () => [services.identity!], pg: true,
+    next: (w) => wireRequest("grpc", "grocery.identity.v1.AuthService/RefreshToken", RefreshTokenRequestSchema, { refreshToken: refreshChains[w]! }),
+    done: (w, body, ok) => {
+      if (ok) refreshChains[w] = fromBinary(RefreshTokenResponseSchema, firstMessage(body)).refreshToken;
+    },
+  },
+  {
+    key: "servicetoken", name: "IssueServiceToken", maxConcurrency: 64, driver: "h2load", protocol: "grpc", url: () => idUrl, servers: () => [services.identity!], pg: true,
+    request: () => wireRequest("grpc", "grocery.identity.v1.AuthService/IssueServiceToken", IssueServiceTokenRequestSchema, serviceClient),
+  },
+  {
+    key: "getme-grpcweb", name: "GetMe over gRPC-web", baseline: "getme", driver: "h2load", protocol: "grpc-web", url: () => idUrl, servers: platformServers, pg: true,
+    request: () => wireRequest("grpc-web", "grocery.identity.v1.UserService/GetMe", GetMeRequestSchema, {}, main.token),
+  },
+  {
+    key: "getme-connect", name: "GetMe over Connect JSON", baseline: "getme", driver: "h2load", protocol: "connect", url: () => idUrl, servers: platformServers, pg: true,
+    request: () => wireRequest("connect", "grocery.identity.v1.UserService/GetMe", GetMeRequestSchema, {}, main.token),
+  },
+];
+const selected = scenarios.filter((s) => (only ? only.includes(s.key) : !quick || quickKeys.has(s.key)));
+// A ratio needs its baseline in the same round.
+for (const s of [...selected]) {
+  const b = s.baseline && scenarios.find((x) => x.key === s.baseline);
+  if (b && !selected.includes(b)) selected.unshift(b);
+}
+selected.sort((a, b) => scenarios.indexOf(a) - scenarios.indexOf(b));
+
+// ---------------------------------------------------------------------------------------------------- verification
+log("verifying every fixed request answers grpc-status 0 (h2load counts HTTP 200 as success)…");
+for (const s of selected.filter((x) => x.driver === "h2load")) {
+  const [session] = await connect(s.url(), 1);
+  const r = await call(session!, s.protocol, s.request!());
+  await closeAll([session!]);
+  if (r.code !== "OK") throw new Error(`${s.key}: the request answers ${r.code}, not OK`);
+}
+
+// ---------------------------------------------------------------------------------------------------- one run
+async function argon2Run(concurrency: number, secs: number): Promise<{ ok: number; seconds: number; latenciesMs: number[]; cpuMs: number; peakRss: number | undefined }> {
+  const node = [process.execPath, "--import", "tsx", "bench/argon2-loop.ts", String(concurrency), String(secs), String(warmupSeconds)];
+  const [cmd, ...args] = serverCpus === undefined ? node : ["taskset", "-c", serverCpus, ...node];
+  const child = spawn(cmd!, args, { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
+  const lines: string[] = [];
+  let buf = "";
+  let onLine: (() => void) | undefined;
+  child.stdout.on("data", (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+      onLine?.();
+    }
+  });
+  const nextLine = () => new Promise<string>((r) => (lines.length ? r(lines.shift()!) : (onLine = () => ((onLine = undefined), r(lines.shift()!)))));
+  await nextLine();
+  const before = cpuSnapshot([child.pid!]);
+  child.stdin.write("go\n");
+  const result = JSON.parse(await nextLine()) as { ok: number; seconds: number; latenciesMs: number[] };
+  const after = cpuSnapshot([child.pid!]);
+  const peakRss = peakRssMb(child.pid!);
+  await new Promise((r) => child.once("exit", r));
+  return { ...result, cpuMs: cpuDelta(before, after), peakRss };
+}
+
+async function runOnce(s: Scenario, fullShape: { connections: number; streams: number }, round: number): Promise<RunRecord> {
+  const shape = s.maxConcurrency ? { connections: fullShape.connections, streams: Math.min(fullShape.streams, Math.ceil(s.maxConcurrency / fullShape.connections)) } : fullShape;
+  const concurrency = shape.connections * shape.streams;
+  if (s.driver === "argon2") {
+    const r = await argon2Run(concurrency, seconds);
+    return {
+      scenario: s.key, name: s.name, round, shape: `${shape.connections}x${shape.streams}`, driver: "argon2",
+      reqPerSec: r.ok / r.seconds, calls: r.ok, p50: percentile(r.latenciesMs, 50), p95: percentile(r.latenciesMs, 95), p99: percentile(r.latenciesMs, 99),
+      codes: { OK: r.ok }, codesFrom: "every call", serverCpuMsPerCall: r.cpuMs / r.ok, serverCoreUse: r.cpuMs / (r.seconds * 1000), serverCpuByProcess: { argon2: r.cpuMs / r.ok }, pgCpuMsPerCall: undefined,
+      peakRssMb: { argon2: r.peakRss },
+    };
+  }
+  const servers = s.servers();
+  const drive = async (secs: number) => {
+    if (s.driver === "h2load") {
+      return runH2load({ url: s.url(), request: s.request!(), connections: shape.connections, streams: shape.streams, seconds: secs, cpus: loadCpus, workDir });
+    }
+    return closedLoop({ url: s.url(), protocol: s.protocol, connections: shape.connections, streams: shape.streams, seconds: secs, next: s.next!, done: s.done ? (w, r) => s.done!(w, r.body, r.code === "OK") : undefined });
+  };
+  if (warmupSeconds > 0) await drive(warmupSeconds);
+  await s.after?.();
+  const pgBefore = s.pg ? cpuSnapshot(await pgPids()) : new Map<number, number>();
+  const before = new Map(servers.map((x) => [x.name, cpuSnapshot([x.pid])]));
+  const mainBefore = new Map(servers.map((x) => [x.name, mainThreadCpuMs(x.pid) ?? 0]));
+  // While h2load runs, a sampler sends the same request one at a time every 100 ms and reads its grpc-status.
+  const sampled: Record<string, number> = {};
+  let sampling = s.driver === "h2load";
+  const sampler = (async () => {
+    if (!sampling) return;
+    const [session] = await connect(s.url(), 1);
+    while (sampling) {
+      const r = await call(session!, s.protocol, s.request!());
+      sampled[r.code] = (sampled[r.code] ?? 0) + 1;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    await closeAll([session!]);
+  })();
+  // The platform logs one "rpc" line per call with its code (LOG_LEVEL=info): the codes of every call in the window.
+  const target = platformServers().find((x) => x.url === s.url());
+  const logFrom = target ? statSync(target.logFile).size : 0;
+  const clientBefore = process.cpuUsage();
+  const result = await drive(seconds);
+  const client = process.cpuUsage(clientBefore);
+  sampling = false;
+  await sampler;
+  const after = new Map(servers.map((x) => [x.name, cpuSnapshot([x.pid])]));
+  const mainAfter = new Map(servers.map((x) => [x.name, mainThreadCpuMs(x.pid) ?? 0]));
+  const pgAfter = s.pg ? cpuSnapshot([...new Set([...pgBefore.keys(), ...(await pgPids())])]) : new Map<number, number>();
+  const sampledCalls = Object.values(sampled).reduce((a, b) => a + b, 0);
+  let logged: Record<string, number> | undefined;
+  if (target && s.driver === "h2load") {
+    await new Promise((r) => setTimeout(r, 200));
+    const text = (await readFile(target.logFile)).subarray(logFrom).toString();
+    const counts: Record<string, number> = {};
+    for (const m of text.matchAll(/"msg":"rpc".*?"code":"([A-Za-z_]+)"/g)) {
+      const code = m[1]!.toUpperCase();
+      counts[code] = (counts[code] ?? 0) + 1;
+    }
+    if (Object.keys(counts).length > 0) logged = counts;
+  }
+  let ok: number;
+  let calls: number;
+  let codes: Record<string, number>;
+  let latencies: number[];
+  let secs: number;
+  let cancelledAtEnd = 0;
+  if ("status2xx" in result) {
+    // With the service's log, OK is what it answered OK (less the sampler's); without it (the baselines), what
+    // h2load saw as 2xx.
+    ok = logged ? Math.max(0, (logged["OK"] ?? 0) - (sampled["OK"] ?? 0)) : result.status2xx;
+    calls = result.done + sampledCalls;
+    codes = logged ? { ...logged } : { ...sampled };
+    // h2load resets the streams in flight when its duration ends (and the warm-up's): the service logs those
+    // as CANCELED. Up to two runs' worth of streams are that, not failures.
+    const cancelled = codes["CANCELED"] ?? 0;
+    if (cancelled > 0 && cancelled <= 2 * concurrency) {
+      cancelledAtEnd = cancelled;
+      delete codes["CANCELED"];
+    }
+    if (result.statusOther > 0) codes["non-2xx (h2load)"] = result.statusOther;
+    if (result.failed > 0) codes["failed (h2load)"] = result.failed;
+    latencies = result.latenciesMs;
+    secs = result.seconds;
+  } else {
+    ok = result.ok;
+    calls = Object.values(result.codes).reduce((a, b) => a + b, 0);
+    codes = result.codes;
+    latencies = result.latenciesMs;
+    secs = result.seconds;
+  }
+  await s.after?.();
+  const byProcess: Record<string, number> = {};
+  let serverCpu = 0;
+  for (const x of servers) {
+    const d = cpuDelta(before.get(x.name)!, after.get(x.name)!);
+    byProcess[x.name] = d / calls;
+    serverCpu += d;
+  }
+  const mainThread: Record<string, number> = {};
+  for (const x of servers) mainThread[x.name] = (mainAfter.get(x.name)! - mainBefore.get(x.name)!) / calls;
+  return {
+    scenario: s.key, name: s.name, round, shape: `${shape.connections}x${shape.streams}`, driver: s.driver,
+    reqPerSec: ok / secs, calls, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99),
+    codes, cancelledAtEnd, codesFrom:
+      s.driver === "node" ? "every call (client)" : logged ? "every call (the service's rpc log lines in the window)" : `${sampledCalls} calls sampled during the run, plus h2load's HTTP-level counts`,
+    serverCpuMsPerCall: serverCpu / calls, serverCpuByProcess: byProcess, mainThreadMsPerCall: mainThread,
+    serverCoreUse: serverCpu / (secs * 1000),
+    // This process's CPU is the load generator's for the Node client (for h2load, only the sampler's).
+    clientCoreUse: s.driver === "node" ? (client.user + client.system) / 1000 / (secs * 1000) : undefined,
+    pgCpuMsPerCall: s.pg ? cpuDelta(pgBefore, pgAfter) / calls : undefined,
+    peakRssMb: Object.fromEntries(servers.map((x) => [x.name, peakRssMb(x.pid)])),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------- PGlite all-in-one
+async function pgliteStartup(dataDir: string, kind: "fresh" | "existing"): Promise<StartupRecord> {
+  const s = await spawnServer({
+    name: `all-in-one-${kind}`,
+    args: ["services/main.ts"],
+    env: { PATH: process.env["PATH"] ?? "", PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, LOG_LEVEL: "info" },
+    cwd: root,
+    cpus: serverCpus,
+    workDir,
+    ready: platformReady,
+    timeoutMs: 120_000,
+  });
+  const rec: StartupRecord = { dataDir: kind, startMs: s.startMs, rssAfterStartMb: rssMb(s.pid), peakRssAfterStartMb: peakRssMb(s.pid) };
+  await s.stop();
+  return rec;
+}
+
+// ---------------------------------------------------------------------------------------------------- rounds
+const runs: RunRecord[] = [];
+const startups: StartupRecord[] = [];
+const perRound = selected.length * shapes.length * (seconds + warmupSeconds);
+log(`${selected.length} scenarios × ${shapes.length} shape(s) × ${rounds} round(s), ${seconds} s each after ${warmupSeconds} s warm-up (~${Math.round(perRound * rounds)} s of load)`);
+try {
+  for (let round = 1; round <= rounds; round++) {
+    for (const s of selected) {
+      for (const shape of shapes) {
+        const r = await runOnce(s, shape, round);
+        runs.push(r);
+        const errs = Object.entries(r.codes).filter(([c]) => c !== "OK");
+        log(
+          `round ${round}/${rounds} ${s.key.padEnd(14)} ${r.shape.padEnd(5)} ${r.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(1)} p99 ${r.p99.toFixed(1)} ms  ` +
+            `server ${r.serverCpuMsPerCall.toFixed(2)} ms/call (${(r.serverCoreUse * 100).toFixed(0)} % of a core)${r.clientCoreUse === undefined ? "" : `  client ${(r.clientCoreUse * 100).toFixed(0)} %`}${r.pgCpuMsPerCall === undefined ? "" : `  pg ${r.pgCpuMsPerCall.toFixed(2)} ms/call`}${errs.length ? `  errors ${errs.map(([c, n]) => `${c}:${n}`).join(" ")}` : ""}`,
+        );
+      }
+    }
+    const pgliteDir = join(workDir, `pglite-${round}`);
+    const fresh = await pgliteStartup(pgliteDir, "fresh");
+    const existing = await pgliteStartup(pgliteDir, "existing");
+    startups.push({ ...fresh, round }, { ...existing, round });
+    await rm(pgliteDir, { recursive: true, force: true });
+    log(`round ${round}/${rounds} npm start on PGlite: fresh ${fresh.startMs.toFixed(0)} ms ${fresh.rssAfterStartMb?.toFixed(0)} MB, existing ${existing.startMs.toFixed(0)} ms ${existing.rssAfterStartMb?.toFixed(0)} MB`);
+  }
+  const peak: Record<string, number | undefined> = Object.fromEntries(platformServers().map((s) => [s.name, peakRssMb(s.pid)]));
+  const errorLogs = Object.fromEntries(platformServers().map((s) => [s.name, errorLines(s.logFile).length]));
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    quick,
+    settings: { seconds, warmupSeconds, rounds, shapes: shapes.map((s) => `${s.connections}x${s.streams}`), pinning },
+    machine: { ...host, node: process.version, postgres: pgVersion, h2load: h2loadVersion() ?? "" },
+    runs,
+    startups,
+    services: { rssAfterStartMb: rssAfterStart, peakRssMb: peak, errorLogLines: errorLogs },
+    totalSeconds: (performance.now() - benchStarted) / 1000,
+  };
+  const outDir = value("out") ?? (quick ? await mkdtemp(join(tmpdir(), "grocery-bench-quick-")) : join(root, "bench", "results"));
+  await mkdir(outDir, { recursive: true });
+  const { md, json } = await writeReport(results, outDir);
+  log(`wrote ${md} and ${json}`);
+} finally {
+  await cleanup();
+  await rm(workDir, { recursive: true, force: true });
+}
+process.exit(0);
