@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, desc, eq, gt, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
-import type { Db } from "../../platform/src/db.js";
+import { preparedPerHandle, type Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { hashRefreshToken, newRefreshToken, openSuccessor, sealSuccessor } from "./refresh-tokens.js";
 import { refreshTokens, sessions } from "./schema.js";
@@ -151,9 +151,12 @@ export async function revokeAllSessions(db: Db, clock: Clock, userId: string, re
 }
 
 export async function findSession(db: Db, sessionId: string): Promise<SessionRow | undefined> {
-  const [row] = await db.select().from(sessions).where(eq(sessions.id, sessionId));
+  const [row] = await sessionById(db).execute({ sessionId });
   return row;
 }
+
+// The session check reads one on every identity call whose cached answer has expired.
+const sessionById = preparedPerHandle((db) => db.select().from(sessions).where(eq(sessions.id, sql.placeholder("sessionId"))).prepare("identity_session_by_id"));
 
 /** When a session ends if not used again: the idle timeout or the absolute lifetime, whichever is sooner. */
 export function sessionEnd(session: SessionRow, policy: SessionPolicy): Date {

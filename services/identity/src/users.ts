@@ -1,7 +1,7 @@
 import { eq, or, sql } from "drizzle-orm";
 import { type Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { roleFromClaim, roleToClaim } from "../../platform/src/auth/roles.js";
-import type { Db } from "../../platform/src/db.js";
+import { preparedPerHandle, type Db } from "../../platform/src/db.js";
 import { alreadyExists, sqlState } from "../../platform/src/errors.js";
 import { users } from "./schema.js";
 
@@ -20,22 +20,30 @@ export function roleClaims(roles: readonly Role[]): string[] {
 
 export async function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
   if (!isUuid(id)) return undefined;
-  const [row] = await db.select().from(users).where(eq(users.id, id));
+  const [row] = await userById(db).execute({ id });
   return row;
 }
+
+// GetMe, the session check and every token refresh read a user by id: prepared once.
+const userById = preparedPerHandle((db) => db.select().from(users).where(eq(users.id, sql.placeholder("id"))).prepare("identity_user_by_id"));
 
 /** Finds a user by username or email, ignoring case. */
 export async function findUserByLogin(db: Db, login: string): Promise<UserRow | undefined> {
   const key = login.trim().toLowerCase();
   // No stored username or email holds a NUL, and PostgreSQL refuses one in a query parameter: no match, no query.
   if (key === "" || key.includes("\0")) return undefined;
-  const [row] = await db
-    .select()
-    .from(users)
-    .where(or(sql`lower(${users.username}) = ${key}`, sql`lower(${users.email}) = ${key}`))
-    .limit(1);
+  const [row] = await userByLogin(db).execute({ key });
   return row;
 }
+
+const userByLogin = preparedPerHandle((db) =>
+  db
+    .select()
+    .from(users)
+    .where(or(sql`lower(${users.username}) = ${sql.placeholder("key")}`, sql`lower(${users.email}) = ${sql.placeholder("key")}`))
+    .limit(1)
+    .prepare("identity_user_by_login"),
+);
 
 /** Inserts a user; ALREADY_EXISTS when the username or email is taken (also under a race). */
 export async function insertUser(db: Db, row: typeof users.$inferInsert): Promise<UserRow> {

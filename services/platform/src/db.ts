@@ -125,6 +125,21 @@ export function rollbackCancelled(db: Db): Db {
   return db;
 }
 
+/**
+ * A query built once per database handle rather than on every call: `build` makes it with `sql.placeholder`s and
+ * ends in `.prepare(name)`, which skips drizzle's query building and, on PostgreSQL, makes postgres.js send it as
+ * a prepared statement (drizzle sends every other query unprepared), so the server plans it once per connection.
+ * A transaction handle gets its own, dropped with it.
+ */
+export function preparedPerHandle<Q>(build: (db: Db) => Q): (db: Db) => Q {
+  const byHandle = new WeakMap<Db, Q>();
+  return (db) => {
+    let query = byHandle.get(db);
+    if (query === undefined) byHandle.set(db, (query = build(db)));
+    return query;
+  };
+}
+
 interface Journal {
   entries: { idx: number; tag: string }[];
 }
