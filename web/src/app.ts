@@ -3,8 +3,10 @@
  *
  * The API's address comes from `config.json` beside the page (`{ "apiBaseUrl": "…" }`), written by whoever
  * deploys it, and defaults to the page's own origin. It is deliberately not read from the page's URL: a
- * crafted link must not be able to send someone's password elsewhere. The access token lives in memory only
- * (nothing in storage for a script injection to read); reloading the page signs out.
+ * crafted link must not be able to send someone's password elsewhere. The access token and the refresh token
+ * live in memory only (nothing in storage for a script injection to read); reloading the page signs out. A call
+ * refused UNAUTHENTICATED (an expired token, or the edge not knowing a new key yet) is retried once after
+ * RefreshToken; when that fails too, the page signs out.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../../gen/grocery/auth/v1/auth_pb.js";
@@ -17,12 +19,33 @@ const signedIn = element("signed-in", HTMLElement);
 const cartList = element("cart-list", HTMLUListElement);
 
 let accessToken: string | undefined;
+let refreshToken: string | undefined;
 
 void main().catch(showError);
 
 async function main(): Promise<void> {
   const { apiBaseUrl } = await loadConfig();
-  const clients = createGroceryClients({ baseUrl: apiBaseUrl, accessToken: () => accessToken });
+  // Renewal goes through clients of its own, without the token interceptor: RefreshToken is public.
+  const anonymous = createGroceryClients({ baseUrl: apiBaseUrl });
+  const clients = createGroceryClients({
+    baseUrl: apiBaseUrl,
+    accessToken: () => accessToken,
+    renewAccessToken: async () => {
+      const presented = refreshToken;
+      if (!presented) return undefined;
+      try {
+        const renewed = await anonymous.auth.refreshToken({ refreshToken: presented });
+        accessToken = renewed.accessToken;
+        refreshToken = renewed.refreshToken;
+        return accessToken;
+      } catch {
+        // The session is over (revoked, expired): sign out rather than retry.
+        accessToken = refreshToken = undefined;
+        showMe(undefined);
+        return undefined;
+      }
+    },
+  });
 
   onSubmit("register-form", async (form) => {
     const { user } = await clients.auth.register({
@@ -38,6 +61,7 @@ async function main(): Promise<void> {
   onSubmit("login-form", async (form) => {
     const login = await clients.auth.login({ login: field(form, "login"), password: field(form, "password") });
     accessToken = login.accessToken;
+    refreshToken = login.refreshToken;
     form.reset();
     const { user } = await clients.users.getMe({});
     showMe(user);
@@ -58,7 +82,7 @@ async function main(): Promise<void> {
         await clients.auth.logout({});
       } finally {
         // Forget the token even if the server could not be told: the person asked to leave.
-        accessToken = undefined;
+        accessToken = refreshToken = undefined;
         showMe(undefined);
       }
       return "Logged out.";
