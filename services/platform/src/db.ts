@@ -89,7 +89,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const { PGlite } = await import("@electric-sql/pglite");
   const { drizzle } = await import("drizzle-orm/pglite");
   await mkdir(options.dataDir, { recursive: true });
-  const client = await PGlite.create(join(options.dataDir, "pglite"));
+  const client = await PGlite.create(join(options.dataDir, "pglite"), {
+    // The embedded database serves one developer's process: PostgreSQL's server-sized buffers (128 MB of shared
+    // buffers) would be most of its memory. Measured on an existing data dir: 364 MiB RSS with the defaults,
+    // 246 MiB with these, and a faster start.
+    startParams: [...PGlite.defaultStartParams, "-c", "shared_buffers=16MB", "-c", "work_mem=2MB", "-c", "maintenance_work_mem=16MB", "-c", "temp_buffers=2MB", "-c", "wal_buffers=1MB"],
+  });
   const db = rollbackCancelled(drizzle({ client }) as unknown as Db);
   let closed = false;
   return {
