@@ -145,7 +145,7 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
     },
 
     async get(caller, id) {
-      const found = await store.read((tx) => tx.findAddress(caller.ownerId, addressId(id)));
+      const found = await store.readOne((tx) => tx.findAddress(caller.ownerId, addressId(id)));
       if (!found) throw notFound("address");
       return found;
     },
@@ -156,10 +156,7 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
       // Tokens are bound to the caller and the kind filter, as every list's are (AIP-158).
       const scope = `grocery.address.v1.AddressService/ListAddresses:${caller.ownerId}:${kind}`;
       const after = decodeTimeCursor(request.pageToken, scope);
-      const { addresses, totalSize } = await store.read(async (tx) => ({
-        addresses: await tx.listAddresses({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 }),
-        totalSize: await tx.countAddresses(caller.ownerId, request.kind),
-      }));
+      const { addresses, totalSize } = await store.readOne((tx) => tx.listPage({ ownerId: caller.ownerId, kind: request.kind, after, limit: limit + 1 }));
       const page = pageOf(addresses, limit, (last) => encodeTimeCursor(scope, last));
       return { ...page, totalSize };
     },
@@ -231,7 +228,7 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
         const id = cursorId(lastId);
         return distanceKm !== undefined && id ? { distanceKm, id } : undefined;
       });
-      const shops = await store.read((tx) => tx.findNearbyShops({ center, radiusKm, after, limit: limit + 1 }));
+      const shops = await store.readOne((tx) => tx.findNearbyShops({ center, radiusKm, after, limit: limit + 1 }));
       const page = pageOf(shops, limit, (last) => encodeScopedPageToken(scope, [last.distanceKm, last.address.id]));
       return { ...page, radiusKm };
     },

@@ -1,4 +1,5 @@
 import { and, asc, between, count, desc, eq, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { throwIfCallCancelled } from "../../platform/src/call-scope.js";
 import type { Db } from "../../platform/src/db.js";
 import type { UserStanding } from "../../platform/src/service-module.js";
 import { isPurged, leaveTombstone } from "../../platform/src/tombstones.js";
@@ -41,10 +42,11 @@ export interface AddressTx {
   bookStats(ownerId: string): Promise<{ count: number; hasDefault: boolean }>;
   insertAddress(address: Address): Promise<void>;
   findAddress(ownerId: string, id: string): Promise<Address | undefined>;
-  /** Up to `limit` of the owner's addresses (of one kind when given) after `after`, in creation order. */
-  listAddresses(query: ListQuery): Promise<Address[]>;
-  /** How many of the owner's addresses (of one kind when given) there are. */
-  countAddresses(ownerId: string, kind: AddressKind | undefined): Promise<number>;
+  /**
+   * Up to `limit` of the owner's addresses (of one kind when given) after `after`, in creation order, and how many
+   * of them (of that kind) there are in all: one statement, so the page and its total are read in one snapshot.
+   */
+  listPage(query: ListQuery): Promise<{ addresses: Address[]; totalSize: number }>;
   /** Overwrites an address's writable fields, version and update time; returns it as stored. */
   updateAddress(ownerId: string, id: string, change: { fields: AddressFields; version: number; updateTime: Date }): Promise<Address>;
   deleteAddress(ownerId: string, id: string): Promise<void>;
@@ -75,13 +77,29 @@ export interface AddressStore {
   write<T>(fn: (tx: AddressTx) => Promise<T>): Promise<T>;
   /** Runs `fn` in a read-only REPEATABLE READ transaction, so a page and its total are read consistently. */
   read<T>(fn: (tx: AddressTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn`, which makes one statement, outside any transaction: a single statement reads one snapshot by
+   * itself, and BEGIN, SET TRANSACTION and COMMIT around it would add three round trips. As with a transaction, a
+   * call already cancelled never starts it.
+   */
+  readOne<T>(fn: (tx: AddressTx) => Promise<T>): Promise<T>;
 }
 
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
-
-function createTx(tx: Tx): AddressTx {
+/** The queries over `tx`: a transaction, or the database itself for the single statements of `readOne`. */
+function createTx(tx: Db): AddressTx {
   const owned = (ownerId: string, id: string) => and(eq(addresses.id, id), eq(addresses.ownerId, ownerId));
   const ofKind = (ownerId: string, kind: AddressKind | undefined) => and(eq(addresses.ownerId, ownerId), kind ? eq(addresses.kind, kind) : undefined);
+  const pageQuery = (query: ListQuery) => {
+    const after = query.after
+      ? sql`(${addresses.createTime}, ${addresses.id}) > (${query.after.createTime.toISOString()}::timestamptz, ${query.after.id}::uuid)`
+      : undefined;
+    return tx
+      .select()
+      .from(addresses)
+      .where(and(ofKind(query.ownerId, query.kind), after))
+      .orderBy(asc(addresses.createTime), asc(addresses.id))
+      .limit(query.limit);
+  };
   return {
     async lockOwner(ownerId) {
       // Two-key form: its own key space.
@@ -103,21 +121,19 @@ function createTx(tx: Tx): AddressTx {
       const [row] = await tx.select().from(addresses).where(owned(ownerId, id)).limit(1);
       return row && toAddress(row);
     },
-    async listAddresses(query) {
-      const after = query.after
-        ? sql`(${addresses.createTime}, ${addresses.id}) > (${query.after.createTime.toISOString()}::timestamptz, ${query.after.id}::uuid)`
-        : undefined;
+    async listPage(query) {
+      // The count is one row; the page joins it laterally, so an empty page still brings the total.
+      const total = tx.select({ n: count().as("n") }).from(addresses).where(ofKind(query.ownerId, query.kind)).as("total");
+      const page = pageQuery(query).as("page");
       const rows = await tx
-        .select()
-        .from(addresses)
-        .where(and(ofKind(query.ownerId, query.kind), after))
-        .orderBy(asc(addresses.createTime), asc(addresses.id))
-        .limit(query.limit);
-      return rows.map(toAddress);
-    },
-    async countAddresses(ownerId, kind) {
-      const [total] = await tx.select({ n: count() }).from(addresses).where(ofKind(ownerId, kind));
-      return total?.n ?? 0;
+        .select({ n: total.n, row: page._.selectedFields })
+        .from(total)
+        .leftJoinLateral(page, sql`true`)
+        .orderBy(asc(page.createTime), asc(page.id));
+      return {
+        addresses: rows.flatMap((r) => (r.row === null ? [] : [toAddress(r.row)])),
+        totalSize: rows[0]?.n ?? 0,
+      };
     },
     async updateAddress(ownerId, id, change) {
       const [updated] = await tx
@@ -203,11 +219,16 @@ function createTx(tx: Tx): AddressTx {
 
 /** The drizzle-backed AddressStore over the service's database handle. */
 export function createAddressStore(db: Db): AddressStore {
+  const single = createTx(db);
   return {
     // Explicit, not the server default: the owner lock relies on READ COMMITTED seeing what the previous holder
     // committed (a purge's tombstone included) in the next statement.
     write: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "read committed" }),
     read: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "repeatable read", accessMode: "read only" }),
+    readOne: async (fn) => {
+      throwIfCallCancelled();
+      return fn(single);
+    },
   };
 }
 
