@@ -221,14 +221,24 @@ function render(file) {
   return lines.join("\n") + "\n";
 }
 
-const text = render(validateFile);
-let current;
-try {
-  current = readFileSync(out, "utf8");
-} catch {
-  current = undefined;
+/** Writes `text` to `path` unless it already holds exactly that. */
+function writeIfChanged(path, text) {
+  let current;
+  try {
+    current = readFileSync(path, "utf8");
+  } catch {
+    current = undefined;
+  }
+  if (current !== text) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  }
 }
-if (current !== text) {
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, text);
-}
+
+writeIfChanged(out, render(validateFile));
+
+// google.api.field_behavior (REQUIRED, OUTPUT_ONLY, IMMUTABLE) ships as source in google-proto-files: it is
+// copied beside buf/validate for the same reason, so our protos import it while nothing third-party is
+// committed; buf.gen.yaml generates its code from the package itself.
+const fieldBehavior = "google/api/field_behavior.proto";
+writeIfChanged(join(root, ".cache/proto-deps", fieldBehavior), readFileSync(join(root, "node_modules/google-proto-files", fieldBehavior), "utf8"));
