@@ -22,7 +22,7 @@ export interface RunRecord {
   serverCpuByProcess: Record<string, number>;
   /** Server CPU over the window ÷ its length: 1 is one core saturated. */
   serverCoreUse: number;
-  /** The Node client's own CPU share of a core (Node-client scenarios only): near 1, the client was the limit. */
+  /** The load generator's (h2load's or the Node client's) share of its core: near 1, it was the limit. */
   clientCoreUse?: number | undefined;
   /** CPU of each server process's main thread (JavaScript) per call. */
   mainThreadMsPerCall?: Record<string, number>;
@@ -45,6 +45,7 @@ export interface BenchResults {
   machine: { nproc: number; cpuModel: string; memoryGiB: number; loadAverage: string; node: string; postgres: string; h2load: string };
   runs: RunRecord[];
   startups: StartupRecord[];
+  startupFailures: string[];
   services: { rssAfterStartMb: Record<string, number | undefined>; peakRssMb: Record<string, number | undefined>; errorLogLines: Record<string, number> };
   totalSeconds: number;
 }
@@ -256,11 +257,11 @@ function markdown(results: BenchResults, sums: Summary[]): string {
       .map(([p, v]) => `${p} ${v.toFixed(0)}`)
       .join(", ");
     lines.push(
-      `| ${x.name} | ${x.shape.replace("x", "×")} | ${range(x.reqPerSec, 0)} | ${x.baseline ? `${range(x.ratio)} (${x.baseline})` : "–"} | ${fmt(x.p50)} / ${fmt(x.p95)} / ${fmt(x.p99)} | ${cpu} | ${range(x.serverCoreUse)}${x.clientCoreUse.length ? ` (client ${range(x.clientCoreUse)})` : ""} | ${range(x.pgCpu)} | ${errs || "none"} | ${rss} |`,
+      `| ${x.name} | ${x.shape.replace("x", "×")} | ${range(x.reqPerSec, 0)} | ${x.baseline ? `${range(x.ratio)} (${x.baseline})` : "–"} | ${fmt(x.p50)} / ${fmt(x.p95)} / ${fmt(x.p99)} | ${cpu} | ${range(x.serverCoreUse)}${x.clientCoreUse.length ? ` (load ${range(x.clientCoreUse)})` : ""} | ${range(x.pgCpu)} | ${errs || "none"} | ${rss} |`,
     );
   }
   lines.push("");
-  lines.push("Server core use is server CPU over the window ÷ its length (1 = one core busy); for Node-client scenarios the client's own share of its core follows in parentheses (near 1, the client was the limit).");
+  lines.push("Server core use is server CPU over the window ÷ its length (1 = one core busy); the load generator's own share of its core (h2load, or this process for Node-client scenarios) follows in parentheses: near 1, the load generator was the limit, not the server.");
   lines.push("");
   lines.push(
     "Errors by code: h2load counts HTTP 200 as success, so for platform scenarios driven by h2load the codes are the service's own `rpc` log lines over the window (every call; req/s counts the calls it answered OK), and the streams h2load resets when its duration ends (logged CANCELED, at most two runs' worth) are left out; for the baselines, grpc-status of calls sampled one at a time every 100 ms during the run; for Node-client scenarios, every call as the client saw it.",
@@ -284,6 +285,7 @@ function markdown(results: BenchResults, sums: Summary[]): string {
     lines.push(`| ${kind} | ${range(ss.map((x) => x.startMs / 1000))} | ${range(ss.map((x) => x.rssAfterStartMb ?? NaN), 0)} | ${range(ss.map((x) => x.peakRssAfterStartMb ?? NaN), 0)} |`);
   }
   lines.push("");
+  for (const f of results.startupFailures) lines.push(`Start-up failed in ${f.split("\n")[0]}`, "");
   return lines.join("\n");
 }
 

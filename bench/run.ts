@@ -48,7 +48,7 @@ import { HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb.js";
 import { bearer, clientFor } from "../test/clients.js";
 import { percentile, runH2load, h2loadVersion } from "./lib/h2load.js";
 import { statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { cpuSnapshot, cpuDelta, machine, mainThreadCpuMs, peakRssMb, rssMb } from "./lib/proc.js";
 import { errorLines, freePort, platformReady, spawnServer, type Server } from "./lib/processes.js";
 import { writeReport, type RunRecord, type BenchResults, type StartupRecord } from "./report.js";
@@ -65,7 +65,7 @@ const value = (name: string): string | undefined => {
   return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 };
 const quick = flag("quick");
-const seconds = Number(value("seconds") ?? (quick ? 1 : 3));
+const seconds = Number(value("seconds") ?? (quick ? 1 : 2.5));
 const warmupSeconds = Number(value("warmup") ?? (quick ? 0.5 : 1));
 const rounds = Number(value("rounds") ?? (quick ? 1 : 3));
 const only = value("only")?.split(",");
@@ -116,7 +116,7 @@ async function cleanup(): Promise<void> {
 process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
 
 // ---------------------------------------------------------------------------------------------------- scenarios
-type Driver = "h2load" | "node" | "argon2";
+type Driver = "h2load" | "node" | "argon2" | "pgbench";
 interface Scenario {
   key: string;
   name: string;
@@ -145,19 +145,21 @@ const services: Record<"identity" | "cart" | "address", Server | undefined> = { 
 const platformServers = () => Object.values(services).filter((s): s is Server => s !== undefined);
 
 // ---------------------------------------------------------------------------------------------------- baselines
-for (const kind of ["grpc-js", "raw-http2", "connect-node"]) {
-  const s = await spawnServer({
-    name: kind,
-    args: ["bench/baseline-server.ts", kind],
-    env: { PATH: process.env["PATH"] ?? "" },
-    cwd: root,
-    cpus: serverCpus,
-    workDir,
-    ready: (line) => (line.startsWith('{"port"') ? (JSON.parse(line) as { port: number }).port : undefined),
-  });
-  baselines[kind] = s;
-  cleanups.push(() => s.stop());
-}
+await Promise.all(
+  ["grpc-js", "raw-http2", "connect-node"].map(async (kind) => {
+    const s = await spawnServer({
+      name: kind,
+      args: ["bench/baseline-server.ts", kind],
+      env: { PATH: process.env["PATH"] ?? "" },
+      cwd: root,
+      cpus: serverCpus,
+      workDir,
+      ready: (line) => (line.startsWith('{"port"') ? (JSON.parse(line) as { port: number }).port : undefined),
+    });
+    baselines[kind] = s;
+    cleanups.push(() => s.stop());
+  }),
+);
 log(`baselines up: ${Object.entries(baselines).map(([k, s]) => `${k} :${s.port}`).join(", ")}`);
 
 // ---------------------------------------------------------------------------------------------------- PostgreSQL
@@ -222,13 +224,16 @@ const serviceEnv = (svc: keyof typeof ports, dataDir: string): Record<string, st
   if (svc === "address") env["ADDRESS_MAX_PER_OWNER"] = "1000";
   return env;
 };
-for (const svc of ["identity", "cart", "address"] as const) {
+async function startService(svc: keyof typeof ports): Promise<void> {
   const dataDir = join(workDir, `data-${svc}`);
   await mkdir(dataDir, { recursive: true });
   const s = await spawnServer({ name: svc, args: [`services/${svc}/src/main.ts`], env: serviceEnv(svc, dataDir), cwd: root, cpus: serverCpus, workDir, ready: platformReady });
   services[svc] = s;
   cleanups.push(() => s.stop());
 }
+// Identity first, alone: it migrates its schema and makes the signing key the others verify with.
+await startService("identity");
+await Promise.all([startService("cart"), startService("address")]);
 const idUrl = services.identity!.url;
 const cartUrl = services.cart!.url;
 const addrUrl = services.address!.url;
@@ -279,24 +284,35 @@ const homeAddress = (label: string) => ({
 });
 
 log("seeding (accounts at production argon2 cost)…");
-const main = await account("main");
 const item = (productId: string) => ({ productId, shopId: "shop-1", name: `Product ${productId}`, unitPrice: { currencyCode: "INR", amountMinor: 4500n }, quantity: 1 });
-const { cart: fiveLines } = await cartsApi.createCart({ name: "five lines" }, bearer(main.token));
-for (let i = 0; i < 5; i++) await cartsApi.addItem({ cartId: fiveLines!.id, item: item(`p${i}`) }, bearer(main.token));
-const writeCarts = await inBatches(19, 4, async (i) => {
-  const { cart } = await cartsApi.createCart({ name: `writes ${i}` }, bearer(main.token));
-  await cartsApi.addItem({ cartId: cart!.id, item: item("p0") }, bearer(main.token));
-  return cart!.id;
-});
-const book = await account("book");
-for (let i = 0; i < 5; i++) await addrApi.createAddress({ address: homeAddress(`Home ${i}`) }, bearer(book.token));
-const shopOwners = await inBatches(4, 4, (i) => account(`shop${i}`, Role.SHOP_OWNER));
-await inBatches(200, 8, (i) =>
-  addrApi.createAddress(
-    { address: { ...homeAddress(`Shop ${i}`), kind: AddressKind.SHOP, shopName: `Shop ${i}`, recipientName: "", location: around(i) } },
-    bearer(shopOwners[i % 4]!.token),
-  ),
-);
+// Three independent parts at once, so the server core is kept busy: carts, an address book, shops.
+const [{ main, fiveLines, writeCarts }, book] = await Promise.all([
+  (async () => {
+    const main = await account("main");
+    const { cart: fiveLines } = await cartsApi.createCart({ name: "five lines" }, bearer(main.token));
+    for (let i = 0; i < 5; i++) await cartsApi.addItem({ cartId: fiveLines!.id, item: item(`p${i}`) }, bearer(main.token));
+    const writeCarts = await inBatches(19, 4, async (i) => {
+      const { cart } = await cartsApi.createCart({ name: `writes ${i}` }, bearer(main.token));
+      await cartsApi.addItem({ cartId: cart!.id, item: item("p0") }, bearer(main.token));
+      return cart!.id;
+    });
+    return { main, fiveLines, writeCarts };
+  })(),
+  (async () => {
+    const book = await account("book");
+    for (let i = 0; i < 5; i++) await addrApi.createAddress({ address: homeAddress(`Home ${i}`) }, bearer(book.token));
+    return book;
+  })(),
+  (async () => {
+    const shopOwners = await inBatches(4, 4, (i) => account(`shop${i}`, Role.SHOP_OWNER));
+    await inBatches(200, 16, (i) =>
+      addrApi.createAddress(
+        { address: { ...homeAddress(`Shop ${i}`), kind: AddressKind.SHOP, shopName: `Shop ${i}`, recipientName: "", location: around(i) } },
+        bearer(shopOwners[i % 4]!.token),
+      ),
+    );
+  })(),
+]);
 // Accounts only the scenarios selected need: each costs two production-cost argon2 hashes.
 const needs = (...keys: string[]) => keys.some((k) => (only ? only.includes(k) : !quick || quickKeys.has(k)));
 const writers = needs("createaddress", "login", "refresh") ? await inBatches(16, 4, (i) => account(`writer${i}`)) : [];
@@ -393,8 +409,20 @@ const scenarios: Scenario[] = [
     key: "getme-connect", name: "GetMe over Connect JSON", baseline: "getme", driver: "h2load", protocol: "connect", url: () => idUrl, servers: platformServers, pg: true,
     request: () => wireRequest("connect", "grocery.identity.v1.UserService/GetMe", GetMeRequestSchema, {}, main.token),
   },
+  {
+    // The database's own ceiling on this machine: pgbench's built-in select-only script (a primary-key select),
+    // prepared, 16 clients, on pgbench's tables in the bench database. Load shapes do not apply: once per round.
+    key: "pgbench", name: "pgbench prepared primary-key select, 16 clients", driver: "pgbench", protocol: "grpc", url: () => "", servers: () => [], pg: true,
+  },
 ];
-const selected = scenarios.filter((s) => (only ? only.includes(s.key) : !quick || quickKeys.has(s.key)));
+let hasPgbench = true;
+try {
+  execFileSync("pgbench", ["--version"], { stdio: "ignore" });
+} catch {
+  hasPgbench = false;
+  log("pgbench is not installed (Debian postgresql-client): its scenario is skipped");
+}
+const selected = scenarios.filter((s) => (only ? only.includes(s.key) : !quick || quickKeys.has(s.key)) && (s.driver !== "pgbench" || hasPgbench));
 // A ratio needs its baseline in the same round.
 for (const s of [...selected]) {
   const b = s.baseline && scenarios.find((x) => x.key === s.baseline);
@@ -412,8 +440,10 @@ for (const s of selected.filter((x) => x.driver === "h2load")) {
 }
 
 // ---------------------------------------------------------------------------------------------------- one run
+/** Warm-up of the current round: the full one in round 1, at most 0.5 s later (the code is warm by then). */
+let warmupNow = warmupSeconds;
 async function argon2Run(concurrency: number, secs: number): Promise<{ ok: number; seconds: number; latenciesMs: number[]; cpuMs: number; peakRss: number | undefined }> {
-  const node = [process.execPath, "--import", "tsx", "bench/argon2-loop.ts", String(concurrency), String(secs), String(warmupSeconds)];
+  const node = [process.execPath, "--import", "tsx", "bench/argon2-loop.ts", String(concurrency), String(secs), String(warmupNow)];
   const [cmd, ...args] = serverCpus === undefined ? node : ["taskset", "-c", serverCpus, ...node];
   const child = spawn(cmd!, args, { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
   const lines: string[] = [];
@@ -439,6 +469,58 @@ async function argon2Run(concurrency: number, secs: number): Promise<{ ok: numbe
   return { ...result, cpuMs: cpuDelta(before, after), peakRss };
 }
 
+let pgbenchReady = false;
+/** One pgbench run; PostgreSQL CPU is read by polling its backends, which exist only while it runs. */
+async function pgbenchRun(round: number): Promise<RunRecord> {
+  if (!pgbenchReady) {
+    execFileSync("pgbench", ["-i", "-s", "1", "-q", dbUrl.toString()], { stdio: "ignore" });
+    pgbenchReady = true;
+  }
+  const prefix = join(workDir, `pgbench-${round}-${Date.now()}`);
+  const args = ["-S", "-M", "prepared", "-c", "16", "-j", "1", "-n", "-l", `--log-prefix=${prefix}`];
+  const pin = (a: string[]): [string, string[]] => (loadCpus === undefined ? ["pgbench", a] : ["taskset", ["-c", loadCpus, "pgbench", ...a]]);
+  if (warmupNow > 0) {
+    const [wCmd, wArgs] = pin(["-S", "-M", "prepared", "-c", "16", "-j", "1", "-n", "-T", String(Math.max(1, Math.round(warmupNow))), dbUrl.toString()]);
+    execFileSync(wCmd, wArgs, { stdio: "ignore" });
+  }
+  const [cmd, argv] = pin([...args, "-T", String(Math.max(1, Math.round(seconds))), dbUrl.toString()]);
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const child = spawn(cmd, argv, { cwd: workDir, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once("exit", r));
+  let running = true;
+  void exited.then(() => (running = false));
+  while (running) {
+    for (const [pid, v] of cpuSnapshot(await pgPids())) {
+      if (!first.has(pid)) first.set(pid, 0);
+      last.set(pid, v);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if ((await exited) !== 0) throw new Error(`pgbench failed:\n${out}`);
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
+  const txs = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? NaN);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
+  const latencies: number[] = [];
+  for (const f of (await readdir(workDir)).filter((f) => join(workDir, f).startsWith(prefix))) {
+    for (const line of (await readFile(join(workDir, f), "utf8")).split("\n")) {
+      const us = Number(line.split(" ")[2]);
+      if (Number.isFinite(us) && line) latencies.push(us / 1000);
+    }
+    await rm(join(workDir, f), { force: true });
+  }
+  const pgMs = cpuDelta(first, last);
+  return {
+    scenario: "pgbench", name: "pgbench prepared primary-key select, 16 clients", round, shape: "16 clients", driver: "pgbench",
+    reqPerSec: tps, calls: txs, p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99),
+    codes: failed ? { OK: txs, failed } : { OK: txs }, codesFrom: "pgbench's own count", serverCpuMsPerCall: NaN, serverCpuByProcess: {}, serverCoreUse: NaN,
+    pgCpuMsPerCall: pgMs / txs, peakRssMb: {},
+  };
+}
+
 async function runOnce(s: Scenario, fullShape: { connections: number; streams: number }, round: number): Promise<RunRecord> {
   const shape = s.maxConcurrency ? { connections: fullShape.connections, streams: Math.min(fullShape.streams, Math.ceil(s.maxConcurrency / fullShape.connections)) } : fullShape;
   const concurrency = shape.connections * shape.streams;
@@ -458,7 +540,7 @@ async function runOnce(s: Scenario, fullShape: { connections: number; streams: n
     }
     return closedLoop({ url: s.url(), protocol: s.protocol, connections: shape.connections, streams: shape.streams, seconds: secs, next: s.next!, done: s.done ? (w, r) => s.done!(w, r.body, r.code === "OK") : undefined });
   };
-  if (warmupSeconds > 0) await drive(warmupSeconds);
+  if (warmupNow > 0) await drive(warmupNow);
   await s.after?.();
   const pgBefore = s.pg ? cpuSnapshot(await pgPids()) : new Map<number, number>();
   const before = new Map(servers.map((x) => [x.name, cpuSnapshot([x.pid])]));
@@ -490,7 +572,7 @@ async function runOnce(s: Scenario, fullShape: { connections: number; streams: n
   const sampledCalls = Object.values(sampled).reduce((a, b) => a + b, 0);
   let logged: Record<string, number> | undefined;
   if (target && s.driver === "h2load") {
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 100));
     const text = (await readFile(target.logFile)).subarray(logFrom).toString();
     const counts: Record<string, number> = {};
     for (const m of text.matchAll(/"msg":"rpc".*?"code":"([A-Za-z_]+)"/g)) {
@@ -546,8 +628,8 @@ async function runOnce(s: Scenario, fullShape: { connections: number; streams: n
       s.driver === "node" ? "every call (client)" : logged ? "every call (the service's rpc log lines in the window)" : `${sampledCalls} calls sampled during the run, plus h2load's HTTP-level counts`,
     serverCpuMsPerCall: serverCpu / calls, serverCpuByProcess: byProcess, mainThreadMsPerCall: mainThread,
     serverCoreUse: serverCpu / (secs * 1000),
-    // This process's CPU is the load generator's for the Node client (for h2load, only the sampler's).
-    clientCoreUse: s.driver === "node" ? (client.user + client.system) / 1000 / (secs * 1000) : undefined,
+    // The load generator's share of its core: this process for the Node client, h2load's own otherwise.
+    clientCoreUse: "status2xx" in result ? result.cpuMs / (secs * 1000) : (client.user + client.system) / 1000 / (secs * 1000),
     pgCpuMsPerCall: s.pg ? cpuDelta(pgBefore, pgAfter) / calls : undefined,
     peakRssMb: Object.fromEntries(servers.map((x) => [x.name, peakRssMb(x.pid)])),
   };
@@ -573,27 +655,46 @@ async function pgliteStartup(dataDir: string, kind: "fresh" | "existing"): Promi
 // ---------------------------------------------------------------------------------------------------- rounds
 const runs: RunRecord[] = [];
 const startups: StartupRecord[] = [];
-const perRound = selected.length * shapes.length * (seconds + warmupSeconds);
-log(`${selected.length} scenarios × ${shapes.length} shape(s) × ${rounds} round(s), ${seconds} s each after ${warmupSeconds} s warm-up (~${Math.round(perRound * rounds)} s of load)`);
+const startupFailures: string[] = [];
+// Each run costs its warm-up and duration plus about 0.8 s of set-up (processes, log reading) on this machine.
+const runsPerRound = selected.reduce((n, s) => n + (s.driver === "pgbench" ? 1 : shapes.length), 0);
+const expected = runsPerRound * (rounds * (seconds + 0.8) + warmupSeconds + (rounds - 1) * Math.min(warmupSeconds, 0.5)) + rounds * 14;
+log(`${selected.length} scenarios, ${shapes.length} shape(s), ${rounds} round(s): ${runsPerRound * rounds} runs of ${seconds} s after warm-up; about ${Math.round(expected / 60)} min more`);
 try {
   for (let round = 1; round <= rounds; round++) {
+    warmupNow = round === 1 ? warmupSeconds : Math.min(warmupSeconds, 0.5);
     for (const s of selected) {
-      for (const shape of shapes) {
-        const r = await runOnce(s, shape, round);
+      for (const shape of s.driver === "pgbench" ? shapes.slice(0, 1) : shapes) {
+        const r = s.driver === "pgbench" ? await pgbenchRun(round) : await runOnce(s, shape, round);
         runs.push(r);
         const errs = Object.entries(r.codes).filter(([c]) => c !== "OK");
         log(
           `round ${round}/${rounds} ${s.key.padEnd(14)} ${r.shape.padEnd(5)} ${r.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(1)} p99 ${r.p99.toFixed(1)} ms  ` +
-            `server ${r.serverCpuMsPerCall.toFixed(2)} ms/call (${(r.serverCoreUse * 100).toFixed(0)} % of a core)${r.clientCoreUse === undefined ? "" : `  client ${(r.clientCoreUse * 100).toFixed(0)} %`}${r.pgCpuMsPerCall === undefined ? "" : `  pg ${r.pgCpuMsPerCall.toFixed(2)} ms/call`}${errs.length ? `  errors ${errs.map(([c, n]) => `${c}:${n}`).join(" ")}` : ""}`,
+            (Number.isFinite(r.serverCpuMsPerCall) ? `server ${r.serverCpuMsPerCall.toFixed(2)} ms/call (${(r.serverCoreUse * 100).toFixed(0)} % of a core)` : "") +
+            (r.clientCoreUse === undefined ? "" : `  load gen ${(r.clientCoreUse * 100).toFixed(0)} %`) +
+            (r.pgCpuMsPerCall === undefined ? "" : `  pg ${r.pgCpuMsPerCall.toFixed(2)} ms/call`) +
+            (errs.length ? `  errors ${errs.map(([c, n]) => `${c}:${n}`).join(" ")}` : ""),
         );
       }
     }
     const pgliteDir = join(workDir, `pglite-${round}`);
-    const fresh = await pgliteStartup(pgliteDir, "fresh");
-    const existing = await pgliteStartup(pgliteDir, "existing");
-    startups.push({ ...fresh, round }, { ...existing, round });
+    try {
+      const fresh = await pgliteStartup(pgliteDir, "fresh");
+      startups.push({ ...fresh, round });
+      let line = `round ${round}/${rounds} npm start on PGlite: fresh ${fresh.startMs.toFixed(0)} ms ${fresh.rssAfterStartMb?.toFixed(0)} MB`;
+      // --quick starts it once, to prove it starts; the existing-directory start is the full run's.
+      if (!quick) {
+        const existing = await pgliteStartup(pgliteDir, "existing");
+        startups.push({ ...existing, round });
+        line += `, existing ${existing.startMs.toFixed(0)} ms ${existing.rssAfterStartMb?.toFixed(0)} MB`;
+      }
+      log(line);
+    } catch (e) {
+      // Reported, not fatal: the numbers measured so far are still worth writing.
+      startupFailures.push(`round ${round}: ${String(e).slice(0, 2000)}`);
+      log(`round ${round}/${rounds} npm start on PGlite failed: ${String(e).split("\n")[0]}`);
+    }
     await rm(pgliteDir, { recursive: true, force: true });
-    log(`round ${round}/${rounds} npm start on PGlite: fresh ${fresh.startMs.toFixed(0)} ms ${fresh.rssAfterStartMb?.toFixed(0)} MB, existing ${existing.startMs.toFixed(0)} ms ${existing.rssAfterStartMb?.toFixed(0)} MB`);
   }
   const peak: Record<string, number | undefined> = Object.fromEntries(platformServers().map((s) => [s.name, peakRssMb(s.pid)]));
   const errorLogs = Object.fromEntries(platformServers().map((s) => [s.name, errorLines(s.logFile).length]));
@@ -604,6 +705,7 @@ try {
     machine: { ...host, node: process.version, postgres: pgVersion, h2load: h2loadVersion() ?? "" },
     runs,
     startups,
+    startupFailures,
     services: { rssAfterStartMb: rssAfterStart, peakRssMb: peak, errorLogLines: errorLogs },
     totalSeconds: (performance.now() - benchStarted) / 1000,
   };

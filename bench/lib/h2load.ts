@@ -2,6 +2,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { cpuMs } from "./proc.js";
 import { h2loadHeaderArgs, type WireRequest } from "./wire.js";
 
 export function h2loadVersion(): string | undefined {
@@ -23,6 +24,8 @@ export interface H2loadResult {
   seconds: number;
   /** Latencies of the 2xx responses in ms, from --log-file. */
   latenciesMs: number[];
+  /** h2load's own CPU ms, last read from /proc (every 100 ms) before it exited. */
+  cpuMs: number;
 }
 
 export interface H2loadOptions {
@@ -60,8 +63,11 @@ export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
     o.url + o.request.path,
   ];
   const [cmd, argv] = o.cpus === undefined ? ["h2load", args] : ["taskset", ["-c", o.cpus, "h2load", ...args]];
+  let loadCpuMs = 0;
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    const poll = setInterval(() => (loadCpuMs = (child.pid && cpuMs(child.pid)) || loadCpuMs), 100);
+    child.once("exit", () => clearInterval(poll));
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
@@ -88,6 +94,7 @@ export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
     reqPerSec: Number(finished[3]),
     seconds,
     latenciesMs,
+    cpuMs: loadCpuMs,
   };
 }
 
