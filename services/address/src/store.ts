@@ -88,18 +88,9 @@ export interface AddressStore {
 /** The queries over `tx`: a transaction, or the database itself for the single statements of `readOne`. */
 function createTx(tx: Db): AddressTx {
   const owned = (ownerId: string, id: string) => and(eq(addresses.id, id), eq(addresses.ownerId, ownerId));
-  const ofKind = (ownerId: string, kind: AddressKind | undefined) => and(eq(addresses.ownerId, ownerId), kind ? eq(addresses.kind, kind) : undefined);
-  const pageQuery = (query: ListQuery) => {
-    const after = query.after
-      ? sql`(${addresses.createTime}, ${addresses.id}) > (${query.after.createTime.toISOString()}::timestamptz, ${query.after.id}::uuid)`
-      : undefined;
-    return tx
-      .select()
-      .from(addresses)
-      .where(and(ofKind(query.ownerId, query.kind), after))
-      .orderBy(asc(addresses.createTime), asc(addresses.id))
-      .limit(query.limit);
-  };
+  // Built on first use, once per handle: one prepared statement for each shape of the query.
+  const listPages = new Map<string, ReturnType<typeof listPageQuery>>();
+  let addressById: ReturnType<typeof addressByIdQuery> | undefined;
   return {
     async lockOwner(ownerId) {
       // Two-key form: its own key space.
@@ -118,18 +109,20 @@ function createTx(tx: Db): AddressTx {
       await tx.insert(addresses).values(toRow(address));
     },
     async findAddress(ownerId, id) {
-      const [row] = await tx.select().from(addresses).where(owned(ownerId, id)).limit(1);
+      const [row] = await (addressById ??= addressByIdQuery(tx)).execute({ ownerId, id });
       return row && toAddress(row);
     },
     async listPage(query) {
-      // The count is one row; the page joins it laterally, so an empty page still brings the total.
-      const total = tx.select({ n: count().as("n") }).from(addresses).where(ofKind(query.ownerId, query.kind)).as("total");
-      const page = pageQuery(query).as("page");
-      const rows = await tx
-        .select({ n: total.n, row: page._.selectedFields })
-        .from(total)
-        .leftJoinLateral(page, sql`true`)
-        .orderBy(asc(page.createTime), asc(page.id));
+      const shape = `${query.kind ? "kind" : "all"}/${query.after ? "after" : "first"}`;
+      let prepared = listPages.get(shape);
+      if (!prepared) listPages.set(shape, (prepared = listPageQuery(tx, Boolean(query.kind), query.after !== undefined)));
+      const rows = await prepared.execute({
+        ownerId: query.ownerId,
+        kind: query.kind,
+        afterTime: query.after?.createTime.toISOString(),
+        afterId: query.after?.id,
+        limit: query.limit,
+      });
       return {
         addresses: rows.flatMap((r) => (r.row === null ? [] : [toAddress(r.row)])),
         totalSize: rows[0]?.n ?? 0,
@@ -215,6 +208,40 @@ function createTx(tx: Db): AddressTx {
         .onConflictDoUpdate({ target: userStandings.userId, set: values });
     },
   };
+}
+
+function addressByIdQuery(db: Db) {
+  return db
+    .select()
+    .from(addresses)
+    .where(and(eq(addresses.id, sql.placeholder("id")), eq(addresses.ownerId, sql.placeholder("ownerId"))))
+    .limit(1)
+    .prepare("address_by_id");
+}
+
+/**
+ * ListAddresses in one statement: the count is one row and the page joins it laterally, so an empty page still
+ * brings the total. `byKind` and `paged` say which optional conditions the statement has.
+ */
+function listPageQuery(db: Db, byKind: boolean, paged: boolean) {
+  const owned = and(eq(addresses.ownerId, sql.placeholder("ownerId")), byKind ? eq(addresses.kind, sql.placeholder("kind")) : undefined);
+  const after = paged
+    ? sql`(${addresses.createTime}, ${addresses.id}) > (${sql.placeholder("afterTime")}::timestamptz, ${sql.placeholder("afterId")}::uuid)`
+    : undefined;
+  const total = db.select({ n: count().as("n") }).from(addresses).where(owned).as("total");
+  const page = db
+    .select()
+    .from(addresses)
+    .where(and(owned, after))
+    .orderBy(asc(addresses.createTime), asc(addresses.id))
+    .limit(sql.placeholder("limit"))
+    .as("page");
+  return db
+    .select({ n: total.n, row: page._.selectedFields })
+    .from(total)
+    .leftJoinLateral(page, sql`true`)
+    .orderBy(asc(page.createTime), asc(page.id))
+    .prepare(`address_list_page_${byKind ? "kind" : "all"}_${paged ? "after" : "first"}`);
 }
 
 /** The drizzle-backed AddressStore over the service's database handle. */
