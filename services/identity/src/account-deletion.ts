@@ -1,9 +1,7 @@
-import { eq } from "drizzle-orm";
-import type { Db } from "../../platform/src/db.js";
 import { notFound } from "../../platform/src/errors.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { keepAnAdmin } from "./admin-guard.js";
-import { users } from "./schema.js";
+import type { IdentityStore } from "./store.js";
 import { recordUserDeleted } from "./user-events.js";
 
 /**
@@ -11,12 +9,12 @@ import { recordUserDeleted } from "./user-events.js";
  * `user.deleted` event in the outbox in the same transaction, owed to each service in `destinations`.
  * NOT_FOUND when there is no such user; FAILED_PRECONDITION for the last enabled administrator.
  */
-export async function deleteAccount(db: Db, clock: Clock, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
-  await db.transaction(async (tx) => {
-    const [user] = await tx.select().from(users).where(eq(users.id, userId)).for("update");
+export async function deleteAccount(store: IdentityStore, clock: Clock, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
+  await store.write(async (tx) => {
+    const user = await tx.lockUser(userId);
     if (!user) throw notFound("user");
     await keepAnAdmin(tx, user, "delete");
-    await tx.delete(users).where(eq(users.id, userId));
+    await tx.deleteUser(userId);
     await recordUserDeleted(tx, clock, destinations, userId, by);
   });
 }

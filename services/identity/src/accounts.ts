@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import type { Principal } from "../../platform/src/context.js";
-import type { Db } from "../../platform/src/db.js";
 import { unauthenticated } from "../../platform/src/errors.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
@@ -14,12 +13,14 @@ import type { LoginThrottle } from "./login-throttle.js";
 import type { RegistrationThrottle } from "./registration-throttle.js";
 import { welcomeMail } from "./mail-templates.js";
 import { enqueueMail } from "./outbox.js";
-import { findSession, isLive, openSession, refreshExpiresIn, revokeSession, rotateRefreshToken, type SessionPolicy } from "./sessions.js";
-import { findUserById, findUserByLogin, insertUser, isUuid, roleClaims, rolesOf, type UserRow } from "./users.js";
+import type { SessionRecord, UserRecord } from "./model.js";
+import { isLive, openSession, refreshExpiresIn, revokeSession, rotateRefreshToken, type SessionPolicy } from "./sessions.js";
+import type { IdentityStore } from "./store.js";
+import { isUuid, roleClaims, rolesOf } from "./users.js";
 import { checkPassword, normaliseDisplayName, normaliseEmail, normaliseUsername } from "./validation.js";
 
 export interface AccountsDeps {
-  db: Db;
+  store: IdentityStore;
   clock: Clock;
   logger: Logger;
   signAccessToken: AccessTokenSigner;
@@ -50,10 +51,11 @@ const loginFailed = () => unauthenticated("invalid login or password");
 
 /** Registration, login and the session/token lifecycle. */
 export function createAccounts(deps: AccountsDeps) {
-  const { db, clock } = deps;
+  const { store, clock } = deps;
+  const direct = store.direct;
   const hooks = deps.hooks ?? noHooks;
 
-  const issuePair = async (user: UserRow, session: Awaited<ReturnType<typeof openSession>>["session"], refreshToken: string): Promise<TokenPair> => {
+  const issuePair = async (user: UserRecord, session: SessionRecord, refreshToken: string): Promise<TokenPair> => {
     const access = await deps.signAccessToken({ subject: user.id, roles: rolesOf(user), sessionId: session.id });
     return {
       accessToken: access.token,
@@ -66,9 +68,9 @@ export function createAccounts(deps: AccountsDeps) {
   /** Whether the session is live (and its user enabled), and the user's current roles. */
   const sessionState = async (userId: string, sessionId: string): Promise<SessionState> => {
     if (!isUuid(sessionId)) return { live: false, roles: [] };
-    const session = await findSession(db, sessionId);
+    const session = await direct.findSession(sessionId);
     if (!session || session.userId !== userId || !isLive(session, clock(), deps.sessionPolicy)) return { live: false, roles: [] };
-    const user = await findUserById(db, userId);
+    const user = await direct.findUserById(userId);
     if (!user || user.disabled) return { live: false, roles: [] };
     return { live: true, roles: rolesOf(user) };
   };
@@ -80,7 +82,7 @@ export function createAccounts(deps: AccountsDeps) {
      * on duplicates; RESOURCE_EXHAUSTED (with `retry-after`) when the client IP has registered too often,
      * duplicates included.
      */
-    async register(input: { username: string; email: string; password: string; role: Role; displayName: string }, client?: ClientInfo): Promise<UserRow> {
+    async register(input: { username: string; email: string; password: string; role: Role; displayName: string }, client?: ClientInfo): Promise<UserRecord> {
       const username = normaliseUsername(input.username);
       const email = normaliseEmail(input.email);
       const role = input.role === Role.UNSPECIFIED ? Role.CUSTOMER : input.role;
@@ -90,13 +92,13 @@ export function createAccounts(deps: AccountsDeps) {
       // as much as a new account, and a refused attempt learns nothing.
       await deps.registrationThrottle?.admit(client?.ip ?? "");
       // Cheap duplicate check before the costly hash; the unique indexes still decide under a race.
-      const clash = (await findUserByLogin(db, username)) ?? (await findUserByLogin(db, email));
+      const clash = (await direct.findUserByLogin(username)) ?? (await direct.findUserByLogin(email));
       if (clash) throw new ConnectError(`${clash.email === email ? "email" : "username"} already exists`, Code.AlreadyExists);
       const now = new Date(clock());
       const passwordHash = await deps.passwords.hash(input.password);
       // The welcome mail is queued in the same transaction: no mail for an account that was never stored.
-      const user = await db.transaction(async (tx) => {
-        const created = await insertUser(tx, { id: randomUUID(), username, email, passwordHash, roles: roleClaims([role]), displayName, createTime: now, updateTime: now });
+      const user = await store.write(async (tx) => {
+        const created = await tx.insertUser({ id: randomUUID(), username, email, passwordHash, roles: roleClaims([role]), displayName, createTime: now, updateTime: now });
         await enqueueMail(tx, clock, welcomeMail(created));
         return created;
       });
@@ -111,17 +113,17 @@ export function createAccounts(deps: AccountsDeps) {
      * RESOURCE_EXHAUSTED with a retry delay before any password is checked, whether or not the account exists.
      * `signal` ends a wait for a throttle slot (see login-throttle.ts).
      */
-    async login(input: { login: string; password: string; userAgent: string; ip: string; signal?: AbortSignal | undefined }): Promise<{ user: UserRow; tokens: TokenPair }> {
+    async login(input: { login: string; password: string; userAgent: string; ip: string; signal?: AbortSignal | undefined }): Promise<{ user: UserRecord; tokens: TokenPair }> {
       const client: ClientInfo = { ip: input.ip, userAgent: input.userAgent };
       const throttle = deps.throttle;
       const accountKey = throttle?.accountKey(input.login);
       const keys = throttle && accountKey ? [accountKey, ...throttle.ipKeys(input.ip)] : [];
       // A slot is reserved before the password is checked, so concurrent guesses cannot outrun the lock.
       const attempt = await throttle?.admit(keys, { signal: input.signal });
-      let user: UserRow | undefined;
+      let user: UserRecord | undefined;
       let ok: boolean;
       try {
-        user = await findUserByLogin(db, input.login);
+        user = await direct.findUserByLogin(input.login);
         ok = await deps.passwords.verify(user?.passwordHash, input.password);
       } catch (e) {
         // Nothing was learnt about the password: free the slot rather than count a failure.
@@ -130,13 +132,13 @@ export function createAccounts(deps: AccountsDeps) {
       }
       if (!user || !ok || user.disabled) {
         await attempt?.fail();
-        if (user) await recordActivity(db, clock, { userId: user.id, kind: "login.failed", client });
+        if (user) await recordActivity(direct, clock, { userId: user.id, kind: "login.failed", client });
         throw loginFailed();
       }
       // A success forgets the account's failures; IP counters only decay with time.
       await attempt?.release(accountKey ? [accountKey] : []);
-      const { session, refreshToken } = await openSession(db, clock, deps.sessionPolicy, { userId: user.id, userAgent: input.userAgent, ip: input.ip });
-      await recordActivity(db, clock, { userId: user.id, kind: "login.succeeded", client, sessionId: session.id });
+      const { session, refreshToken } = await openSession(store, clock, deps.sessionPolicy, { userId: user.id, userAgent: input.userAgent, ip: input.ip });
+      await recordActivity(direct, clock, { userId: user.id, kind: "login.succeeded", client, sessionId: session.id });
       return { user, tokens: await issuePair(user, session, refreshToken) };
     },
 
@@ -145,17 +147,17 @@ export function createAccounts(deps: AccountsDeps) {
      * window, where it gets the refresh token it was spent for again (with a fresh access token). All failures:
      * UNAUTHENTICATED.
      */
-    async refresh(token: string, input?: { client?: ClientInfo }): Promise<{ user: UserRow; tokens: TokenPair; sessionId: string }> {
+    async refresh(token: string, input?: { client?: ClientInfo }): Promise<{ user: UserRecord; tokens: TokenPair; sessionId: string }> {
       if (token === "" || token.length > 128) throw unauthenticated("invalid refresh token");
-      const result = await rotateRefreshToken(db, clock, deps.sessionPolicy, token);
+      const result = await rotateRefreshToken(store, clock, deps.sessionPolicy, token);
       if (result.kind === "reused") {
         deps.logger.warn("refresh token reuse: session revoked", { session_id: result.session.id, user_id: result.session.userId });
         hooks.sessionsEnded([result.session.id]);
-        await recordActivity(db, clock, { userId: result.session.userId, kind: "refresh_token.reused", sessionId: result.session.id, client: input?.client });
+        await recordActivity(direct, clock, { userId: result.session.userId, kind: "refresh_token.reused", sessionId: result.session.id, client: input?.client });
       }
       if (result.kind === "replayed") deps.logger.info("refresh token presented again within the grace window", { session_id: result.session.id });
       if (result.kind !== "rotated" && result.kind !== "replayed") throw unauthenticated("invalid refresh token");
-      const user = await findUserById(db, result.session.userId);
+      const user = await direct.findUserById(result.session.userId);
       if (!user || user.disabled) throw unauthenticated("invalid refresh token");
       return { user, tokens: await issuePair(user, result.session, result.refreshToken), sessionId: result.session.id };
     },
@@ -163,14 +165,14 @@ export function createAccounts(deps: AccountsDeps) {
     /** Ends the caller's session. */
     async logout(principal: Principal, client?: ClientInfo): Promise<void> {
       if (!principal.sessionId) return;
-      if (await revokeSession(db, clock, principal.subject, principal.sessionId, "logout")) {
-        await recordActivity(db, clock, { userId: principal.subject, kind: "logout", sessionId: principal.sessionId, client });
+      if (await revokeSession(direct, clock, principal.subject, principal.sessionId, "logout")) {
+        await recordActivity(direct, clock, { userId: principal.subject, kind: "logout", sessionId: principal.sessionId, client });
       }
       hooks.sessionsEnded([principal.sessionId]);
     },
 
-    async getUser(id: string): Promise<UserRow> {
-      const user = await findUserById(db, id);
+    async getUser(id: string): Promise<UserRecord> {
+      const user = await direct.findUserById(id);
       if (!user) throw unauthenticated("account no longer exists");
       return user;
     },

@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { and, desc, eq, lt, or } from "drizzle-orm";
-import type { Db } from "../../platform/src/db.js";
 import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";
-import { activity } from "./schema.js";
+import type { ActivityRecord } from "./model.js";
+import type { IdentityTx } from "./store.js";
 import { isUuid } from "./users.js";
 
 /** What can happen to an account; stored by these names, mapped to ActivityKind in the API. */
@@ -24,8 +23,6 @@ export const activityKinds = [
   "account.enabled",
 ] as const;
 export type ActivityKindName = (typeof activityKinds)[number];
-
-export type ActivityRow = typeof activity.$inferSelect;
 
 /** Where a request came from, as recorded with an event. */
 export interface ClientInfo {
@@ -63,9 +60,9 @@ export function uuidV7(ms: number): string {
 }
 
 /** Appends an event to the user's history, in the caller's transaction when given one. */
-export async function recordActivity(db: Db, clock: Clock, input: ActivityInput): Promise<void> {
+export async function recordActivity(tx: IdentityTx, clock: Clock, input: ActivityInput): Promise<void> {
   const now = clock();
-  await db.insert(activity).values({
+  await tx.insertActivity({
     id: uuidV7(now),
     userId: input.userId,
     kind: input.kind,
@@ -78,24 +75,15 @@ export async function recordActivity(db: Db, clock: Clock, input: ActivityInput)
 }
 
 /** One page of a user's history, newest first (keyset on create_time, id). INVALID_ARGUMENT on a bad page token. */
-export async function listActivity(db: Db, userId: string, request: { pageSize: number; pageToken: string }): Promise<Page<ActivityRow>> {
+export async function listActivity(tx: IdentityTx, userId: string, request: { pageSize: number; pageToken: string }): Promise<Page<ActivityRecord>> {
   const size = resolvePageSize(request.pageSize, identityPageSizes);
   const scope = `activity:${userId}`;
   const after = decodeTimeCursor(request.pageToken, scope);
-  const position =
-    after === undefined
-      ? undefined
-      : or(lt(activity.createTime, after.createTime), and(eq(activity.createTime, after.createTime), lt(activity.id, after.id)));
-  const rows = await db
-    .select()
-    .from(activity)
-    .where(and(eq(activity.userId, userId), position))
-    .orderBy(desc(activity.createTime), desc(activity.id))
-    .limit(size + 1);
+  const rows = await tx.listActivity(userId, after, size + 1);
   return pageOf(rows, size, (last) => encodeTimeCursor(scope, last));
 }
 
 /** Deletes events older than `retentionSeconds`. */
-export async function pruneActivity(db: Db, clock: Clock, retentionSeconds: number): Promise<void> {
-  await db.delete(activity).where(lt(activity.createTime, new Date(clock() - retentionSeconds * 1000)));
+export async function pruneActivity(tx: IdentityTx, clock: Clock, retentionSeconds: number): Promise<void> {
+  await tx.deleteActivityBefore(new Date(clock() - retentionSeconds * 1000));
 }

@@ -1,18 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { and, arrayContains, eq, sql } from "drizzle-orm";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { RegisterRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import { ConfigError } from "../../platform/src/config.js";
-import type { Db } from "../../platform/src/db.js";
 import { DomainError } from "../../platform/src/errors.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
 import type { AdminBootstrap } from "./config.js";
 import type { PasswordHasher } from "./passwords.js";
-import { users } from "./schema.js";
-import { findUserByLogin, insertUser, roleClaims } from "./users.js";
+import type { IdentityStore } from "./store.js";
+import { roleClaims } from "./users.js";
 import { checkPassword, normaliseEmail, normaliseUsername } from "./validation.js";
 
 /** The variable each RegisterRequest field comes from. */
@@ -45,19 +43,14 @@ export function validateAdminBootstrap(admin: AdminBootstrap): AdminBootstrap {
  * password is used only when creating. An existing account with the configured username or email is never
  * promoted (someone may have registered the name first); that is logged as an error.
  */
-export async function bootstrapAdmin(deps: { db: Db; clock: Clock; logger: Logger; passwords: PasswordHasher }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
+export async function bootstrapAdmin(deps: { store: IdentityStore; clock: Clock; logger: Logger; passwords: PasswordHasher }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
   const passwordHash = await deps.passwords.hash(admin.password);
-  const outcome = await deps.db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.admin_bootstrap'))`);
-    const [anyAdmin] = await tx
-      .select({ id: users.id })
-      .from(users)
-      .where(and(arrayContains(users.roles, ["admin"]), eq(users.disabled, false)))
-      .limit(1);
-    if (anyAdmin) return "exists";
-    if ((await findUserByLogin(tx, admin.username)) ?? (await findUserByLogin(tx, admin.email))) return "conflict";
+  const outcome = await deps.store.write(async (tx) => {
+    await tx.lockAdminBootstrap();
+    if (await tx.enabledAdminExists()) return "exists";
+    if ((await tx.findUserByLogin(admin.username)) ?? (await tx.findUserByLogin(admin.email))) return "conflict";
     const now = new Date(deps.clock());
-    await insertUser(tx, {
+    await tx.insertUser({
       id: randomUUID(),
       username: admin.username,
       email: admin.email,

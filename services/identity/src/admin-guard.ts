@@ -1,8 +1,6 @@
-import { and, arrayContains, eq, ne, sql } from "drizzle-orm";
-import type { Db } from "../../platform/src/db.js";
 import { failedPrecondition } from "../../platform/src/errors.js";
-import { users } from "./schema.js";
-import type { UserRow } from "./users.js";
+import type { UserRecord } from "./model.js";
+import type { IdentityTx } from "./store.js";
 
 /**
  * The platform always keeps at least one enabled administrator: a change that would take away the last one
@@ -10,13 +8,8 @@ import type { UserRow } from "./users.js";
  * the transaction making the change; the advisory lock serialises such changes, so two administrators demoting
  * each other at once cannot both succeed.
  */
-export async function keepAnAdmin(tx: Db, user: UserRow, action: string): Promise<void> {
+export async function keepAnAdmin(tx: IdentityTx, user: UserRecord, action: string): Promise<void> {
   if (!user.roles.includes("admin") || user.disabled) return;
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.admins'))`);
-  const [other] = await tx
-    .select({ id: users.id })
-    .from(users)
-    .where(and(arrayContains(users.roles, ["admin"]), eq(users.disabled, false), ne(users.id, user.id)))
-    .limit(1);
-  if (!other) throw failedPrecondition(`cannot ${action} the last enabled administrator`);
+  await tx.lockAdmins();
+  if (!(await tx.enabledAdminExists(user.id))) throw failedPrecondition(`cannot ${action} the last enabled administrator`);
 }

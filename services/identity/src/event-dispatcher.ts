@@ -1,14 +1,14 @@
-import { sql } from "drizzle-orm";
 import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
-import { rowsOf, type Db } from "../../platform/src/db.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Mesh } from "../../platform/src/mesh.js";
 import { createPollingLoop, type PollingLoop } from "../../platform/src/polling-loop.js";
 import type { ServiceClient } from "../../platform/src/service-client.js";
 import type { Clock } from "../../platform/src/service-module.js";
+import type { ClaimedDelivery } from "./model.js";
+import type { IdentityStore } from "./store.js";
 
 export interface EventDispatcherOptions {
-  db: Db;
+  store: IdentityStore;
   clock: Clock;
   logger: Logger;
   mesh: Mesh;
@@ -26,15 +26,6 @@ export interface EventDispatcherOptions {
   random?: () => number;
 }
 
-interface Claimed {
-  event_id: string;
-  destination: string;
-  attempts: number;
-  topic: string;
-  payload: { user_id?: string; enabled?: boolean; shop_owner?: boolean };
-  seq: string;
-}
-
 /**
  * Delivers identity's user events to every service that keeps user data, at least once, each destination on its
  * own. A pass claims due deliveries with FOR UPDATE SKIP LOCKED and leases them in the same statement, so two
@@ -45,12 +36,12 @@ interface Claimed {
  * highest sequence (SetUserStanding), so a redelivery after a lost acknowledgement is harmless.
  */
 export function createEventDispatcher(options: EventDispatcherOptions): PollingLoop {
-  const { db, clock, logger } = options;
+  const { store, clock, logger } = options;
   const batchSize = options.batchSize ?? 32;
   const random = options.random ?? Math.random;
   const clients = new Map<string, ServiceClient<typeof UserDataService>>(options.destinations.map((d) => [d, options.mesh.client(UserDataService, d)]));
 
-  const deliver = async (row: Claimed): Promise<void> => {
+  const deliver = async (row: ClaimedDelivery): Promise<void> => {
     const client = clients.get(row.destination);
     if (!client) throw new Error(`${row.destination} is not in USER_DATA_SERVICES`);
     const userId = row.payload.user_id ?? "";
@@ -65,21 +56,7 @@ export function createEventDispatcher(options: EventDispatcherOptions): PollingL
 
   const pass = async (stopped: () => boolean): Promise<number> => {
     const now = new Date(clock());
-    const claimed = rowsOf<Claimed>(
-      await db.execute(sql`
-        with due as (
-          select event_id, destination from identity.outbox_deliveries
-          where status = 'pending' and available_time <= ${now.toISOString()}::timestamptz
-          order by available_time
-          limit ${batchSize}
-          for update skip locked
-        )
-        update identity.outbox_deliveries d
-        set available_time = ${new Date(now.getTime() + options.leaseMs).toISOString()}::timestamptz, attempts = d.attempts + 1
-        from due, identity.outbox o
-        where d.event_id = due.event_id and d.destination = due.destination and o.id = d.event_id
-        returning d.event_id, d.destination, d.attempts, o.topic, o.payload, o.seq::text as seq`),
-    );
+    const claimed = await store.direct.claimDeliveries(now, new Date(now.getTime() + options.leaseMs), batchSize);
     if (claimed.length === 0 || stopped()) return 0;
     // A full batch means more may be due: the next pass follows at once.
     if (claimed.length === batchSize) queueMicrotask(() => loop.kick());
@@ -89,23 +66,12 @@ export function createEventDispatcher(options: EventDispatcherOptions): PollingL
           await deliver(row);
         } catch (e) {
           const delayMs = Math.min(options.maxRetryDelayMs, 250 * 2 ** Math.min(20, row.attempts - 1)) * (0.5 + random() / 2);
-          logger.warn("event delivery failed, will retry", { event_id: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts, retry_in_ms: Math.round(delayMs), error: e });
-          await db.execute(sql`
-            update identity.outbox_deliveries
-            set available_time = ${new Date(clock() + delayMs).toISOString()}::timestamptz, last_error = ${(e instanceof Error ? e.message : String(e)).slice(0, 500)}
-            where event_id = ${row.event_id} and destination = ${row.destination} and status = 'pending'`);
+          logger.warn("event delivery failed, will retry", { event_id: row.eventId, topic: row.topic, destination: row.destination, attempts: row.attempts, retry_in_ms: Math.round(delayMs), error: e });
+          await store.direct.deferDelivery(row.eventId, row.destination, new Date(clock() + delayMs), (e instanceof Error ? e.message : String(e)).slice(0, 500));
           return 0;
         }
-        // ISO text: drizzle's postgres.js driver leaves Date parameters of raw SQL to a serializer it turned off.
-        const at = new Date(clock()).toISOString();
-        await db.execute(sql`
-          update identity.outbox_deliveries set status = 'delivered', deliver_time = ${at}::timestamptz, last_error = null
-          where event_id = ${row.event_id} and destination = ${row.destination}`);
-        await db.execute(sql`
-          update identity.outbox set status = 'delivered', deliver_time = ${at}::timestamptz
-          where id = ${row.event_id} and status = 'pending'
-            and not exists (select 1 from identity.outbox_deliveries where event_id = ${row.event_id} and status <> 'delivered')`);
-        logger.info("event delivered", { event_id: row.event_id, topic: row.topic, destination: row.destination, attempts: row.attempts });
+        await store.direct.markDelivered(row.eventId, row.destination, new Date(clock()));
+        logger.info("event delivered", { event_id: row.eventId, topic: row.topic, destination: row.destination, attempts: row.attempts });
         return 1;
       }),
     );

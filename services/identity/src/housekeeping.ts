@@ -1,11 +1,9 @@
-import { and, eq, lt, ne } from "drizzle-orm";
-import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { pruneActivity } from "./activity.js";
 import type { LoginThrottle } from "./login-throttle.js";
 import type { RegistrationThrottle } from "./registration-throttle.js";
-import { outbox, passwordResetTokens } from "./schema.js";
 import { eraseExpiredSuccessors, type SessionPolicy } from "./sessions.js";
+import type { IdentityStore } from "./store.js";
 
 const DAY = 86_400_000;
 
@@ -16,7 +14,7 @@ const DAY = 86_400_000;
  * events stay).
  */
 export function createHousekeeping(options: {
-  db: Db;
+  store: IdentityStore;
   clock: Clock;
   throttle: LoginThrottle;
   registrationThrottle: RegistrationThrottle;
@@ -24,17 +22,16 @@ export function createHousekeeping(options: {
   activityRetentionSeconds: number;
   eventRetentionSeconds: number;
 }) {
-  const { db, clock } = options;
+  const { clock } = options;
+  const direct = options.store.direct;
   return async (): Promise<void> => {
     const now = clock();
     await options.throttle.prune();
     await options.registrationThrottle.prune();
-    await eraseExpiredSuccessors(db, clock, options.sessionPolicy);
-    await pruneActivity(db, clock, options.activityRetentionSeconds);
-    await db.delete(passwordResetTokens).where(lt(passwordResetTokens.expireTime, new Date(now - DAY)));
-    await db.delete(outbox).where(and(eq(outbox.topic, "mail"), eq(outbox.status, "delivered"), lt(outbox.deliverTime, new Date(now - 7 * DAY))));
-    await db
-      .delete(outbox)
-      .where(and(ne(outbox.topic, "mail"), eq(outbox.status, "delivered"), lt(outbox.deliverTime, new Date(now - options.eventRetentionSeconds * 1000))));
+    await eraseExpiredSuccessors(direct, clock, options.sessionPolicy);
+    await pruneActivity(direct, clock, options.activityRetentionSeconds);
+    await direct.deleteResetTokensExpiredBefore(new Date(now - DAY));
+    await direct.deleteMailDeliveredBefore(new Date(now - 7 * DAY));
+    await direct.deleteEventsDeliveredBefore(new Date(now - options.eventRetentionSeconds * 1000));
   };
 }

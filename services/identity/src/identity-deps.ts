@@ -1,4 +1,3 @@
-import type { Db } from "../../platform/src/db.js";
 import type { Logger } from "../../platform/src/logger.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
@@ -7,6 +6,7 @@ import type { LoginThrottle } from "./login-throttle.js";
 import type { PasswordHasher } from "./passwords.js";
 import type { RegistrationThrottle } from "./registration-throttle.js";
 import type { SessionPolicy } from "./sessions.js";
+import type { IdentityStore } from "./store.js";
 
 /**
  * Side effects that must follow a committed change in this process: the live-session cache forgets ended
@@ -26,7 +26,7 @@ export const noHooks: AccountHooks = { sessionsEnded: () => {}, principalChanged
 
 /** What the identity domain modules share; built once in service.ts. */
 export interface IdentityDeps {
-  db: Db;
+  store: IdentityStore;
   clock: Clock;
   logger: Logger;
   config: IdentityConfig;

@@ -1,13 +1,10 @@
 import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
 import { detachedFromCall } from "../../platform/src/call-scope.js";
-import type { Db } from "../../platform/src/db.js";
-import { rowsOf } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { ThrottleConfig } from "./config.js";
-import { loginThrottle, loginThrottleReservations } from "./schema.js";
+import type { IdentityStore, IdentityTx } from "./store.js";
 
 /** One counter: a hashed key and the failures it tolerates before locking. */
 export interface ThrottleKey {
@@ -52,8 +49,8 @@ const RESERVATION_TTL_MS = 60_000;
  * threshold therefore succeed, queued behind at most `threshold` hashes at a time, while wrong ones cannot
  * exceed it.
  */
-export function createLoginThrottle(options: { db: Db; clock: Clock; config: ThrottleConfig }) {
-  const { db, clock, config } = options;
+export function createLoginThrottle(options: { store: IdentityStore; clock: Clock; config: ThrottleConfig }) {
+  const { store, clock, config } = options;
   const hashed = (raw: string) => createHash("sha256").update(raw).digest("base64url");
   // One order for every transaction that locks counter rows, so two attempts sharing keys cannot deadlock.
   const sortedIds = (keys: readonly ThrottleKey[]) => [...new Set(keys.map((k) => k.id))].sort();
@@ -61,38 +58,26 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
   /** One admission try: the attempt, "full" when a key has no free slot; RESOURCE_EXHAUSTED when one is locked. */
   const tryAdmit = async (keys: readonly ThrottleKey[]): Promise<string | "full"> => {
     const now = clock();
-    const nowIso = new Date(now).toISOString();
     const resetBefore = now - config.failureReset * 1000;
     const byId = new Map(keys.map((k) => [k.id, k]));
-    return db.transaction(async (tx) => {
+    return store.write(async (tx) => {
       let until = 0;
       let full = false;
       for (const id of sortedIds(keys)) {
-        // An upsert that always writes locks the row even when it was deleted (by a success or pruning) a moment
-        // ago, which `insert … do nothing` followed by `select … for update` would miss.
-        const result = await tx.execute<{ failures: number; last_failure_time: string | Date; locked_until: string | Date | null }>(sql`
-          insert into ${loginThrottle} (key, failures, last_failure_time)
-          values (${id}, 0, ${nowIso}::timestamptz)
-          on conflict (key) do update set failures = ${loginThrottle.failures}
-          returning failures, last_failure_time, locked_until`);
-        const row = rowsOf<{ failures: number; last_failure_time: string | Date; locked_until: string | Date | null }>(result)[0];
-        const lockedUntil = row?.locked_until ? new Date(row.locked_until).getTime() : 0;
+        const row = await tx.lockThrottleKey(id, new Date(now));
+        const lockedUntil = row?.lockedUntil ? row.lockedUntil.getTime() : 0;
         until = Math.max(until, lockedUntil);
-        const failures = row && new Date(row.last_failure_time).getTime() >= resetBefore ? Number(row.failures) : 0;
+        const failures = row && row.lastFailureTime.getTime() >= resetBefore ? row.failures : 0;
         const max = byId.get(id)?.maxFailures ?? 1;
         const slots = failures < max ? max - failures : 1;
         // Slots are only ever added by a transaction holding this row, so the count cannot grow behind our back.
-        const [counted] = await tx
-          .select({ n: sql<number>`count(*)::int` })
-          .from(loginThrottleReservations)
-          .where(and(eq(loginThrottleReservations.key, id), gt(loginThrottleReservations.expireTime, new Date(now))));
-        if (Number(counted?.n ?? 0) >= slots) full = true;
+        if ((await tx.countReservations(id, new Date(now))) >= slots) full = true;
       }
       if (until > now) throw throttled(Math.ceil((until - now) / 1000));
       if (full) return "full";
       const attemptId = randomUUID();
       const expireTime = new Date(now + RESERVATION_TTL_MS);
-      await tx.insert(loginThrottleReservations).values(sortedIds(keys).map((key) => ({ attemptId, key, expireTime })));
+      await tx.insertReservations(attemptId, sortedIds(keys), expireTime);
       return attemptId;
     });
   };
@@ -109,19 +94,19 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
       async fail() {
         once();
         await detachedFromCall(() =>
-          db.transaction(async (tx) => {
+          store.write(async (tx) => {
             await countFailures(tx, keys);
-            await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
+            await tx.deleteReservations(attemptId);
           }),
         );
       },
       async release(forget = []) {
         once();
         await detachedFromCall(() =>
-          db.transaction(async (tx) => {
+          store.write(async (tx) => {
             // Freeing slots needs no row lock: it only ever makes room.
-            await tx.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
-            if (forget.length > 0) await tx.delete(loginThrottle).where(inArray(loginThrottle.key, sortedIds(forget)));
+            await tx.deleteReservations(attemptId);
+            if (forget.length > 0) await tx.deleteThrottleKeys(sortedIds(forget));
           }),
         );
       },
@@ -129,24 +114,16 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
   };
 
   /** Counts one failure against each key, locking those past their threshold. */
-  const countFailures = async (tx: Db, keys: readonly ThrottleKey[]): Promise<void> => {
+  const countFailures = async (tx: IdentityTx, keys: readonly ThrottleKey[]): Promise<void> => {
     const now = clock();
-    // Raw SQL gets ISO strings: the postgres.js driver under drizzle does not serialise Date parameters.
-    const resetBefore = new Date(now - config.failureReset * 1000).toISOString();
+    const resetBefore = new Date(now - config.failureReset * 1000);
     const byId = new Map(keys.map((k) => [k.id, k]));
     for (const id of sortedIds(keys)) {
       const max = byId.get(id)?.maxFailures ?? 1;
-      const result = await tx.execute<{ failures: number }>(sql`
-        insert into ${loginThrottle} (key, failures, last_failure_time)
-        values (${id}, 1, ${new Date(now).toISOString()}::timestamptz)
-        on conflict (key) do update set
-          failures = case when ${loginThrottle.lastFailureTime} < ${resetBefore}::timestamptz then 1 else ${loginThrottle.failures} + 1 end,
-          last_failure_time = excluded.last_failure_time
-        returning failures`);
-      const failures = Number(rowsOf<{ failures: number }>(result)[0]?.failures ?? 0);
+      const failures = await tx.countFailure(id, new Date(now), resetBefore);
       if (failures >= max) {
         const waitSeconds = Math.min(config.maxWait, config.waitIncrement * (failures - max + 1));
-        await tx.update(loginThrottle).set({ lockedUntil: new Date(now + waitSeconds * 1000) }).where(eq(loginThrottle.key, id));
+        await tx.setThrottleLock(id, new Date(now + waitSeconds * 1000));
       }
     }
   };
@@ -188,10 +165,8 @@ export function createLoginThrottle(options: { db: Db; clock: Clock; config: Thr
     /** Deletes counters that have been quiet for longer than the reset time and are not locked, and expired slots. */
     async prune(): Promise<void> {
       const now = clock();
-      await db
-        .delete(loginThrottle)
-        .where(and(lt(loginThrottle.lastFailureTime, new Date(now - config.failureReset * 1000)), sql`coalesce(${loginThrottle.lockedUntil} < ${new Date(now).toISOString()}::timestamptz, true)`));
-      await db.delete(loginThrottleReservations).where(lt(loginThrottleReservations.expireTime, new Date(now)));
+      await store.direct.deleteQuietThrottleKeys(new Date(now - config.failureReset * 1000), new Date(now));
+      await store.direct.deleteReservationsExpiredBefore(new Date(now));
     },
   };
 }

@@ -1,31 +1,24 @@
-import { randomUUID } from "node:crypto";
-import { and, eq, inArray, lte, sql } from "drizzle-orm";
-import type { Db } from "../../platform/src/db.js";
 import type { Logger } from "../../platform/src/logger.js";
 import { createPollingLoop, type PollingLoop } from "../../platform/src/polling-loop.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { Mail, Mailer } from "./mailer.js";
-import { outbox, outboxDeliveries } from "./schema.js";
+import type { IdentityStore, IdentityTx } from "./store.js";
 
 /** Queues `mail` in the caller's transaction; it is sent after commit by the dispatcher. */
-export async function enqueueMail(tx: Db, clock: Clock, mail: Mail): Promise<void> {
-  const now = new Date(clock());
-  await tx.insert(outbox).values({ id: randomUUID(), topic: "mail", payload: mail, createTime: now, availableTime: now });
+export async function enqueueMail(tx: IdentityTx, clock: Clock, mail: Mail): Promise<void> {
+  await tx.insertMail(mail, new Date(clock()));
 }
 
 /**
  * Records a domain event for other services in the caller's transaction (such as `user.deleted`), owed to each of
  * `destinations`; the event dispatcher (event-dispatcher.ts) delivers it to each after commit.
  */
-export async function enqueueEvent(tx: Db, clock: Clock, destinations: readonly string[], topic: string, payload: Record<string, unknown>): Promise<void> {
-  const now = new Date(clock());
-  const id = randomUUID();
-  await tx.insert(outbox).values({ id, topic, payload, createTime: now, availableTime: now, ...(destinations.length === 0 ? { status: "delivered", deliverTime: now } : {}) });
-  if (destinations.length > 0) await tx.insert(outboxDeliveries).values(destinations.map((destination) => ({ eventId: id, destination, availableTime: now })));
+export async function enqueueEvent(tx: IdentityTx, clock: Clock, destinations: readonly string[], topic: string, payload: Record<string, unknown>): Promise<void> {
+  await tx.insertEvent({ topic, payload, destinations, now: new Date(clock()) });
 }
 
 export interface MailDispatcherOptions {
-  db: Db;
+  store: IdentityStore;
   clock: Clock;
   mailer: Mailer;
   logger: Logger;
@@ -48,7 +41,7 @@ export type MailDispatcher = PollingLoop;
  * delivered — its body is scrubbed, as reset mail carries a token — or schedules a retry with back-off.
  */
 export function createMailDispatcher(options: MailDispatcherOptions): MailDispatcher {
-  const { db, clock, logger } = options;
+  const { store, clock, logger } = options;
   const batchSize = options.batchSize ?? 20;
   const leaseMs = options.leaseMs ?? 60_000;
   const maxAttempts = options.maxAttempts ?? 10;
@@ -56,44 +49,24 @@ export function createMailDispatcher(options: MailDispatcherOptions): MailDispat
 
   const pass = async (stopped: () => boolean): Promise<number> => {
     const now = clock();
-    const claimed = await db.transaction(async (tx) => {
-      const due = await tx
-        .select({ id: outbox.id })
-        .from(outbox)
-        .where(and(eq(outbox.topic, "mail"), eq(outbox.status, "pending"), lte(outbox.availableTime, new Date(now))))
-        .orderBy(outbox.availableTime)
-        .limit(batchSize)
-        .for("update", { skipLocked: true });
-      if (due.length === 0) return [];
-      return tx
-        .update(outbox)
-        .set({ availableTime: new Date(now + leaseMs), attempts: sql`${outbox.attempts} + 1` })
-        .where(inArray(outbox.id, due.map((r) => r.id)))
-        .returning();
-    });
+    const claimed = await store.write((tx) => tx.claimMail(new Date(now), new Date(now + leaseMs), batchSize));
     let sent = 0;
     for (const row of claimed) {
       if (stopped()) break;
       const mail = row.payload as Mail;
       try {
         await options.mailer.send(mail);
-        await db
-          .update(outbox)
-          .set({ status: "delivered", deliverTime: new Date(clock()), payload: { to: mail.to, subject: mail.subject }, lastError: null })
-          .where(eq(outbox.id, row.id));
+        await store.direct.markMailSent(row.id, new Date(clock()), { to: mail.to, subject: mail.subject });
         sent++;
       } catch (e) {
         const gaveUp = row.attempts >= maxAttempts;
         const backoffMs = Math.min(3_600_000, 5_000 * 2 ** (row.attempts - 1));
         logger.warn(gaveUp ? "mail failed, giving up" : "mail failed, will retry", { outbox_id: row.id, attempts: row.attempts, error: e });
-        await db
-          .update(outbox)
-          .set({
-            status: gaveUp ? "failed" : "pending",
-            availableTime: new Date(clock() + backoffMs),
-            lastError: e instanceof Error ? e.message.slice(0, 500) : String(e).slice(0, 500),
-          })
-          .where(eq(outbox.id, row.id));
+        await store.direct.markMailFailed(row.id, {
+          gaveUp,
+          retryTime: new Date(clock() + backoffMs),
+          error: e instanceof Error ? e.message.slice(0, 500) : String(e).slice(0, 500),
+        });
       }
     }
     if (options.housekeeping && clock() - lastHousekeeping > 60_000) {

@@ -1,10 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { and, desc, eq, gt, isNull } from "drizzle-orm";
 import { ChangePasswordRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
 import type { Principal } from "../../platform/src/context.js";
 import { invalidArgument, unauthenticated } from "../../platform/src/errors.js";
-import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
@@ -13,9 +11,9 @@ import { passwordChangedMail, passwordResetMail } from "./mail-templates.js";
 import { createJobQueue } from "./job-queue.js";
 import { enqueueMail } from "./outbox.js";
 import { confirmPassword } from "./reauthentication.js";
-import { passwordResetTokens, users } from "./schema.js";
+import type { UserRecord } from "./model.js";
 import { revokeAllSessions } from "./sessions.js";
-import { findUserById, findUserByLogin, type UserRow } from "./users.js";
+import type { IdentityTx } from "./store.js";
 import { checkPassword, normaliseEmail } from "./validation.js";
 
 const hashResetToken = (token: string) => createHash("sha256").update(token).digest("base64url");
@@ -25,11 +23,8 @@ const badResetToken = () => invalidArgument("reset_token", "is invalid, expired 
  * Marks every unspent reset token of the user spent: a password change or reset voids the ones in flight, and so
  * does an email change (those tokens went to the old address, which may be why it is being replaced).
  */
-export async function spendResetTokens(tx: Db, clock: Clock, userId: string): Promise<void> {
-  await tx
-    .update(passwordResetTokens)
-    .set({ spendTime: new Date(clock()) })
-    .where(and(eq(passwordResetTokens.userId, userId), isNull(passwordResetTokens.spendTime)));
+export async function spendResetTokens(tx: IdentityTx, clock: Clock, userId: string): Promise<void> {
+  await tx.spendUserResetTokens(userId, new Date(clock()));
 }
 
 export interface PasswordManagementOptions {
@@ -42,7 +37,8 @@ export interface PasswordManagementOptions {
 
 /** ChangePassword, RequestPasswordReset and ResetPassword. */
 export function createPasswordManagement(deps: IdentityDeps, options: PasswordManagementOptions = {}) {
-  const { db, clock, logger, config, hooks } = deps;
+  const { store, clock, logger, config, hooks } = deps;
+  const direct = store.direct;
   const checkRequest = createRequestCheck();
   /**
    * ResetPasswordRequest.new_password carries no field rule, because the interceptor would check it before the
@@ -52,15 +48,15 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
   const checkNewPasswordLength = (newPassword: string) => checkRequest(ChangePasswordRequestSchema, create(ChangePasswordRequestSchema, { newPassword }));
 
   const setPassword = async (
-    tx: Db,
-    user: UserRow,
+    tx: IdentityTx,
+    user: UserRecord,
     passwordHash: string,
     how: "changed" | "reset",
     keepSessionId: string | undefined,
     client: ClientInfo,
     sessionId?: string,
   ): Promise<string[]> => {
-    await tx.update(users).set({ passwordHash, updateTime: new Date(clock()) }).where(eq(users.id, user.id));
+    await tx.setPasswordHash(user.id, passwordHash, new Date(clock()));
     const ended = await revokeAllSessions(tx, clock, user.id, how === "reset" ? "password_reset" : "password_changed", keepSessionId);
     await spendResetTokens(tx, clock, user.id);
     await recordActivity(tx, clock, { userId: user.id, kind: how === "reset" ? "password.reset" : "password.changed", client, sessionId });
@@ -68,19 +64,13 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
     return ended;
   };
 
-  const createResetToken = async (user: UserRow, client: ClientInfo): Promise<void> => {
+  const createResetToken = async (user: UserRecord, client: ClientInfo): Promise<void> => {
     const now = clock();
     const token = randomBytes(32).toString("base64url");
-    const queued = await db.transaction(async (tx) => {
+    const queued = await store.write(async (tx) => {
       // At most one mail per interval, so the form cannot be used to flood someone's mailbox.
-      const [latest] = await tx
-        .select({ createTime: passwordResetTokens.createTime })
-        .from(passwordResetTokens)
-        .where(and(eq(passwordResetTokens.userId, user.id), gt(passwordResetTokens.createTime, new Date(now - config.passwordResetInterval * 1000))))
-        .orderBy(desc(passwordResetTokens.createTime))
-        .limit(1);
-      if (latest) return false;
-      await tx.insert(passwordResetTokens).values({
+      if (await tx.resetTokenCreatedAfter(user.id, new Date(now - config.passwordResetInterval * 1000))) return false;
+      await tx.insertResetToken({
         tokenHash: hashResetToken(token),
         userId: user.id,
         createTime: new Date(now),
@@ -101,7 +91,7 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
     maxPending: options.maxPendingResets ?? 1000,
     concurrency: 4,
     async run({ email, client }) {
-      const user = await findUserByLogin(db, email);
+      const user = await direct.findUserByLogin(email);
       if (!user || user.disabled || user.email !== email) return;
       await createResetToken(user, client);
     },
@@ -115,13 +105,13 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
      * RESOURCE_EXHAUSTED when wrong current passwords were tried too often.
      */
     async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<void> {
-      const user = await findUserById(db, principal.subject);
+      const user = await direct.findUserById(principal.subject);
       if (!user) throw unauthenticated("account no longer exists");
       checkPassword(input.newPassword, user, "new_password");
       if (input.newPassword === input.currentPassword) throw invalidArgument("new_password", "must differ from the current password");
       await confirmPassword(deps, user, input.currentPassword, client, "current_password");
       const passwordHash = await deps.passwords.hash(input.newPassword);
-      const ended = await db.transaction((tx) => setPassword(tx, user, passwordHash, "changed", principal.sessionId, client, principal.sessionId));
+      const ended = await store.write((tx) => setPassword(tx, user, passwordHash, "changed", principal.sessionId, client, principal.sessionId));
       hooks.sessionsEnded(ended);
       hooks.mailQueued();
     },
@@ -147,23 +137,15 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
       if (input.resetToken === "" || input.resetToken.length > 128) throw badResetToken();
       const tokenHash = hashResetToken(input.resetToken);
       const now = new Date(clock());
-      const [found] = await db
-        .select({ userId: passwordResetTokens.userId })
-        .from(passwordResetTokens)
-        .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.spendTime), gt(passwordResetTokens.expireTime, now)));
-      const user = found ? await findUserById(db, found.userId) : undefined;
+      const found = await direct.findLiveResetToken(tokenHash, now);
+      const user = found ? await direct.findUserById(found.userId) : undefined;
       if (!user || user.disabled) throw badResetToken();
       checkNewPasswordLength(input.newPassword);
       checkPassword(input.newPassword, user, "new_password");
       const passwordHash = await deps.passwords.hash(input.newPassword);
-      const ended = await db.transaction(async (tx) => {
+      const ended = await store.write(async (tx) => {
         // Spending is the guard: of two concurrent uses of one token only one updates the row.
-        const spent = await tx
-          .update(passwordResetTokens)
-          .set({ spendTime: new Date(clock()) })
-          .where(and(eq(passwordResetTokens.tokenHash, tokenHash), isNull(passwordResetTokens.spendTime), gt(passwordResetTokens.expireTime, new Date(clock()))))
-          .returning({ userId: passwordResetTokens.userId });
-        if (spent.length === 0) throw badResetToken();
+        if (!(await tx.spendResetToken(tokenHash, new Date(clock())))) throw badResetToken();
         return setPassword(tx, user, passwordHash, "reset", undefined, client);
       });
       hooks.sessionsEnded(ended);

@@ -1,6 +1,5 @@
-import { eq } from "drizzle-orm";
 import type { Principal } from "../../platform/src/context.js";
-import { alreadyExists, invalidArgument, sqlState, unauthenticated } from "../../platform/src/errors.js";
+import { alreadyExists, invalidArgument, unauthenticated } from "../../platform/src/errors.js";
 import { deleteAccount } from "./account-deletion.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
@@ -8,8 +7,7 @@ import { emailChangedMail } from "./mail-templates.js";
 import { enqueueMail } from "./outbox.js";
 import { spendResetTokens } from "./password-management.js";
 import { confirmPassword } from "./reauthentication.js";
-import { users } from "./schema.js";
-import { findUserById, findUserByLogin, type UserRow } from "./users.js";
+import type { ProfileChange, UserRecord } from "./model.js";
 import {
   normaliseCurrencyCode,
   normaliseDisplayName,
@@ -44,14 +42,14 @@ export const profilePaths = [
 ] as const;
 export type ProfilePath = (typeof profilePaths)[number];
 
-type UserUpdate = Partial<Pick<UserRow, "displayName" | "phoneNumber" | "email" | "languageCode" | "currencyCode" | "marketingOptIn" | "notificationChannels">>;
+type UserUpdate = ProfileChange;
 
 /** UpdateMe and DeleteMe. */
 export function createProfiles(deps: IdentityDeps) {
-  const { db, clock, hooks } = deps;
+  const { store, clock, hooks } = deps;
 
-  const currentUser = async (principal: Principal): Promise<UserRow> => {
-    const user = await findUserById(db, principal.subject);
+  const currentUser = async (principal: Principal): Promise<UserRecord> => {
+    const user = await store.direct.findUserById(principal.subject);
     if (!user) throw unauthenticated("account no longer exists");
     return user;
   };
@@ -65,7 +63,7 @@ export function createProfiles(deps: IdentityDeps) {
      * address; throttled like logins, RESOURCE_EXHAUSTED), must be free (ALREADY_EXISTS), and is announced to the
      * old address. Records the changed fields in the user's history.
      */
-    async updateMe(principal: Principal, input: ProfileInput, mask: ReadonlySet<ProfilePath>, currentPassword: string, client: ClientInfo): Promise<UserRow> {
+    async updateMe(principal: Principal, input: ProfileInput, mask: ReadonlySet<ProfilePath>, currentPassword: string, client: ClientInfo): Promise<UserRecord> {
       const user = await currentUser(principal);
       const prefs = input.preferences ?? { languageCode: "", currencyCode: "", marketingOptIn: false, notificationChannels: [] };
       const next: UserUpdate = {};
@@ -92,27 +90,22 @@ export function createProfiles(deps: IdentityDeps) {
         // answer whether or not the address is taken, and counts against the re-authentication throttle.
         if (currentPassword === "") throw invalidArgument("current_password", "is required to change the email");
         await confirmPassword(deps, user, currentPassword, client, "current_password");
-        const taken = await findUserByLogin(db, update.email ?? "");
+        const taken = await store.direct.findUserByLogin(update.email ?? "");
         if (taken && taken.id !== user.id) throw alreadyExists("email");
       }
       const names = changed.filter((k) => k !== "email").map((k) => fieldNames[k]);
-      let updated: UserRow;
-      try {
-        updated = await db.transaction(async (tx) => {
-          const [row] = await tx.update(users).set({ ...update, updateTime: new Date(clock()) }).where(eq(users.id, user.id)).returning();
-          if (!row) throw unauthenticated("account no longer exists");
-          if (names.length > 0) await recordActivity(tx, clock, { userId: user.id, kind: "profile.updated", client, sessionId: principal.sessionId, changedFields: names });
-          if (emailChange) {
-            await recordActivity(tx, clock, { userId: user.id, kind: "email.changed", client, sessionId: principal.sessionId, changedFields: ["email"] });
-            await spendResetTokens(tx, clock, user.id);
-            await enqueueMail(tx, clock, emailChangedMail({ oldEmail: user.email, newEmail: row.email, displayName: row.displayName }));
-          }
-          return row;
-        });
-      } catch (e) {
-        if (sqlState(e) === "23505") throw alreadyExists("email");
-        throw e;
-      }
+      // A taken email (a race past the check above) is ALREADY_EXISTS from the store.
+      const updated = await store.write(async (tx) => {
+        const row = await tx.updateUser(user.id, { ...update, updateTime: new Date(clock()) });
+        if (!row) throw unauthenticated("account no longer exists");
+        if (names.length > 0) await recordActivity(tx, clock, { userId: user.id, kind: "profile.updated", client, sessionId: principal.sessionId, changedFields: names });
+        if (emailChange) {
+          await recordActivity(tx, clock, { userId: user.id, kind: "email.changed", client, sessionId: principal.sessionId, changedFields: ["email"] });
+          await spendResetTokens(tx, clock, user.id);
+          await enqueueMail(tx, clock, emailChangedMail({ oldEmail: user.email, newEmail: row.email, displayName: row.displayName }));
+        }
+        return row;
+      });
       if (emailChange) hooks.mailQueued();
       return updated;
     },
@@ -124,7 +117,7 @@ export function createProfiles(deps: IdentityDeps) {
     async deleteMe(principal: Principal, password: string, client: ClientInfo): Promise<void> {
       const user = await currentUser(principal);
       await confirmPassword(deps, user, password, client, "password");
-      await deleteAccount(db, clock, deps.config.events.destinations, user.id, "self");
+      await deleteAccount(store, clock, deps.config.events.destinations, user.id, "self");
       hooks.principalChanged(user.id);
       hooks.eventQueued();
     },

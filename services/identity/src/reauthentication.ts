@@ -1,7 +1,7 @@
 import { invalidArgument } from "../../platform/src/errors.js";
 import type { ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
-import type { UserRow } from "./users.js";
+import type { UserRecord } from "./model.js";
 
 /**
  * Checks a signed-in user's password before a sensitive change (password, email, account deletion). Wrong
@@ -9,7 +9,7 @@ import type { UserRow } from "./users.js";
  * used to guess the password; a locked counter answers RESOURCE_EXHAUSTED. A wrong or missing password is
  * INVALID_ARGUMENT naming `field`.
  */
-export async function confirmPassword(deps: Pick<IdentityDeps, "throttle" | "passwords">, user: UserRow, password: string, client: ClientInfo, field: string): Promise<void> {
+export async function confirmPassword(deps: Pick<IdentityDeps, "throttle" | "passwords">, user: UserRecord, password: string, client: ClientInfo, field: string): Promise<void> {
   if (password === "") throw invalidArgument(field, "is required");
   const keys = [deps.throttle.userKey(user.id), ...deps.throttle.ipKeys(client.ip)];
   // A slot is reserved before the check, as for logins, so concurrent guesses cannot outrun the lock.

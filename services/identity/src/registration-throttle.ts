@@ -1,11 +1,8 @@
 import { createHash } from "node:crypto";
-import { lt, sql } from "drizzle-orm";
-import type { Db } from "../../platform/src/db.js";
-import { rowsOf } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import type { RegistrationThrottleConfig } from "./config.js";
 import { throttled } from "./login-throttle.js";
-import { registrationThrottle } from "./schema.js";
+import type { IdentityStore } from "./store.js";
 
 /**
  * Register limit per client IP: at most `ipMaxAttempts` registrations in each window of `window` seconds. Every
@@ -14,8 +11,8 @@ import { registrationThrottle } from "./schema.js";
  * costs an argon2 hash and a welcome mail). Malformed requests are refused before they count; they reveal
  * nothing and cost nothing.
  */
-export function createRegistrationThrottle(options: { db: Db; clock: Clock; config: RegistrationThrottleConfig }) {
-  const { db, clock, config } = options;
+export function createRegistrationThrottle(options: { store: IdentityStore; clock: Clock; config: RegistrationThrottleConfig }) {
+  const { store, clock, config } = options;
   const keyOf = (ip: string) => createHash("sha256").update(`register-ip:${ip}`).digest("base64url");
 
   return {
@@ -28,26 +25,16 @@ export function createRegistrationThrottle(options: { db: Db; clock: Clock; conf
     async admit(ip: string): Promise<void> {
       if (ip === "") return;
       const now = clock();
-      // Raw SQL gets ISO strings: the postgres.js driver under drizzle does not serialise Date parameters.
-      const nowIso = new Date(now).toISOString();
-      const windowOver = new Date(now - config.window * 1000).toISOString();
       // Refused attempts keep counting, capped just past the limit; they never extend the window.
-      const result = await db.execute<{ attempts: number; window_start: string | Date }>(sql`
-        insert into ${registrationThrottle} (key, window_start, attempts)
-        values (${keyOf(ip)}, ${nowIso}::timestamptz, 1)
-        on conflict (key) do update set
-          window_start = case when ${registrationThrottle.windowStart} <= ${windowOver}::timestamptz then excluded.window_start else ${registrationThrottle.windowStart} end,
-          attempts = case when ${registrationThrottle.windowStart} <= ${windowOver}::timestamptz then 1 else least(${registrationThrottle.attempts} + 1, ${config.ipMaxAttempts + 1}) end
-        returning attempts, window_start`);
-      const row = rowsOf<{ attempts: number; window_start: string | Date }>(result)[0];
-      if (!row || Number(row.attempts) <= config.ipMaxAttempts) return;
-      const windowEnd = new Date(row.window_start).getTime() + config.window * 1000;
+      const row = await store.direct.countRegistration(keyOf(ip), new Date(now), new Date(now - config.window * 1000), config.ipMaxAttempts + 1);
+      if (!row || row.attempts <= config.ipMaxAttempts) return;
+      const windowEnd = row.windowStart.getTime() + config.window * 1000;
       throw throttled(Math.ceil((windowEnd - now) / 1000), "too many registrations from this address");
     },
 
     /** Deletes the rows of windows that are over. */
     async prune(): Promise<void> {
-      await db.delete(registrationThrottle).where(lt(registrationThrottle.windowStart, new Date(clock() - config.window * 1000)));
+      await store.direct.deleteRegistrationWindowsBefore(new Date(clock() - config.window * 1000));
     },
   };
 }

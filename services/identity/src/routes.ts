@@ -6,17 +6,17 @@ import type { PublicJwk } from "../../platform/src/auth/jwks.js";
 import { kClientInfo, requirePrincipal } from "../../platform/src/context.js";
 import type { Accounts } from "./accounts.js";
 import { listActivity } from "./activity.js";
-import type { Db } from "../../platform/src/db.js";
 import type { PasswordManagement } from "./password-management.js";
 import { listPendingDeliveries } from "./pending-deliveries.js";
 import type { Profiles } from "./profiles.js";
 import type { ServiceAccounts } from "./service-accounts.js";
 import type { SessionManagement } from "./session-management.js";
+import type { IdentityStore } from "./store.js";
 import type { UserAdmin } from "./user-admin.js";
 import { profileFromProto, profileMaskFromProto, toActivityProto, toServiceAccountProto, toSessionProto, toUserProto } from "./user-proto.js";
 
 export interface IdentityHandlers {
-  db: Db;
+  store: IdentityStore;
   accounts: Accounts;
   passwords: PasswordManagement;
   profiles: Profiles;
@@ -97,7 +97,7 @@ export function identityRoutes(h: IdentityHandlers): (router: ConnectRouter) => 
         return {};
       },
       async listActivity(req, ctx) {
-        const page = await listActivity(h.db, requirePrincipal(ctx).subject, req);
+        const page = await listActivity(h.store.direct, requirePrincipal(ctx).subject, req);
         return { events: page.items.map(toActivityProto), nextPageToken: page.nextPageToken };
       },
       async listUsers(req) {
@@ -122,7 +122,7 @@ export function identityRoutes(h: IdentityHandlers): (router: ConnectRouter) => 
         return { serviceAccount: toServiceAccountProto(account), clientSecret };
       },
       async listPendingDeliveries(req) {
-        const page = await listPendingDeliveries(h.db, req);
+        const page = await listPendingDeliveries(h.store.direct, req);
         return {
           deliveries: page.items.map((d) => ({ ...d, createTime: timestampFromDate(d.createTime), nextAttemptTime: timestampFromDate(d.nextAttemptTime) })),
           nextPageToken: page.nextPageToken,

@@ -1,15 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { asc, eq, gt } from "drizzle-orm";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import type { Principal } from "../../platform/src/context.js";
-import { alreadyExists, notFound, sqlState, unauthenticated } from "../../platform/src/errors.js";
+import { notFound, unauthenticated } from "../../platform/src/errors.js";
 import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cursors.js";
-import { serviceAccounts } from "./schema.js";
+import type { ServiceAccountRecord } from "./model.js";
 import { isUuid } from "./users.js";
-
-export type ServiceAccountRow = typeof serviceAccounts.$inferSelect;
 
 const clientIdPattern = /^svc_[0-9a-f]{24}$/;
 
@@ -21,8 +18,9 @@ const hashSecret = (secret: string) => createHash("sha256").update(secret).diges
 const invalidClient = () => unauthenticated("invalid client credentials");
 
 /** Service accounts and the client-credentials grant (RFC 6749 §4.4, tokens shaped per RFC 9068). */
-export function createServiceAccounts(deps: Pick<IdentityDeps, "db" | "clock" | "signAccessToken" | "hooks">) {
-  const { db, clock } = deps;
+export function createServiceAccounts(deps: Pick<IdentityDeps, "store" | "clock" | "signAccessToken" | "hooks">) {
+  const { clock } = deps;
+  const direct = deps.store.direct;
   // Compared against when the client id is unknown, so unknown and known ids cost the same.
   const dummyHash = hashSecret(randomBytes(32).toString("base64url"));
 
@@ -31,38 +29,25 @@ export function createServiceAccounts(deps: Pick<IdentityDeps, "db" | "clock" | 
      * Creates an account and returns its secret, which is stored only as a hash. The name keeps
      * CreateServiceAccountRequest.name's field rule and is stored trimmed, in lower case; ALREADY_EXISTS when taken.
      */
-    async create(actor: Principal, rawName: string): Promise<{ account: ServiceAccountRow; clientSecret: string }> {
+    async create(actor: Principal, rawName: string): Promise<{ account: ServiceAccountRecord; clientSecret: string }> {
       const name = rawName.trim().toLowerCase();
       const clientSecret = `gsk_${randomBytes(32).toString("base64url")}`;
-      try {
-        const [account] = await db
-          .insert(serviceAccounts)
-          .values({
-            clientId: `svc_${randomBytes(12).toString("hex")}`,
-            name,
-            secretHash: hashSecret(clientSecret).toString("base64url"),
-            createTime: new Date(clock()),
-            createdBy: isUuid(actor.subject) ? actor.subject : null,
-          })
-          .returning();
-        if (!account) throw new Error("insert returned nothing");
-        return { account, clientSecret };
-      } catch (e) {
-        if (sqlState(e) === "23505") throw alreadyExists("service account name");
-        throw e;
-      }
+      // A taken name is ALREADY_EXISTS from the store.
+      const account = await direct.insertServiceAccount({
+        clientId: `svc_${randomBytes(12).toString("hex")}`,
+        name,
+        secretHash: hashSecret(clientSecret).toString("base64url"),
+        createTime: new Date(clock()),
+        createdBy: isUuid(actor.subject) ? actor.subject : null,
+      });
+      return { account, clientSecret };
     },
 
     /** Accounts ordered by name. INVALID_ARGUMENT on a page token not issued for this query. */
-    async list(request: { pageSize: number; pageToken: string }): Promise<Page<ServiceAccountRow>> {
+    async list(request: { pageSize: number; pageToken: string }): Promise<Page<ServiceAccountRecord>> {
       const size = resolvePageSize(request.pageSize, identityPageSizes);
       const after = decodeNameCursor(request.pageToken, "service-accounts");
-      const rows = await db
-        .select()
-        .from(serviceAccounts)
-        .where(after === undefined ? undefined : gt(serviceAccounts.name, after))
-        .orderBy(asc(serviceAccounts.name))
-        .limit(size + 1);
+      const rows = await direct.listServiceAccounts(after, size + 1);
       return pageOf(rows, size, (last) => encodeNameCursor("service-accounts", last.name));
     },
 
@@ -70,16 +55,14 @@ export function createServiceAccounts(deps: Pick<IdentityDeps, "db" | "clock" | 
     async delete(clientId: string): Promise<void> {
       // Nothing but an issued client id can name an account; anything else (a NUL, say) never reaches SQL.
       if (!clientIdPattern.test(clientId)) throw notFound("service account");
-      const rows = await db.delete(serviceAccounts).where(eq(serviceAccounts.clientId, clientId)).returning({ clientId: serviceAccounts.clientId });
-      if (rows.length === 0) throw notFound("service account");
+      if (!(await direct.deleteServiceAccount(clientId))) throw notFound("service account");
       deps.hooks.principalChanged(clientId);
     },
 
     /** True while the account exists. */
     async exists(clientId: string): Promise<boolean> {
       if (!clientIdPattern.test(clientId)) return false;
-      const [row] = await db.select({ clientId: serviceAccounts.clientId }).from(serviceAccounts).where(eq(serviceAccounts.clientId, clientId));
-      return row !== undefined;
+      return direct.serviceAccountExists(clientId);
     },
 
     /**
@@ -87,12 +70,12 @@ export function createServiceAccounts(deps: Pick<IdentityDeps, "db" | "clock" | 
      * and no session. Any failure is the same UNAUTHENTICATED.
      */
     async issueToken(clientId: string, clientSecret: string): Promise<{ accessToken: string; expiresIn: number }> {
-      const [account] = clientIdPattern.test(clientId) ? await db.select().from(serviceAccounts).where(eq(serviceAccounts.clientId, clientId)) : [];
+      const account = clientIdPattern.test(clientId) ? await direct.findServiceAccount(clientId) : undefined;
       const presented = hashSecret(clientSecret);
       const stored = account ? Buffer.from(account.secretHash, "base64url") : dummyHash;
       const match = stored.length === presented.length && timingSafeEqual(stored, presented);
       if (!account || !match || clientSecret === "") throw invalidClient();
-      await db.update(serviceAccounts).set({ lastUsedTime: new Date(clock()) }).where(eq(serviceAccounts.clientId, account.clientId));
+      await direct.touchServiceAccount(account.clientId, new Date(clock()));
       const { token, expiresIn } = await deps.signAccessToken({ subject: account.clientId, roles: [Role.SERVICE], sessionId: "", clientId: account.clientId });
       return { accessToken: token, expiresIn };
     },

@@ -23,6 +23,7 @@ import { createServiceAccounts } from "./service-accounts.js";
 import { createSessionCheck } from "./session-check.js";
 import { createSessionManagement } from "./session-management.js";
 import { createSigningKeyRing } from "./signing-keys.js";
+import { createIdentityStore } from "./store.js";
 import { createUserAdmin } from "./user-admin.js";
 import { createPasswordHasher } from "./passwords.js";
 
@@ -32,27 +33,28 @@ export const identityService: ServiceDefinition = {
   async build({ db, env, logger, clock, mesh }) {
     const config = readIdentityConfig(env);
     const admin = config.admin && validateAdminBootstrap(config.admin);
-    const keys = createSigningKeyRing({ db, clock, retainSeconds: config.accessTokenTtl + 60, refreshMs: config.keyRefreshMs, publishAheadSeconds: config.signingKeyPublishAhead });
+    const store = createIdentityStore(db);
+    const keys = createSigningKeyRing({ store, clock, retainSeconds: config.accessTokenTtl + 60, refreshMs: config.keyRefreshMs, publishAheadSeconds: config.signingKeyPublishAhead });
     await keys.reload();
     const signAccessToken = createAccessTokenSigner({ keys, clock, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtl });
     const sessionPolicy = { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime, refreshReuseGraceSeconds: config.refreshReuseGrace };
-    const throttle = createLoginThrottle({ db, clock, config: config.throttle });
-    const registrationThrottle = createRegistrationThrottle({ db, clock, config: config.registrationThrottle });
+    const throttle = createLoginThrottle({ store, clock, config: config.throttle });
+    const registrationThrottle = createRegistrationThrottle({ store, clock, config: config.registrationThrottle });
     const mailer =
       config.mail.transport === "smtp" && config.mail.smtpUrl
         ? await createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, logger })
         : createFileMailer({ dir: config.mail.fileDir, from: config.mail.from, logger, now: clock });
     const dispatcher = createMailDispatcher({
-      db,
+      store,
       clock,
       mailer,
       logger,
       intervalMs: config.mail.dispatchIntervalMs,
-      housekeeping: createHousekeeping({ db, clock, throttle, registrationThrottle, sessionPolicy, activityRetentionSeconds: config.activityRetention, eventRetentionSeconds: config.events.retention }),
+      housekeeping: createHousekeeping({ store, clock, throttle, registrationThrottle, sessionPolicy, activityRetentionSeconds: config.activityRetention, eventRetentionSeconds: config.events.retention }),
     });
 
     const events = createEventDispatcher({
-      db,
+      store,
       clock,
       logger,
       mesh,
@@ -78,7 +80,7 @@ export const identityService: ServiceDefinition = {
       eventQueued: () => events.kick(),
     };
     const passwordHasher = createPasswordHasher(config.passwordCost);
-    const deps: IdentityDeps = { db, clock, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, passwords: passwordHasher, hooks };
+    const deps: IdentityDeps = { store, clock, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, passwords: passwordHasher, hooks };
     const accounts = createAccounts(deps);
     const serviceAccounts = createServiceAccounts(deps);
     const passwords = createPasswordManagement(deps);
@@ -98,7 +100,7 @@ export const identityService: ServiceDefinition = {
     return {
       services: [AuthService, UserService],
       routes: identityRoutes({
-        db,
+        store,
         accounts,
         passwords,
         profiles: createProfiles(deps),
@@ -125,7 +127,7 @@ export const identityService: ServiceDefinition = {
       serviceToken: ownToken.token,
       checkPrincipal: sessionCheck.check,
       async start() {
-        if (admin) await bootstrapAdmin({ db, clock, logger, passwords: passwordHasher }, admin);
+        if (admin) await bootstrapAdmin({ store, clock, logger, passwords: passwordHasher }, admin);
         dispatcher.start();
         events.start();
       },

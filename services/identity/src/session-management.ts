@@ -4,26 +4,28 @@ import { pageOf, resolvePageSize, type Page } from "../../platform/src/paginatio
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";
-import { listLiveSessions, revokeSession, sessionEnd, type SessionRow } from "./sessions.js";
+import type { SessionRecord } from "./model.js";
+import { listLiveSessions, revokeSession, sessionEnd } from "./sessions.js";
 import { isUuid } from "./users.js";
 
 export interface SessionView {
-  session: SessionRow;
+  session: SessionRecord;
   /** Idle timeout or absolute end, whichever is sooner. */
   endTime: Date;
   current: boolean;
 }
 
 /** A signed-in user's view of their own sessions. */
-export function createSessionManagement(deps: Pick<IdentityDeps, "db" | "clock" | "sessionPolicy" | "hooks">) {
-  const { db, clock } = deps;
+export function createSessionManagement(deps: Pick<IdentityDeps, "store" | "clock" | "sessionPolicy" | "hooks">) {
+  const { clock } = deps;
+  const direct = deps.store.direct;
   return {
     /** The caller's live sessions, newest first. INVALID_ARGUMENT on a page token not issued for this query. */
     async list(principal: Principal, request: { pageSize: number; pageToken: string }): Promise<Page<SessionView>> {
       const size = resolvePageSize(request.pageSize, identityPageSizes);
       const scope = `sessions:${principal.subject}`;
       const after = decodeTimeCursor(request.pageToken, scope);
-      const rows = await listLiveSessions(db, clock, deps.sessionPolicy, principal.subject, { limit: size + 1, after });
+      const rows = await listLiveSessions(direct, clock, deps.sessionPolicy, principal.subject, { limit: size + 1, after });
       const page = pageOf(rows, size, (last) => encodeTimeCursor(scope, last));
       const items = page.items.map((session) => ({ session, endTime: sessionEnd(session, deps.sessionPolicy), current: session.id === principal.sessionId }));
       return { items, nextPageToken: page.nextPageToken };
@@ -35,9 +37,9 @@ export function createSessionManagement(deps: Pick<IdentityDeps, "db" | "clock" 
      * NOT_FOUND, so ids of others cannot be probed.
      */
     async revoke(principal: Principal, sessionId: string, client: ClientInfo): Promise<void> {
-      if (!isUuid(sessionId) || !(await revokeSession(db, clock, principal.subject, sessionId, "revoked_by_user"))) throw notFound("session");
+      if (!isUuid(sessionId) || !(await revokeSession(direct, clock, principal.subject, sessionId, "revoked_by_user"))) throw notFound("session");
       deps.hooks.sessionsEnded([sessionId]);
-      await recordActivity(db, clock, { userId: principal.subject, kind: "session.revoked", sessionId, client });
+      await recordActivity(direct, clock, { userId: principal.subject, kind: "session.revoked", sessionId, client });
     },
   };
 }

@@ -1,9 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
-import { and, desc, gt, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
 import type { PublicJwk } from "../../platform/src/auth/jwks.js";
-import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
-import { signingKeys } from "./schema.js";
+import type { IdentityStore } from "./store.js";
 
 export interface SigningKey {
   kid: string;
@@ -45,21 +43,18 @@ function newKeyRow(now: Date, activateTime: Date | null = null) {
  * switches at the same instant without asking the database; keys retired longer ago than `retainSeconds` are
  * deleted on reload. Every key in the table is published, those not signing yet included.
  */
-export function createSigningKeyRing(options: { db: Db; clock: Clock; retainSeconds: number; refreshMs: number; publishAheadSeconds: number }): SigningKeyRing {
-  const { db, clock } = options;
+export function createSigningKeyRing(options: { store: IdentityStore; clock: Clock; retainSeconds: number; refreshMs: number; publishAheadSeconds: number }): SigningKeyRing {
+  const { store, clock } = options;
   let keys: { kid: string; privateKey: KeyObject; publicJwk: PublicJwk; activeFrom: number; activeUntil: number }[] = [];
   let loadedAt = -Infinity;
 
   const reload = async () => {
     const now = new Date(clock());
-    const rows = await db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.signing_keys'))`);
-      await tx
-        .delete(signingKeys)
-        .where(and(isNotNull(signingKeys.retireTime), lt(signingKeys.retireTime, new Date(now.getTime() - options.retainSeconds * 1000))));
-      const unretired = await tx.select({ kid: signingKeys.kid }).from(signingKeys).where(or(isNull(signingKeys.retireTime), gt(signingKeys.retireTime, now)));
-      if (unretired.length === 0) await tx.insert(signingKeys).values(newKeyRow(now));
-      return tx.select().from(signingKeys).orderBy(desc(signingKeys.createTime));
+    const rows = await store.write(async (tx) => {
+      await tx.lockSigningKeys();
+      await tx.deleteSigningKeysRetiredBefore(new Date(now.getTime() - options.retainSeconds * 1000));
+      if (!(await tx.signingKeyUnretiredAt(now))) await tx.insertSigningKey(newKeyRow(now));
+      return tx.listSigningKeys();
     });
     keys = rows.map((r) => ({
       kid: r.kid,
@@ -93,15 +88,12 @@ export function createSigningKeyRing(options: { db: Db; clock: Clock; retainSeco
       const now = new Date(clock());
       const activateTime = immediate ? now : new Date(now.getTime() + options.publishAheadSeconds * 1000);
       const row = newKeyRow(now, immediate ? null : activateTime);
-      await db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('grocery.identity.signing_keys'))`);
+      await store.write(async (tx) => {
+        await tx.lockSigningKeys();
         // Whatever would still sign at the new key's activation stops there (a key waiting for its own
         // activation included: the newest rotation wins).
-        await tx
-          .update(signingKeys)
-          .set({ retireTime: activateTime })
-          .where(or(isNull(signingKeys.retireTime), gt(signingKeys.retireTime, activateTime)));
-        await tx.insert(signingKeys).values(row);
+        await tx.retireSigningKeysAt(activateTime);
+        await tx.insertSigningKey(row);
       });
       await reload();
       return { kid: row.kid, activateTime };

@@ -1,4 +1,3 @@
-import { and, arrayContains, asc, eq, gt, or, sql } from "drizzle-orm";
 import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
 import { roleToClaim } from "../../platform/src/auth/roles.js";
 import type { Principal } from "../../platform/src/context.js";
@@ -9,10 +8,11 @@ import { recordActivity, type ClientInfo } from "./activity.js";
 import { keepAnAdmin } from "./admin-guard.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cursors.js";
-import { users } from "./schema.js";
 import { revokeAllSessions } from "./sessions.js";
 import { recordStanding } from "./user-events.js";
-import { findUserById, isUuid, roleClaims, type UserRow } from "./users.js";
+import type { UserRecord } from "./model.js";
+import type { IdentityTx } from "./store.js";
+import { isUuid, roleClaims } from "./users.js";
 
 /**
  * Roles an administrator may grant, in the order they are stored; SERVICE belongs to service accounts only.
@@ -26,11 +26,11 @@ const grantable = [Role.CUSTOMER, Role.SHOP_OWNER, Role.ADMIN];
  * user_id that is not a UUID names no user, so it is NOT_FOUND here rather than a rule.
  */
 export function createUserAdmin(deps: IdentityDeps) {
-  const { db, clock, hooks } = deps;
+  const { store, clock, hooks } = deps;
   const destinations = deps.config.events.destinations;
 
-  const lockedUser = async (tx: typeof db, userId: string): Promise<UserRow> => {
-    const [user] = isUuid(userId) ? await tx.select().from(users).where(eq(users.id, userId)).for("update") : [];
+  const lockedUser = async (tx: IdentityTx, userId: string): Promise<UserRecord> => {
+    const user = await tx.lockUser(userId);
     if (!user) throw notFound("user");
     return user;
   };
@@ -40,31 +40,19 @@ export function createUserAdmin(deps: IdentityDeps) {
      * Users ordered by username; `loginPrefix` matches the start of the username or email ignoring case, `role`
      * (unless UNSPECIFIED) keeps holders of that role. INVALID_ARGUMENT on a page token not issued for this query.
      */
-    async list(request: { pageSize: number; pageToken: string; loginPrefix: string; role: Role }): Promise<Page<UserRow>> {
+    async list(request: { pageSize: number; pageToken: string; loginPrefix: string; role: Role }): Promise<Page<UserRecord>> {
       const size = resolvePageSize(request.pageSize, identityPageSizes);
       const prefix = request.loginPrefix.trim().toLowerCase();
       const claim = request.role === Role.UNSPECIFIED ? undefined : roleToClaim(request.role);
       const scope = `users:${prefix}:${claim ?? ""}`;
       const after = decodeNameCursor(request.pageToken, scope);
-      const like = prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + "%";
-      const rows = await db
-        .select()
-        .from(users)
-        .where(
-          and(
-            prefix === "" ? undefined : or(sql`lower(${users.username}) like ${like}`, sql`lower(${users.email}) like ${like}`),
-            claim === undefined ? undefined : arrayContains(users.roles, [claim]),
-            after === undefined ? undefined : gt(users.username, after),
-          ),
-        )
-        .orderBy(asc(users.username))
-        .limit(size + 1);
+      const rows = await store.direct.listUsers({ prefix, roleClaim: claim, afterUsername: after, limit: size + 1 });
       return pageOf(rows, size, (last) => encodeNameCursor(scope, last.username));
     },
 
     /** One user; NOT_FOUND when there is no such user. */
-    async get(userId: string): Promise<UserRow> {
-      const user = await findUserById(db, userId);
+    async get(userId: string): Promise<UserRecord> {
+      const user = await store.direct.findUserById(userId);
       if (!user) throw notFound("user");
       return user;
     },
@@ -75,14 +63,14 @@ export function createUserAdmin(deps: IdentityDeps) {
      * other services see them when the user's sessions next refresh. FAILED_PRECONDITION when it would leave no
      * enabled administrator.
      */
-    async updateRoles(actor: Principal, userId: string, roles: readonly Role[], client: ClientInfo): Promise<UserRow> {
+    async updateRoles(actor: Principal, userId: string, roles: readonly Role[], client: ClientInfo): Promise<UserRecord> {
       const granted = grantable.filter((r) => roles.includes(r));
       const claims = roleClaims(granted);
-      const updated = await db.transaction(async (tx) => {
+      const updated = await store.write(async (tx) => {
         const user = await lockedUser(tx, userId);
         if (JSON.stringify(user.roles) === JSON.stringify(claims)) return user;
         if (!claims.includes("admin")) await keepAnAdmin(tx, user, "remove the ADMIN role from");
-        const [row] = await tx.update(users).set({ roles: claims, updateTime: new Date(clock()) }).where(eq(users.id, user.id)).returning();
+        const row = await tx.updateUser(user.id, { roles: claims, updateTime: new Date(clock()) });
         await recordActivity(tx, clock, { userId: user.id, kind: "roles.changed", client: actor.subject === user.id ? client : undefined, changedFields: granted.map((r) => `ROLE_${Role[r]}`) });
         // Other services care about SHOP_OWNER alone (address lists an owner's shops only while it is held).
         if (row && row.roles.includes("shop_owner") !== user.roles.includes("shop_owner")) await recordStanding(tx, clock, destinations, "user.roles_changed", row);
@@ -97,12 +85,12 @@ export function createUserAdmin(deps: IdentityDeps) {
      * Disables a user (every session ends at once, logins and refreshes are refused) or enables them again.
      * FAILED_PRECONDITION when disabling the last enabled administrator.
      */
-    async setDisabled(actor: Principal, userId: string, disabled: boolean, client: ClientInfo): Promise<UserRow> {
-      const { user, ended } = await db.transaction(async (tx) => {
+    async setDisabled(actor: Principal, userId: string, disabled: boolean, client: ClientInfo): Promise<UserRecord> {
+      const { user, ended } = await store.write(async (tx) => {
         const current = await lockedUser(tx, userId);
         if (current.disabled === disabled) return { user: current, ended: [] as string[] };
         if (disabled) await keepAnAdmin(tx, current, "disable");
-        const [row] = await tx.update(users).set({ disabled, updateTime: new Date(clock()) }).where(eq(users.id, current.id)).returning();
+        const row = await tx.updateUser(current.id, { disabled, updateTime: new Date(clock()) });
         const endedIds = disabled ? await revokeAllSessions(tx, clock, current.id, "disabled") : [];
         await recordActivity(tx, clock, { userId: current.id, kind: disabled ? "account.disabled" : "account.enabled", client: actor.subject === current.id ? client : undefined });
         if (row) await recordStanding(tx, clock, destinations, disabled ? "user.disabled" : "user.enabled", row);
@@ -117,7 +105,7 @@ export function createUserAdmin(deps: IdentityDeps) {
     /** Deletes a user as DeleteMe does. NOT_FOUND when absent; FAILED_PRECONDITION for the last enabled administrator. */
     async delete(userId: string): Promise<void> {
       if (!isUuid(userId)) throw notFound("user");
-      await deleteAccount(db, clock, destinations, userId, "admin");
+      await deleteAccount(store, clock, destinations, userId, "admin");
       hooks.principalChanged(userId);
       hooks.eventQueued();
     },

@@ -1,7 +1,7 @@
-import type { Db } from "../../platform/src/db.js";
 import type { Clock } from "../../platform/src/service-module.js";
 import { enqueueEvent } from "./outbox.js";
-import type { UserRow } from "./users.js";
+import type { UserRecord } from "./model.js";
+import type { IdentityTx } from "./store.js";
 
 /**
  * The events identity owes the services that keep user data (USER_DATA_SERVICES), written in the transaction of
@@ -13,11 +13,11 @@ import type { UserRow } from "./users.js";
 export const userEventTopics = ["user.deleted", "user.disabled", "user.enabled", "user.roles_changed"] as const;
 export type UserEventTopic = (typeof userEventTopics)[number];
 
-export async function recordUserDeleted(tx: Db, clock: Clock, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
+export async function recordUserDeleted(tx: IdentityTx, clock: Clock, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
   await enqueueEvent(tx, clock, destinations, "user.deleted", { user_id: userId, deleted_by: by, delete_time: new Date(clock()).toISOString() });
 }
 
 /** What receivers need of a user's standing after `topic` happened to them. */
-export async function recordStanding(tx: Db, clock: Clock, destinations: readonly string[], topic: Exclude<UserEventTopic, "user.deleted">, user: UserRow): Promise<void> {
+export async function recordStanding(tx: IdentityTx, clock: Clock, destinations: readonly string[], topic: Exclude<UserEventTopic, "user.deleted">, user: UserRecord): Promise<void> {
   await enqueueEvent(tx, clock, destinations, topic, { user_id: user.id, enabled: !user.disabled, shop_owner: user.roles.includes("shop_owner") });
 }

@@ -11,11 +11,11 @@ import {
   type Session,
 } from "../../../gen/grocery/identity/v1/user_service_pb.js";
 import { createUpdateMaskResolver } from "../../platform/src/update-mask.js";
-import type { ActivityKindName, ActivityRow } from "./activity.js";
+import type { ActivityKindName } from "./activity.js";
+import type { ActivityRecord, ServiceAccountRecord, UserRecord } from "./model.js";
 import { profilePaths, type ProfileInput, type ProfilePath } from "./profiles.js";
-import type { ServiceAccountRow } from "./service-accounts.js";
 import type { SessionView } from "./session-management.js";
-import { rolesOf, type UserRow } from "./users.js";
+import { rolesOf } from "./users.js";
 import type { NotificationChannelName } from "./validation.js";
 
 const channelByName: Record<NotificationChannelName, NotificationChannel> = {
@@ -25,7 +25,7 @@ const channelByName: Record<NotificationChannelName, NotificationChannel> = {
 };
 const nameByChannel = new Map(Object.entries(channelByName).map(([name, channel]) => [channel, name as NotificationChannelName]));
 
-export function toUserProto(row: UserRow): User {
+export function toUserProto(row: UserRecord): User {
   return create(UserSchema, {
     id: row.id,
     username: row.username,
@@ -107,7 +107,7 @@ const kindByName: Record<ActivityKindName, ActivityKind> = {
   "account.enabled": ActivityKind.ACCOUNT_ENABLED,
 };
 
-export function toActivityProto(row: ActivityRow): ActivityEvent {
+export function toActivityProto(row: ActivityRecord): ActivityEvent {
   return create(ActivityEventSchema, {
     id: row.id,
     kind: kindByName[row.kind as ActivityKindName] ?? ActivityKind.UNSPECIFIED,
@@ -119,7 +119,7 @@ export function toActivityProto(row: ActivityRow): ActivityEvent {
   });
 }
 
-export function toServiceAccountProto(row: ServiceAccountRow): ServiceAccount {
+export function toServiceAccountProto(row: ServiceAccountRecord): ServiceAccount {
   return create(ServiceAccountSchema, {
     clientId: row.clientId,
     name: row.name,

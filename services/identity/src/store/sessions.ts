@@ -1,0 +1,126 @@
+import { and, desc, eq, gt, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
+import { preparedPerHandle, type Db } from "../../../platform/src/db.js";
+import type { RefreshTokenRecord, SessionRecord } from "../model.js";
+import { refreshTokens, sessions } from "../schema.js";
+
+/** Queries over identity.sessions and identity.refresh_tokens. */
+export interface SessionQueries {
+  /** Inserts a session; the session as stored. */
+  insertSession(session: Omit<SessionRecord, "revokeTime" | "revokeReason">): Promise<SessionRecord>;
+  insertRefreshToken(token: { tokenHash: string; sessionId: string; createTime: Date }): Promise<void>;
+  /** The refresh token with this hash, locked (FOR UPDATE) until the transaction ends. */
+  lockRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  /** The session, locked (FOR UPDATE) until the transaction ends. */
+  lockSession(sessionId: string): Promise<SessionRecord | undefined>;
+  /** The spend time of the session's refresh token with this hash; undefined when there is no such token. */
+  refreshTokenSpendTime(tokenHash: string, sessionId: string): Promise<{ spendTime: Date | null } | undefined>;
+  /** Spends a refresh token, keeping `successorSealed` (or none) on it. */
+  spendRefreshToken(tokenHash: string, spendTime: Date, successorSealed: string | null): Promise<void>;
+  /** Erases every sealed successor kept on the session's tokens. */
+  eraseSessionSeals(sessionId: string): Promise<void>;
+  /** Erases the sealed successors of tokens spent before `spentBefore`. */
+  eraseSealsSpentBefore(spentBefore: Date): Promise<void>;
+  /** Marks the session used at `time`; the session after it. */
+  touchSession(sessionId: string, time: Date): Promise<SessionRecord | undefined>;
+  /** Revokes the session, whatever its state. */
+  revokeSessionById(sessionId: string, time: Date, reason: string): Promise<void>;
+  /** Revokes the user's session unless already revoked; false when there is no such unrevoked session of that user. */
+  revokeUserSession(userId: string, sessionId: string, time: Date, reason: string): Promise<boolean>;
+  /** Revokes every unrevoked session of the user except `keep`; the revoked ids. */
+  revokeUserSessions(userId: string, time: Date, reason: string, keep?: string): Promise<string[]>;
+  findSession(sessionId: string): Promise<SessionRecord | undefined>;
+  /**
+   * Up to `limit` of the user's unrevoked sessions that expire after `now` and were used after `idleCutoff`,
+   * newest first, after (createTime, id).
+   */
+  listLiveSessions(query: { userId: string; now: Date; idleCutoff: Date; after?: { createTime: Date; id: string } | undefined; limit: number }): Promise<SessionRecord[]>;
+}
+
+// The session check reads one on every identity call whose cached answer has expired.
+const sessionById = preparedPerHandle((db) => db.select().from(sessions).where(eq(sessions.id, sql.placeholder("sessionId"))).prepare("identity_session_by_id"));
+
+export function sessionQueries(db: Db): SessionQueries {
+  return {
+    async insertSession(session) {
+      const [row] = await db.insert(sessions).values(session).returning();
+      if (!row) throw new Error("session insert returned nothing");
+      return row;
+    },
+    async insertRefreshToken(token) {
+      await db.insert(refreshTokens).values(token);
+    },
+    async lockRefreshToken(tokenHash) {
+      const [found] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).for("update");
+      return found;
+    },
+    async lockSession(sessionId) {
+      const [session] = await db.select().from(sessions).where(eq(sessions.id, sessionId)).for("update");
+      return session;
+    },
+    async refreshTokenSpendTime(tokenHash, sessionId) {
+      const [next] = await db
+        .select({ spendTime: refreshTokens.spendTime })
+        .from(refreshTokens)
+        .where(and(eq(refreshTokens.tokenHash, tokenHash), eq(refreshTokens.sessionId, sessionId)));
+      return next;
+    },
+    async spendRefreshToken(tokenHash, spendTime, successorSealed) {
+      await db.update(refreshTokens).set({ spendTime, successorSealed }).where(eq(refreshTokens.tokenHash, tokenHash));
+    },
+    async eraseSessionSeals(sessionId) {
+      await db
+        .update(refreshTokens)
+        .set({ successorSealed: null })
+        .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.successorSealed)));
+    },
+    async eraseSealsSpentBefore(spentBefore) {
+      await db
+        .update(refreshTokens)
+        .set({ successorSealed: null })
+        .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.spendTime, spentBefore)));
+    },
+    async touchSession(sessionId, time) {
+      const [updated] = await db.update(sessions).set({ lastUsedTime: time }).where(eq(sessions.id, sessionId)).returning();
+      return updated;
+    },
+    async revokeSessionById(sessionId, time, reason) {
+      await db.update(sessions).set({ revokeTime: time, revokeReason: reason }).where(eq(sessions.id, sessionId));
+    },
+    async revokeUserSession(userId, sessionId, time, reason) {
+      const rows = await db
+        .update(sessions)
+        .set({ revokeTime: time, revokeReason: reason })
+        .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokeTime)))
+        .returning({ id: sessions.id });
+      return rows.length > 0;
+    },
+    async revokeUserSessions(userId, time, reason, keep) {
+      const rows = await db
+        .update(sessions)
+        .set({ revokeTime: time, revokeReason: reason })
+        .where(and(eq(sessions.userId, userId), isNull(sessions.revokeTime), keep ? sql`${sessions.id} <> ${keep}` : undefined))
+        .returning({ id: sessions.id });
+      return rows.map((r) => r.id);
+    },
+    async findSession(sessionId) {
+      const [row] = await sessionById(db).execute({ sessionId });
+      return row;
+    },
+    async listLiveSessions({ userId, now, idleCutoff, after, limit }) {
+      return db
+        .select()
+        .from(sessions)
+        .where(
+          and(
+            eq(sessions.userId, userId),
+            isNull(sessions.revokeTime),
+            gt(sessions.expireTime, now),
+            gt(sessions.lastUsedTime, idleCutoff),
+            after ? or(lt(sessions.createTime, after.createTime), and(eq(sessions.createTime, after.createTime), lt(sessions.id, after.id))) : undefined,
+          ),
+        )
+        .orderBy(desc(sessions.createTime), desc(sessions.id))
+        .limit(limit);
+    },
+  };
+}
