@@ -32,18 +32,31 @@ function forbiddenSpecifiers(depth, rootAllowed) {
   ];
 }
 
-function boundaryRules(depth, rootAllowed) {
-  const regexes = forbiddenSpecifiers(depth, rootAllowed);
+/**
+ * The store pattern (services/README.md): inside a service's src/, only its store (store.ts, store/) and its
+ * schema (schema.ts) reach drizzle, the table definitions or the database handle; everything else asks the store.
+ * A rule's options replace those of an earlier block rather than add to them, so these patterns travel with the
+ * boundary patterns of the same file.
+ */
+const storeOnly = [
+  { regex: "^drizzle-orm(?:/|$)", message: "only the store (src/store.ts, src/store/) and src/schema.ts may use drizzle: ask the store" },
+  { regex: "(?:^|/)schema\\.js$", message: "only the store (src/store.ts, src/store/) may use the table definitions: ask the store" },
+  { regex: "(?:^|/)platform/src/db\\.js$", message: "only the store (src/store.ts, src/store/) may hold the database handle: ask the store" },
+];
+const storeFiles = ["services/*/src/store.ts", "services/*/src/store/**", "services/*/src/schema.ts"];
+
+function boundaryRules(depth, rootAllowed, extra = []) {
+  const patterns = [...forbiddenSpecifiers(depth, rootAllowed).map((regex) => ({ regex, message: boundaryMessage })), ...extra];
   // esquery reads a regex up to its first "/", so the copy used in selectors spells "/" as \x2F.
   const esquery = (r) => r.replaceAll("/", "\\x2F");
   return {
-    "no-restricted-imports": ["error", { patterns: regexes.map((regex) => ({ regex, message: boundaryMessage })) }],
+    "no-restricted-imports": ["error", { patterns }],
     // no-restricted-imports does not look at import("…") expressions or `import("…")` types.
     "no-restricted-syntax": [
       "error",
-      ...regexes.map((r) => ({
-        selector: `:matches(ImportExpression, TSImportType) Literal[value=/${esquery(r)}/]`,
-        message: boundaryMessage,
+      ...patterns.map(({ regex, message }) => ({
+        selector: `:matches(ImportExpression, TSImportType) Literal[value=/${esquery(regex)}/]`,
+        message,
       })),
     ],
   };
@@ -56,6 +69,12 @@ for (let depth = 0; depth <= MAX_DEPTH; depth++) {
 // Production code: no test helpers. Listed after the blocks above, so it replaces their options for src/.
 for (let depth = 1; depth <= MAX_DEPTH; depth++) {
   boundaries.push({ files: [`services/*/src/${"*/".repeat(depth - 1)}*`], rules: boundaryRules(depth, ["gen"]) });
+  // The platform is not a service with a store: its db.ts and tombstones.ts are what the stores build on.
+  boundaries.push({
+    files: [`services/*/src/${"*/".repeat(depth - 1)}*`],
+    ignores: ["services/platform/**", ...storeFiles],
+    rules: boundaryRules(depth, ["gen"], storeOnly),
+  });
 }
 // Deeper than the blocks reach: fail loudly rather than let the boundary lapse there.
 boundaries.push({

@@ -89,6 +89,42 @@ describe("import boundaries (eslint.config.js)", () => {
     assert.deepEqual(await boundaryFindings(file, `export const m = () => import("../../platform/src/errors.js");\n`), []);
   });
 
+  it("keeps drizzle, the table definitions and the database handle inside each service's store", async () => {
+    const storeOnly = ["drizzle-orm", "drizzle-orm/pg-core", "./schema.js", "../../platform/src/db.js"];
+    const missed: string[] = [];
+    for (const file of ["services/identity/src/probe.ts", "services/cart/src/probe.ts", "services/catalog/src/probe.ts"]) {
+      for (const specifier of storeOnly) {
+        const findings = await boundaryFindings(file, importOf(specifier));
+        if (findings.join() !== "no-restricted-imports") missed.push(`${file}: ${specifier} -> [${findings.join()}]`);
+      }
+    }
+    for (const specifier of ["../schema.js", "../../../platform/src/db.js"]) {
+      if ((await boundaryFindings("services/identity/src/deep/probe.ts", importOf(specifier))).join() !== "no-restricted-imports") missed.push(`deep: ${specifier}`);
+    }
+    assert.deepEqual(await boundaryFindings("services/identity/src/probe.ts", `export type Q = typeof import("drizzle-orm");\n`), ["no-restricted-syntax"]);
+    // The boundary still holds in the same files: the store rule must not replace it.
+    assert.deepEqual(await boundaryFindings("services/identity/src/probe.ts", importOf("../../cart/src/carts.js")), ["no-restricted-imports"]);
+    assert.deepEqual(missed, []);
+
+    const flagged: string[] = [];
+    const storeSide: [string, string][] = [
+      ["services/identity/src/store.ts", "drizzle-orm"],
+      ["services/identity/src/store.ts", "../../platform/src/db.js"],
+      ["services/identity/src/store/users.ts", "../schema.js"],
+      ["services/identity/src/store/users.ts", "../../../platform/src/db.js"],
+      ["services/cart/src/store.ts", "./schema.js"],
+      ["services/cart/src/schema.ts", "drizzle-orm/pg-core"],
+      ["services/platform/src/probe.ts", "drizzle-orm"],
+      ["services/platform/src/probe.ts", "./db.js"],
+    ];
+    for (const [file, specifier] of storeSide) {
+      if ((await boundaryFindings(file, importOf(specifier))).length > 0) flagged.push(`${file}: ${specifier}`);
+    }
+    assert.deepEqual(flagged, []);
+    // The store rule leaves the store's own boundary in place.
+    assert.deepEqual(await boundaryFindings("services/identity/src/store/users.ts", importOf("../../../cart/src/carts.js")), ["no-restricted-imports"]);
+  });
+
   it("covers every file under services/<a>/, however deep", async () => {
     const files: string[] = [];
     const walk = async (dir: string, depth: number) => {
