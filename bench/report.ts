@@ -264,7 +264,7 @@ function markdown(results: BenchResults, sums: Summary[]): string {
   lines.push("Server core use is server CPU over the window ÷ its length (1 = one core busy); the load generator's own share of its core (h2load, or this process for Node-client scenarios) follows in parentheses: near 1, the load generator was the limit, not the server.");
   lines.push("");
   lines.push(
-    "Errors by code: h2load counts HTTP 200 as success, so for platform scenarios driven by h2load the codes are the service's own `rpc` log lines over the window (every call; req/s counts the calls it answered OK), and the streams h2load resets when its duration ends (logged CANCELED, at most two runs' worth) are left out; for the baselines, grpc-status of calls sampled one at a time every 100 ms during the run; for Node-client scenarios, every call as the client saw it.",
+    "Errors by code: h2load counts HTTP 200 as success, so for platform scenarios driven by h2load the codes are the service's own `rpc` log lines over the window (every call; req/s is h2load's completed calls times the share the service answered OK, and CPU per call divides by the calls it logged), and the streams h2load resets when its duration ends (logged CANCELED, at most two runs' worth) are left out; for the baselines, grpc-status of calls sampled one at a time every 100 ms during the run; for Node-client scenarios, every call as the client saw it.",
   );
   lines.push("");
   lines.push("## Memory and start-up");
