@@ -1,4 +1,4 @@
-import { and, asc, between, count, desc, eq, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, between, count, desc, eq, lt, ne, or, sql, type Placeholder, type SQL } from "drizzle-orm";
 import { throwIfCallCancelled } from "../../platform/src/call-scope.js";
 import type { Db } from "../../platform/src/db.js";
 import type { UserStanding } from "../../platform/src/service-module.js";
@@ -91,6 +91,7 @@ function createTx(tx: Db): AddressTx {
   // Built on first use, once per handle: one prepared statement for each shape of the query.
   const listPages = new Map<string, ReturnType<typeof listPageQuery>>();
   let addressById: ReturnType<typeof addressByIdQuery> | undefined;
+  const nearbyShops = new Map<string, ReturnType<typeof nearbyShopsQuery>>();
   return {
     async lockOwner(ownerId) {
       // Two-key form: its own key space.
@@ -167,25 +168,22 @@ function createTx(tx: Db): AddressTx {
       return gone.length;
     },
     async findNearbyShops(query) {
-      const distance = distanceKmSql(query.center);
       const box = boundingBox(query.center, query.radiusKm);
       const lngRanges = box.longitudeRanges.filter(([min, max]) => min > -180 || max < 180);
-      const rows = await tx
-        .select({ row: addresses, distanceKm: distance.mapWith(Number) })
-        .from(addresses)
-        .where(
-          and(
-            eq(addresses.kind, "shop"),
-            // Identity reports standings as they change; an owner it never reported on is listed.
-            sql`not exists (select 1 from ${userStandings} where ${userStandings.userId} = ${addresses.ownerId} and not (${userStandings.enabled} and ${userStandings.shopOwner}))`,
-            between(addresses.latitude, box.minLatitude, box.maxLatitude),
-            lngRanges.length > 0 ? or(...lngRanges.map(([min, max]) => between(addresses.longitude, min, max))) : undefined,
-            sql`${distance} <= ${query.radiusKm}::float8`,
-            query.after ? sql`(${distance}, ${addresses.id}) > (${query.after.distanceKm}::float8, ${query.after.id}::uuid)` : undefined,
-          ),
-        )
-        .orderBy(distance, asc(addresses.id))
-        .limit(query.limit);
+      const shape = `${lngRanges.length}/${query.after ? "after" : "first"}`;
+      let prepared = nearbyShops.get(shape);
+      if (!prepared) nearbyShops.set(shape, (prepared = nearbyShopsQuery(tx, lngRanges.length, query.after !== undefined)));
+      const rows = await prepared.execute({
+        latitude: query.center.latitude,
+        longitude: query.center.longitude,
+        radiusKm: query.radiusKm,
+        minLatitude: box.minLatitude,
+        maxLatitude: box.maxLatitude,
+        ...Object.fromEntries(lngRanges.flatMap(([min, max], i) => [[`minLongitude${i}`, min], [`maxLongitude${i}`, max]])),
+        afterDistanceKm: query.after?.distanceKm,
+        afterId: query.after?.id,
+        limit: query.limit,
+      });
       return rows.map((r) => ({ address: toAddress(r.row), distanceKm: r.distanceKm }));
     },
     async setStanding(standing) {
@@ -244,6 +242,34 @@ function listPageQuery(db: Db, byKind: boolean, paged: boolean) {
     .prepare(`address_list_page_${byKind ? "kind" : "all"}_${paged ? "after" : "first"}`);
 }
 
+/**
+ * FindNearbyShops, prepared: its shape depends on how many longitude ranges the bounding box has (none when it
+ * spans every longitude, two when it crosses the antimeridian) and on whether a page cursor is given.
+ */
+function nearbyShopsQuery(db: Db, longitudeRanges: number, paged: boolean) {
+  const distance = distanceKmSql({ latitude: sql.placeholder("latitude"), longitude: sql.placeholder("longitude") });
+  const ranges = Array.from({ length: longitudeRanges }, (_, i) =>
+    between(addresses.longitude, sql.placeholder(`minLongitude${i}`), sql.placeholder(`maxLongitude${i}`)),
+  );
+  return db
+    .select({ row: addresses, distanceKm: distance.mapWith(Number) })
+    .from(addresses)
+    .where(
+      and(
+        eq(addresses.kind, "shop"),
+        // Identity reports standings as they change; an owner it never reported on is listed.
+        sql`not exists (select 1 from ${userStandings} where ${userStandings.userId} = ${addresses.ownerId} and not (${userStandings.enabled} and ${userStandings.shopOwner}))`,
+        between(addresses.latitude, sql.placeholder("minLatitude"), sql.placeholder("maxLatitude")),
+        ranges.length > 0 ? or(...ranges) : undefined,
+        sql`${distance} <= ${sql.placeholder("radiusKm")}::float8`,
+        paged ? sql`(${distance}, ${addresses.id}) > (${sql.placeholder("afterDistanceKm")}::float8, ${sql.placeholder("afterId")}::uuid)` : undefined,
+      ),
+    )
+    .orderBy(distance, asc(addresses.id))
+    .limit(sql.placeholder("limit"))
+    .prepare(`address_nearby_shops_${longitudeRanges}_${paged ? "after" : "first"}`);
+}
+
 /** The drizzle-backed AddressStore over the service's database handle. */
 export function createAddressStore(db: Db): AddressStore {
   const single = createTx(db);
@@ -263,7 +289,7 @@ export function createAddressStore(db: Db): AddressStore {
  * Haversine great-circle distance in kilometres from `center` to a row's location, in plain SQL (no PostGIS or
  * earthdistance, so it runs on PGlite too). `least(1, …)` keeps rounding from pushing asin out of its domain.
  */
-function distanceKmSql(center: LatLng): SQL<number> {
+function distanceKmSql(center: { latitude: Placeholder; longitude: Placeholder }): SQL<number> {
   const lat = sql`${center.latitude}::float8`;
   const lng = sql`${center.longitude}::float8`;
   return sql<number>`(2 * ${earthRadiusKm}::float8 * asin(least(1::float8, sqrt(
