@@ -4,8 +4,8 @@
  * processes on a fresh PostgreSQL database, seeds them through their APIs, and drives every scenario with h2load
  * (fixed request bodies) or a bare node:http2 client (calls that each need a fresh body). Servers run on core 0,
  * h2load and this process on core 1 (taskset), where the machine has two cores. Rounds are interleaved: each
- * round runs every scenario once in each load shape. Last, `npm start`'s all-in-one process on PGlite is started
- * on a fresh and on an existing data directory for start-up time and memory.
+ * round runs every scenario once in each load shape, then starts `npm start`'s all-in-one process on PGlite on a
+ * fresh and on an existing data directory for start-up time and memory.
  *
  *   npm run bench                       full run, results in bench/results/<date>.md and .json
  *   npm run bench -- --quick            smoke run (≤ 60 s, one round, one shape, fewer scenarios), to a temp dir
@@ -15,7 +15,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,7 +48,6 @@ import { HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb.js";
 import { bearer, clientFor } from "../test/clients.js";
 import { percentile, runH2load, h2loadVersion } from "./lib/h2load.js";
 import { statSync } from "node:fs";
-import { readFile, readdir } from "node:fs/promises";
 import { cpuSnapshot, cpuDelta, machine, mainThreadCpuMs, peakRssMb, rssMb } from "./lib/proc.js";
 import { errorLines, freePort, platformReady, spawnServer, type Server } from "./lib/processes.js";
 import { writeReport, type RunRecord, type BenchResults, type StartupRecord } from "./report.js";
@@ -114,6 +113,16 @@ async function cleanup(): Promise<void> {
   cleanups.length = 0;
 }
 process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
+// A failure anywhere (a request not answering OK, a server not starting) stops the servers and drops the
+// database before the bench exits non-zero.
+const fail = (e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  void cleanup()
+    .then(() => rm(workDir, { recursive: true, force: true }))
+    .finally(() => process.exit(1));
+};
+process.once("uncaughtException", fail);
+process.once("unhandledRejection", fail);
 
 // ---------------------------------------------------------------------------------------------------- scenarios
 type Driver = "h2load" | "node" | "argon2" | "pgbench";
