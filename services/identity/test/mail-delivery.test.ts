@@ -14,6 +14,7 @@ interface SmtpMessage {
 /** Just enough of an SMTP server (RFC 5321, no TLS, no auth) to receive what nodemailer sends; it can refuse the first messages with 451. */
 async function fakeSmtpServer(options: { refuseFirst: number }) {
   const received: SmtpMessage[] = [];
+  const refused: string[][] = [];
   let refusals = options.refuseFirst;
   const server = net.createServer((socket) => {
     socket.write("220 fake.smtp ESMTP\r\n");
@@ -30,8 +31,10 @@ async function fakeSmtpServer(options: { refuseFirst: number }) {
             data.push(line.startsWith("..") ? line.slice(1) : line);
             continue;
           }
-          if (refusals-- > 0) socket.write("451 4.3.0 try again later\r\n");
-          else {
+          if (refusals-- > 0) {
+            refused.push(recipients);
+            socket.write("451 4.3.0 try again later\r\n");
+          } else {
             received.push({ recipients, data: data.join("\n") });
             socket.write("250 2.0.0 queued\r\n");
           }
@@ -57,6 +60,7 @@ async function fakeSmtpServer(options: { refuseFirst: number }) {
   return {
     port: (server.address() as net.AddressInfo).port,
     received,
+    refused,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -88,8 +92,8 @@ for (const backend of backends) {
       const username = uniqueName();
       const email = `${username}@example.com`;
       await t.auth.register({ username, email, password: "a fine head of lettuce" });
-      // The first attempt is refused (451); the retry waits 5 s of clock time.
-      await new Promise((r) => setTimeout(r, 500));
+      // The first attempt is refused (451); the retry waits 5 s of clock time, which has not moved yet.
+      await until("the refused first attempt", () => smtp.refused.find((r) => r.includes(email)));
       assert.equal(smtp.received.length, 0);
       t.clock.advance(6_000);
       const welcome = await until("the welcome mail", () => smtp.received.find((m) => m.recipients.includes(email)));
