@@ -18,6 +18,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reportDir = mkdtempSync(join(tmpdir(), "grocery-proof-"));
+// Process tests start the compiled services (test/service-process.ts reads GROCERY_TEST_DIST).
+const compiled = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-for-tests.ts"], { encoding: "utf8" });
+if (compiled.status !== 0) {
+  process.stderr.write(compiled.stderr);
+  process.exit(compiled.status ?? 1);
+}
+process.env.GROCERY_TEST_DIST = compiled.stdout.trim();
+
 const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
   stdio: "inherit",
   // Durability and fault claims are proven on PostgreSQL; the suites use this server unless told otherwise.

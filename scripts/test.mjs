@@ -47,6 +47,14 @@ if (dbUrl) {
   console.log("backends: pglite (set TEST_DATABASE_URL to also run against PostgreSQL)");
 }
 
+// Process tests start the compiled services (test/service-process.ts reads GROCERY_TEST_DIST).
+const compiled = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-for-tests.ts"], { encoding: "utf8" });
+if (compiled.status !== 0) {
+  process.stderr.write(compiled.stderr);
+  process.exit(compiled.status ?? 1);
+}
+process.env.GROCERY_TEST_DIST = compiled.stdout.trim();
+
 const out = mkdtempSync(join(tmpdir(), "grocery-tap-"));
 const tap = join(out, "results.tap");
 const result = spawnSync(

@@ -1,6 +1,7 @@
 /** A service started the way an operator starts it (`npm run start:<service>`): its own process, env and port. */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cheapPasswordHashing } from "./harness.js";
 
@@ -28,11 +29,21 @@ export interface ServiceProcess {
 }
 
 /**
+ * How `entry` is run: the compiled entry point with plain `node` when the test runner built the services
+ * (scripts/build-for-tests.ts sets GROCERY_TEST_DIST), as production runs them; tsx on the source otherwise (a
+ * test file run on its own).
+ */
+function commandFor(entry: string): string[] {
+  const dist = process.env["GROCERY_TEST_DIST"];
+  return dist ? [join(dist, entry.replace(/\.ts$/, ".js"))] : ["--import", "tsx", entry];
+}
+
+/**
  * Runs `entry` (e.g. services/cart/src/main.ts) and resolves once it logs "ready"; rejects if it exits first,
  * with its stderr and the error lines it logged (start-up failures are logged, not printed to stderr).
  */
 export async function startServiceProcess(entry: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+  const child = spawn(process.execPath, commandFor(entry), {
     cwd: root,
     env: { PATH: process.env["PATH"] ?? "", PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", HEALTH_PROBE_MS: "200", ...cheapPasswordHashing, ...env },
     stdio: ["ignore", "pipe", "pipe"],
