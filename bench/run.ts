@@ -13,6 +13,7 @@
  *            --only a,b (scenario keys, see the table below), --out DIR
  *   env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres, the server to create the database on)
  */
+import { buildServices } from "../scripts/build.js";
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
@@ -107,6 +108,8 @@ const pinning = pinned
     : "unpinned: taskset is not installed";
 
 const workDir = await mkdtemp(join(tmpdir(), "grocery-bench-"));
+// Service processes on PostgreSQL run the compiled build, as deployed; `npm start` on PGlite runs what it runs.
+const compiledDir = (await buildServices(join(root, ".cache", "bench-dist"))).outDir;
 const cleanups: (() => Promise<void>)[] = [];
 async function cleanup(): Promise<void> {
   for (const c of cleanups.reverse()) await c().catch((e: unknown) => log(`cleanup: ${String(e)}`));
@@ -236,7 +239,9 @@ const serviceEnv = (svc: keyof typeof ports, dataDir: string): Record<string, st
 async function startService(svc: keyof typeof ports): Promise<void> {
   const dataDir = join(workDir, `data-${svc}`);
   await mkdir(dataDir, { recursive: true });
-  const s = await spawnServer({ name: svc, args: [`services/${svc}/src/main.ts`], env: serviceEnv(svc, dataDir), cwd: root, cpus: serverCpus, workDir, ready: platformReady });
+  // The production build, run with plain node as the image runs it (scripts/build.ts).
+  const entry = join(compiledDir, "services", svc, "src", "main.js");
+  const s = await spawnServer({ name: svc, args: [entry], compiled: true, env: serviceEnv(svc, dataDir), cwd: root, cpus: serverCpus, workDir, ready: platformReady });
   services[svc] = s;
   cleanups.push(() => s.stop());
 }

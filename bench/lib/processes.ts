@@ -36,8 +36,10 @@ function stopper(child: ChildProcess): () => Promise<void> {
 
 export interface SpawnOptions {
   name: string;
-  /** Script and its arguments, run as `node --import tsx <args>`. */
+  /** Script and its arguments, run as `node --import tsx <args>`, or `node <args>` when `compiled`. */
   args: string[];
+  /** The script is compiled JavaScript (the production build): no tsx. */
+  compiled?: boolean;
   env: Record<string, string>;
   cwd: string;
   /** CPU list for `taskset -c`; undefined runs unpinned. */
@@ -55,7 +57,7 @@ export interface SpawnOptions {
 export async function spawnServer(o: SpawnOptions): Promise<Server> {
   const logFile = join(o.workDir, `${o.name}-${Date.now()}.log`);
   const fd = openSync(logFile, "a");
-  const node = [process.execPath, "--import", "tsx", ...o.args];
+  const node = o.compiled ? [process.execPath, ...o.args] : [process.execPath, "--import", "tsx", ...o.args];
   const [cmd, ...argv] = o.cpus === undefined ? node : ["taskset", "-c", o.cpus, ...node];
   const started = performance.now();
   const child = spawn(cmd!, argv, { cwd: o.cwd, env: o.env, stdio: ["ignore", fd, fd] });
