@@ -138,13 +138,10 @@ export function createCarts(options: CartsOptions): Carts {
     async listCarts(owner, input) {
       const pageSize = resolvePageSize(input.pageSize, cartPageSizes);
       const after = decodeCartCursor(owner, input.pageToken);
-      return store.read(async (tx) => {
-        // One extra row says whether another page follows.
-        const rows = await tx.listCarts(owner, after, pageSize + 1);
-        const page = pageOf(rows, pageSize, (last) => encodeCartCursor(owner, last));
-        const lines = await tx.lines(page.items.map((c) => c.id));
-        return { carts: page.items.map((c) => ({ ...c, items: lines.get(c.id) ?? [] })), nextPageToken: page.nextPageToken };
-      });
+      // One extra cart says whether another page follows.
+      const rows = await store.readOne((tx) => tx.listCarts(owner, after, pageSize + 1));
+      const page = pageOf(rows, pageSize, (last) => encodeCartCursor(owner, last));
+      return { carts: page.items, nextPageToken: page.nextPageToken };
     },
 
     async renameCart(owner, input) {

@@ -23,8 +23,8 @@ export interface CartTx {
   findCart(ownerId: string, cartId: string, lock: boolean): Promise<CartRecord | undefined>;
   /** The owner's cart with its lines ordered by position, read in one statement; undefined when absent. */
   cartWithLines(ownerId: string, cartId: string): Promise<CartView | undefined>;
-  /** Up to `limit` of the owner's carts after `after`, ordered by (createTime, id). */
-  listCarts(ownerId: string, after: CartCursor | undefined, limit: number): Promise<CartRecord[]>;
+  /** Up to `limit` of the owner's carts after `after`, ordered by (createTime, id), with their lines: one statement. */
+  listCarts(ownerId: string, after: CartCursor | undefined, limit: number): Promise<CartView[]>;
   /** The lines of each cart, ordered by position; carts without lines are absent from the map. */
   lines(cartIds: readonly string[]): Promise<Map<string, CartLine[]>>;
   insertLine(cartId: string, line: CartLine): Promise<void>;
@@ -83,6 +83,17 @@ const cartColumns = {
   updateTime: carts.updateTime,
 };
 
+/** A cart line's columns beside a cart's (its name renamed, as the cart has one). */
+const lineColumns = {
+  productId: cartItems.productId,
+  shopId: cartItems.shopId,
+  lineName: cartItems.name,
+  currencyCode: cartItems.currencyCode,
+  unitPriceMinor: cartItems.unitPriceMinor,
+  quantity: cartItems.quantity,
+  position: cartItems.position,
+};
+
 function toRecord(row: { id: string; ownerId: string; name: string; version: bigint; createTime: Date; updateTime: Date }): CartRecord {
   return { ...row, createTime: row.createTime.getTime(), updateTime: row.updateTime.getTime() };
 }
@@ -99,16 +110,7 @@ function nameConflict(e: unknown): never {
  */
 function cartWithLinesQuery(db: Db) {
   return db
-    .select({
-      ...cartColumns,
-      productId: cartItems.productId,
-      shopId: cartItems.shopId,
-      lineName: cartItems.name,
-      currencyCode: cartItems.currencyCode,
-      unitPriceMinor: cartItems.unitPriceMinor,
-      quantity: cartItems.quantity,
-      position: cartItems.position,
-    })
+    .select({ ...cartColumns, ...lineColumns })
     .from(carts)
     .leftJoin(cartItems, eq(cartItems.cartId, carts.id))
     .where(and(eq(carts.id, sql.placeholder("cartId")), eq(carts.ownerId, sql.placeholder("ownerId"))))
@@ -116,9 +118,75 @@ function cartWithLinesQuery(db: Db) {
     .prepare("cart_with_lines");
 }
 
+/**
+ * A page of the owner's carts joined with their lines, one row per line (one with null line columns for a cart
+ * without lines), in page order. `paged` says whether it starts after a cursor.
+ */
+function cartPageQuery(db: Db, paged: boolean) {
+  const after = paged
+    ? sql`(${carts.createTime}, ${carts.id}) > (${sql.placeholder("afterTime")}::timestamptz, ${sql.placeholder("afterId")}::uuid)`
+    : undefined;
+  const page = db
+    .select(cartColumns)
+    .from(carts)
+    .where(and(eq(carts.ownerId, sql.placeholder("ownerId")), after))
+    .orderBy(asc(carts.createTime), asc(carts.id))
+    .limit(sql.placeholder("limit"))
+    .as("page");
+  return db
+    .select({
+      id: page.id,
+      ownerId: page.ownerId,
+      name: page.name,
+      version: page.version,
+      createTime: page.createTime,
+      updateTime: page.updateTime,
+      ...lineColumns,
+    })
+    .from(page)
+    .leftJoin(cartItems, eq(cartItems.cartId, page.id))
+    .orderBy(asc(page.createTime), asc(page.id), asc(cartItems.position))
+    .prepare(`cart_page_${paged ? "after" : "first"}`);
+}
+
+type CartLineRow = {
+  id: string;
+  ownerId: string;
+  name: string;
+  version: bigint;
+  createTime: Date;
+  updateTime: Date;
+  productId: string | null;
+  shopId: string | null;
+  lineName: string | null;
+  currencyCode: string | null;
+  unitPriceMinor: bigint | null;
+  quantity: number | null;
+  position: bigint | null;
+};
+
+/** Folds rows of carts joined with their lines (grouped by cart, lines in order) into views, in row order. */
+function cartViews(rows: readonly CartLineRow[]): CartView[] {
+  const views: (CartRecord & { items: CartLine[] })[] = [];
+  let current: (CartRecord & { items: CartLine[] }) | undefined;
+  for (const r of rows) {
+    if (current?.id !== r.id) {
+      const { id, ownerId, name, version, createTime, updateTime } = r;
+      current = { ...toRecord({ id, ownerId, name, version, createTime, updateTime }), items: [] };
+      views.push(current);
+    }
+    if (r.productId === null || r.shopId === null || r.lineName === null || r.currencyCode === null) continue;
+    if (r.unitPriceMinor === null || r.quantity === null || r.position === null) continue;
+    current.items.push({ productId: r.productId, shopId: r.shopId, name: r.lineName, currencyCode: r.currencyCode, unitPriceMinor: r.unitPriceMinor, quantity: r.quantity, position: r.position });
+  }
+  return views;
+}
+
 /** The queries over `tx`: a transaction, or the database itself for the single statements of `readOne`. */
 function createTx(tx: Db): CartTx {
   let withLines: ReturnType<typeof cartWithLinesQuery> | undefined;
+  // Built on first use, once per handle: one prepared statement for each shape of the query.
+  const cartPages = new Map<string, ReturnType<typeof cartPageQuery>>();
   return {
     async lockOwner(ownerId) {
       await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${"grocery.cart.owner:" + ownerId}, 0))`);
@@ -147,33 +215,14 @@ function createTx(tx: Db): CartTx {
       return rows[0] ? toRecord(rows[0]) : undefined;
     },
     async cartWithLines(ownerId, cartId) {
-      const rows = await (withLines ??= cartWithLinesQuery(tx)).execute({ cartId, ownerId });
-      const first = rows[0];
-      if (!first) return undefined;
-      const items: CartLine[] = [];
-      for (const r of rows) {
-        if (r.productId === null || r.shopId === null || r.lineName === null || r.currencyCode === null) continue;
-        if (r.unitPriceMinor === null || r.quantity === null || r.position === null) continue;
-        items.push({ productId: r.productId, shopId: r.shopId, name: r.lineName, currencyCode: r.currencyCode, unitPriceMinor: r.unitPriceMinor, quantity: r.quantity, position: r.position });
-      }
-      const { id, ownerId: owner, name, version, createTime, updateTime } = first;
-      return { ...toRecord({ id, ownerId: owner, name, version, createTime, updateTime }), items };
+      return cartViews(await (withLines ??= cartWithLinesQuery(tx)).execute({ cartId, ownerId }))[0];
     },
     async listCarts(ownerId, after, limit) {
-      const rows = await tx
-        .select(cartColumns)
-        .from(carts)
-        .where(
-          and(
-            eq(carts.ownerId, ownerId),
-            after
-              ? sql`(${carts.createTime}, ${carts.id}) > (${new Date(after.createTime).toISOString()}::timestamptz, ${after.id}::uuid)`
-              : undefined,
-          ),
-        )
-        .orderBy(asc(carts.createTime), asc(carts.id))
-        .limit(limit);
-      return rows.map(toRecord);
+      const shape = after ? "after" : "first";
+      let prepared = cartPages.get(shape);
+      if (!prepared) cartPages.set(shape, (prepared = cartPageQuery(tx, after !== undefined)));
+      const afterTime = after ? new Date(after.createTime).toISOString() : undefined;
+      return cartViews(await prepared.execute({ ownerId, afterTime, afterId: after?.id, limit }));
     },
     async lines(cartIds) {
       const byCart = new Map<string, CartLine[]>();

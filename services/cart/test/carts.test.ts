@@ -47,7 +47,7 @@ function createFakeStore(): FakeStore {
         .filter((c) => c.ownerId === owner && (!after || c.createTime > after.createTime || (c.createTime === after.createTime && c.id > after.id)))
         .sort((a, b) => a.createTime - b.createTime || (a.id < b.id ? -1 : 1))
         .slice(0, limit)
-        .map(({ nameKey: _, ...record }) => record);
+        .map(({ nameKey: _, ...record }) => ({ ...record, items: [...(lines.get(record.id) ?? [])] }));
     },
     async lines(ids) {
       return new Map(ids.flatMap((id) => (lines.get(id)?.length ? [[id, [...(lines.get(id) ?? [])]] as const] : [])));
