@@ -1,5 +1,5 @@
 import { and, asc, between, count, desc, eq, lt, ne, or, sql, type Placeholder, type SQL } from "drizzle-orm";
-import { throwIfCallCancelled } from "../../platform/src/call-scope.js";
+import { transactionBoundary, type TransactionBoundary } from "../../platform/src/store-boundary.js";
 import type { Db } from "../../platform/src/db.js";
 import type { UserStanding } from "../../platform/src/service-module.js";
 import { isPurged, leaveTombstone } from "../../platform/src/tombstones.js";
@@ -72,19 +72,7 @@ export interface AddressTx {
   forceStanding(standing: UserStanding): Promise<void>;
 }
 
-export interface AddressStore {
-  /** Runs `fn` in a read-write transaction (READ COMMITTED; the owner lock orders concurrent writers). */
-  write<T>(fn: (tx: AddressTx) => Promise<T>): Promise<T>;
-  /** Runs `fn` in a read-only REPEATABLE READ transaction, so a page and its total are read consistently. */
-  read<T>(fn: (tx: AddressTx) => Promise<T>): Promise<T>;
-  /**
-   * Runs `fn`, which makes one statement, outside any transaction: a single statement reads one snapshot by
-   * itself, and BEGIN, SET TRANSACTION and COMMIT around it would add three round trips. As with a transaction, a
-   * call already cancelled never starts it.
-   */
-  readOne<T>(fn: (tx: AddressTx) => Promise<T>): Promise<T>;
-}
-
+export type AddressStore = TransactionBoundary<AddressTx>;
 /** The queries over `tx`: a transaction, or the database itself for the single statements of `readOne`. */
 function createTx(tx: Db): AddressTx {
   const owned = (ownerId: string, id: string) => and(eq(addresses.id, id), eq(addresses.ownerId, ownerId));
@@ -272,17 +260,7 @@ function nearbyShopsQuery(db: Db, longitudeRanges: number, paged: boolean) {
 
 /** The drizzle-backed AddressStore over the service's database handle. */
 export function createAddressStore(db: Db): AddressStore {
-  const single = createTx(db);
-  return {
-    // Explicit, not the server default: the owner lock relies on READ COMMITTED seeing what the previous holder
-    // committed (a purge's tombstone included) in the next statement.
-    write: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "read committed" }),
-    read: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "repeatable read", accessMode: "read only" }),
-    readOne: async (fn) => {
-      throwIfCallCancelled();
-      return fn(single);
-    },
-  };
+  return transactionBoundary(db, createTx);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { and, asc, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import { throwIfCallCancelled } from "../../platform/src/call-scope.js";
+import { transactionBoundary, type TransactionBoundary } from "../../platform/src/store-boundary.js";
 import type { Db } from "../../platform/src/db.js";
 import { alreadyExists, sqlState } from "../../platform/src/errors.js";
 import { isPurged, leaveTombstone } from "../../platform/src/tombstones.js";
@@ -59,17 +59,7 @@ export interface CartTx {
   purgeOwner(ownerId: string): Promise<number>;
 }
 
-export interface CartStore {
-  /** Runs `fn` in a read-write transaction (READ COMMITTED; row locks order concurrent writers). */
-  write<T>(fn: (tx: CartTx) => Promise<T>): Promise<T>;
-  /** Runs `fn` in a read-only REPEATABLE READ transaction, so a cart and its lines are read consistently. */
-  read<T>(fn: (tx: CartTx) => Promise<T>): Promise<T>;
-  /**
-   * Runs `fn`, which makes one statement, outside any transaction: a single statement reads one snapshot by
-   * itself, and BEGIN, SET TRANSACTION and COMMIT around it would add three round trips. As with a transaction, a
-   * call already cancelled never starts it.
-   */
-  readOne<T>(fn: (tx: CartTx) => Promise<T>): Promise<T>;
+export interface CartStore extends TransactionBoundary<CartTx> {
   /** Deletes request ids recorded before `before` (ms); returns how many. */
   pruneRequests(before: number): Promise<number>;
 }
@@ -310,15 +300,8 @@ function createTx(tx: Db): CartTx {
 
 /** The drizzle-backed CartStore over the service's database handle. */
 export function createCartStore(db: Db): CartStore {
-  const single = createTx(db);
   return {
-    // Explicit, not the server default: the row locks rely on READ COMMITTED re-reading the locked row.
-    write: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "read committed" }),
-    read: (fn) => db.transaction((tx) => fn(createTx(tx)), { isolationLevel: "repeatable read", accessMode: "read only" }),
-    readOne: async (fn) => {
-      throwIfCallCancelled();
-      return fn(single);
-    },
+    ...transactionBoundary(db, createTx),
     async pruneRequests(before) {
       const rows = await db
         .delete(addItemRequests)
