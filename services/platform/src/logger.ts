@@ -56,6 +56,11 @@ let flushScheduled = false;
 let exitHooked = false;
 const maxPendingBytes = 256 * 1024;
 
+/** Writes the log lines still pending now, so text written to stdout after them keeps its place. */
+export function flushStdoutLogs(): void {
+  flushStdout();
+}
+
 function flushStdout(): void {
   flushScheduled = false;
   if (pending.length === 0) return;

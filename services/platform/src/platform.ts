@@ -16,7 +16,7 @@ import { createAdmissionInterceptor, type AdmissionOptions } from "./admission.j
 import { createAvailability, createAvailabilityInterceptor } from "./availability.js";
 import { createCallScopeInterceptor } from "./call-scope.js";
 import { createCallBoundInterceptor, createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
-import { createLogger, type Logger, type LogLevel } from "./logger.js";
+import { createLogger, flushStdoutLogs, type Logger, type LogLevel } from "./logger.js";
 import { createMesh } from "./mesh.js";
 import { createValidateInterceptor } from "./validate-interceptor.js";
 import { reflectionRoutes } from "./reflection.js";
@@ -308,7 +308,10 @@ export async function runMain(definitions: readonly ServiceDefinition[], banner?
     services: definitions.map((d) => d.name),
     database: platform.database.kind === "pglite" ? `pglite:${config.dataDir}` : "postgres",
   });
-  if (banner) process.stdout.write(banner(platform) + "\n");
+  if (banner) {
+    flushStdoutLogs();
+    process.stdout.write(banner(platform) + "\n");
+  }
   const stop = (signal: string) => {
     logger.info("shutting down", { signal });
     platform.close().then(
