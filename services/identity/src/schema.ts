@@ -31,6 +31,10 @@ export const users = identity.table(
   (t) => [
     uniqueIndex("users_username_lower_key").on(sql`lower(${t.username})`),
     uniqueIndex("users_email_lower_key").on(sql`lower(${t.email})`),
+    // ListUsers' login_prefix (lower(...) like 'prefix%'): the unique indexes above compare by the database's
+    // collation and cannot serve LIKE unless it is C; text_pattern_ops ones can, for any collation.
+    index("users_username_lower_prefix_idx").on(sql`lower(${t.username}) text_pattern_ops`),
+    index("users_email_lower_prefix_idx").on(sql`lower(${t.email}) text_pattern_ops`),
   ],
 );
 
