@@ -55,9 +55,10 @@ for (const backend of backends) {
       const [k, u] = [median(known), median(unknown)];
       ctx.diagnostic(`median RequestPasswordReset: registered address ${k.toFixed(2)} ms, unknown ${u.toFixed(2)} ms`);
       // Answering after the token transaction had started made registered addresses ~3x slower on PGlite (~16 ms
-      // against ~5 ms). The same path's medians differ by well under a millisecond; 3 ms or a third of the faster
-      // leaves room for a busy machine.
-      assert.ok(Math.abs(k - u) < Math.max(3, Math.min(k, u) / 3), `registered ${k.toFixed(2)} ms vs unknown ${u.toFixed(2)} ms`);
+      // against ~5 ms). On a quiet machine the medians differ by well under a millisecond; on a saturated one
+      // (CI beside other work) they were seen 4 ms and 45 % apart either way, so the bound is 4 ms or 60 % of the
+      // faster side: still far inside the 3x the leak costs.
+      assert.ok(Math.abs(k - u) < Math.max(4, Math.min(k, u) * 0.6), `registered ${k.toFixed(2)} ms vs unknown ${u.toFixed(2)} ms`);
       // The work still happens, off the answer's path: every request for the registered address was mailed.
       await waitForMail(t.mailDir, a.email, /Reset your/, warmUp + pairs, 10_000);
     });
