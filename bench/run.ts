@@ -50,7 +50,8 @@ import { bearer, clientFor } from "../test/clients.js";
 import { percentile, runH2load, h2loadVersion } from "./lib/h2load.js";
 import { statSync } from "node:fs";
 import { cpuSnapshot, cpuDelta, machine, mainThreadCpuMs, peakRssMb, rssMb } from "./lib/proc.js";
-import { errorLines, freePort, platformReady, spawnServer, type Server } from "./lib/processes.js";
+import { startBenchPlatform } from "./lib/platform.js";
+import { errorLines, platformReady, spawnServer, type Server } from "./lib/processes.js";
 import { writeReport, type RunRecord, type BenchResults, type StartupRecord } from "./report.js";
 import { call, closedLoop, connect, closeAll, firstMessage, wireRequest, type WireProtocol, type WireRequest } from "./lib/wire.js";
 
@@ -204,50 +205,9 @@ async function pgPids(): Promise<number[]> {
 }
 
 // ---------------------------------------------------------------------------------------------------- platform on PostgreSQL
-const adminUser = { username: "benchadmin", email: "benchadmin@example.com", password: `Adm1n-${randomUUID()}` };
-const ports = { identity: await freePort(), cart: await freePort(), address: await freePort() };
-const serviceEnv = (svc: keyof typeof ports, dataDir: string): Record<string, string> => {
-  const env: Record<string, string> = {
-    PATH: process.env["PATH"] ?? "",
-    PORT: String(ports[svc]),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "info",
-    DATABASE_URL: dbUrl.toString(),
-    DATA_DIR: dataDir,
-    // Seeding registers more accounts from one address than the default hourly allowance, and a full run
-    // outlasts the 15-minute access token: both are settings of the benchmark, not of the paths it measures.
-    REGISTER_IP_MAX_ATTEMPTS: "100000",
-    ACCESS_TOKEN_TTL: "7200",
-  };
-  if (svc === "identity") {
-    Object.assign(env, {
-      CART_SERVICE_ADDR: `127.0.0.1:${ports.cart}`,
-      ADDRESS_SERVICE_ADDR: `127.0.0.1:${ports.address}`,
-      ADMIN_USERNAME: adminUser.username,
-      ADMIN_EMAIL: adminUser.email,
-      ADMIN_PASSWORD: adminUser.password,
-    });
-  } else {
-    env["IDENTITY_JWKS_URL"] = `http://127.0.0.1:${ports.identity}/.well-known/jwks.json`;
-    env["IDENTITY_SERVICE_ADDR"] = `127.0.0.1:${ports.identity}`;
-  }
-  // CreateAddress runs far more calls than the 20 addresses one owner may keep; the bench deletes them between
-  // runs, and lets each owner hold up to the schema's 1000 meanwhile.
-  if (svc === "address") env["ADDRESS_MAX_PER_OWNER"] = "1000";
-  return env;
-};
-async function startService(svc: keyof typeof ports): Promise<void> {
-  const dataDir = join(workDir, `data-${svc}`);
-  await mkdir(dataDir, { recursive: true });
-  // The production build, run with plain node as the image runs it (scripts/build.ts).
-  const entry = join(compiledDir, "services", svc, "src", "main.js");
-  const s = await spawnServer({ name: svc, args: [entry], compiled: true, env: serviceEnv(svc, dataDir), cwd: root, cpus: serverCpus, workDir, ready: platformReady });
-  services[svc] = s;
-  cleanups.push(() => s.stop());
-}
-// Identity first, alone: it migrates its schema and makes the signing key the others verify with.
-await startService("identity");
-await Promise.all([startService("cart"), startService("address")]);
+const platform = await startBenchPlatform({ databaseUrl: dbUrl.toString(), compiledDir, root, workDir, cpus: serverCpus, cleanups });
+const { ports, admin: adminUser } = platform;
+Object.assign(services, platform.servers);
 const idUrl = services.identity!.url;
 const cartUrl = services.cart!.url;
 const addrUrl = services.address!.url;

@@ -12,7 +12,6 @@
  */
 import { buildServices } from "../scripts/build.js";
 import { execFileSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,7 +28,8 @@ import { boundingBox, earthRadiusKm } from "../services/address/src/geo.js";
 import { bearer, clientFor } from "../test/clients.js";
 import { h2loadVersion, percentile, runH2load } from "./lib/h2load.js";
 import { cpuDelta, cpuSnapshot, machine } from "./lib/proc.js";
-import { errorLines, freePort, platformReady, spawnServer, type Server } from "./lib/processes.js";
+import { startBenchPlatform } from "./lib/platform.js";
+import { errorLines } from "./lib/processes.js";
 import { call, closeAll, closedLoop, connect, firstMessage, wireRequest, type WireRequest } from "./lib/wire.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -124,45 +124,9 @@ async function pgPids(): Promise<number[]> {
 }
 
 // ---------------------------------------------------------------------------------------------------- services
-const adminUser = { username: "benchadmin", email: "benchadmin@example.com", password: `Adm1n-${randomUUID()}` };
-const ports = { identity: await freePort(), cart: await freePort(), address: await freePort() };
-const services: Partial<Record<keyof typeof ports, Server>> = {};
-function serviceEnv(svc: keyof typeof ports, dataDir: string): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: process.env["PATH"] ?? "",
-    PORT: String(ports[svc]),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "info",
-    DATABASE_URL: dbUrl.toString(),
-    DATA_DIR: dataDir,
-    REGISTER_IP_MAX_ATTEMPTS: "100000",
-    ACCESS_TOKEN_TTL: "7200",
-  };
-  if (svc === "identity") {
-    Object.assign(env, {
-      CART_SERVICE_ADDR: `127.0.0.1:${ports.cart}`,
-      ADDRESS_SERVICE_ADDR: `127.0.0.1:${ports.address}`,
-      ADMIN_USERNAME: adminUser.username,
-      ADMIN_EMAIL: adminUser.email,
-      ADMIN_PASSWORD: adminUser.password,
-    });
-  } else {
-    env["IDENTITY_JWKS_URL"] = `http://127.0.0.1:${ports.identity}/.well-known/jwks.json`;
-    env["IDENTITY_SERVICE_ADDR"] = `127.0.0.1:${ports.identity}`;
-  }
-  if (svc === "address") env["ADDRESS_MAX_PER_OWNER"] = "1000";
-  return env;
-}
-async function startService(svc: keyof typeof ports): Promise<void> {
-  const dataDir = join(workDir, `data-${svc}`);
-  await mkdir(dataDir, { recursive: true });
-  const entry = join(compiledDir, "services", svc, "src", "main.js");
-  const s = await spawnServer({ name: svc, args: [entry], compiled: true, env: serviceEnv(svc, dataDir), cwd: root, cpus: serverCpus, workDir, ready: platformReady });
-  services[svc] = s;
-  cleanups.push(() => s.stop());
-}
-await startService("identity");
-await Promise.all([startService("cart"), startService("address")]);
+const platform = await startBenchPlatform({ databaseUrl: dbUrl.toString(), compiledDir, root, workDir, cpus: serverCpus, cleanups });
+const { ports, admin: adminUser } = platform;
+const services = platform.servers;
 const idUrl = services.identity!.url;
 const cartUrl = services.cart!.url;
 const addrUrl = services.address!.url;
