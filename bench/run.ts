@@ -50,7 +50,7 @@ import { bearer, clientFor } from "../test/clients.js";
 import { percentile, runH2load, h2loadVersion } from "./lib/h2load.js";
 import { statSync } from "node:fs";
 import { cpuSnapshot, cpuDelta, machine, mainThreadCpuMs, peakRssMb, rssMb } from "./lib/proc.js";
-import { startBenchPlatform } from "./lib/platform.js";
+import { createBenchDatabase, startBenchPlatform } from "./lib/platform.js";
 import { errorLines, platformReady, spawnServer, type Server } from "./lib/processes.js";
 import { writeReport, type RunRecord, type BenchResults, type StartupRecord } from "./report.js";
 import { call, closedLoop, connect, closeAll, firstMessage, wireRequest, type WireProtocol, type WireRequest } from "./lib/wire.js";
@@ -176,25 +176,7 @@ await Promise.all(
 log(`baselines up: ${Object.entries(baselines).map(([k, s]) => `${k} :${s.port}`).join(", ")}`);
 
 // ---------------------------------------------------------------------------------------------------- PostgreSQL
-const dbName = `bench_${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}_${process.pid}`;
-{
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
-  try {
-    await admin.unsafe(`create database ${dbName}`);
-  } finally {
-    await admin.end();
-  }
-}
-cleanups.push(async () => {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-  } finally {
-    await admin.end();
-  }
-});
-const dbUrl = new URL(adminUrl);
-dbUrl.pathname = `/${dbName}`;
+const { name: dbName, url: dbUrl } = await createBenchDatabase(adminUrl, "bench", cleanups);
 const sql = postgres(dbUrl.toString(), { max: 1, onnotice: () => {} });
 cleanups.push(() => sql.end());
 const [{ version: pgVersion } = { version: "unknown" }] = await sql<{ version: string }[]>`select version()`;

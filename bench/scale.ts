@@ -28,7 +28,7 @@ import { boundingBox, earthRadiusKm } from "../services/address/src/geo.js";
 import { bearer, clientFor } from "../test/clients.js";
 import { h2loadVersion, percentile, runH2load } from "./lib/h2load.js";
 import { cpuDelta, cpuSnapshot, machine } from "./lib/proc.js";
-import { startBenchPlatform } from "./lib/platform.js";
+import { createBenchDatabase, startBenchPlatform } from "./lib/platform.js";
 import { errorLines } from "./lib/processes.js";
 import { call, closeAll, closedLoop, connect, firstMessage, wireRequest, type WireRequest } from "./lib/wire.js";
 
@@ -90,25 +90,7 @@ process.once("uncaughtException", fail);
 process.once("unhandledRejection", fail);
 
 // ---------------------------------------------------------------------------------------------------- database
-const dbName = `bench_scale_${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}_${process.pid}`;
-{
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
-  try {
-    await admin.unsafe(`create database ${dbName}`);
-  } finally {
-    await admin.end();
-  }
-}
-cleanups.push(async () => {
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`drop database if exists ${dbName} with (force)`);
-  } finally {
-    await admin.end();
-  }
-});
-const dbUrl = new URL(adminUrl);
-dbUrl.pathname = `/${dbName}`;
+const { name: dbName, url: dbUrl } = await createBenchDatabase(adminUrl, "bench_scale", cleanups);
 const sql = postgres(dbUrl.toString(), { max: 1, onnotice: () => {} });
 cleanups.push(() => sql.end());
 const [{ version: pgVersion } = { version: "unknown" }] = await sql<{ version: string }[]>`select version()`;

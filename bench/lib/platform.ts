@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import postgres from "postgres";
 import { freePort, platformReady, spawnServer, type Server } from "./processes.js";
 
 export type ServiceName = "identity" | "cart" | "address";
@@ -76,4 +77,29 @@ export async function startBenchPlatform(o: BenchPlatformOptions): Promise<Bench
   await Promise.all([start("cart"), start("address")]);
   const all = servers as Record<ServiceName, Server>;
   return { ports, servers: all, urls: { identity: all.identity.url, cart: all.cart.url, address: all.address.url }, admin };
+}
+
+/**
+ * Creates a fresh database `<prefix>_<timestamp>_<pid>` on the server of `adminUrl`, registers its drop (forced,
+ * so lingering service connections do not block it) in `cleanups`, and returns its name and URL.
+ */
+export async function createBenchDatabase(adminUrl: string, prefix: string, cleanups: (() => Promise<void>)[]): Promise<{ name: string; url: URL }> {
+  const name = `${prefix}_${new Date().toISOString().replace(/\D/g, "").slice(0, 14)}_${process.pid}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  cleanups.push(async () => {
+    const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await dropper.unsafe(`drop database if exists ${name} with (force)`);
+    } finally {
+      await dropper.end();
+    }
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { name, url };
 }
