@@ -50,6 +50,7 @@ import { bearer, clientFor } from "../test/clients.js";
 import { percentile, runH2load, h2loadVersion } from "./lib/h2load.js";
 import { statSync } from "node:fs";
 import { cpuSnapshot, cpuDelta, machine, mainThreadCpuMs, peakRssMb, rssMb } from "./lib/proc.js";
+import { pinCores, requireH2load } from "./lib/pinning.js";
 import { createBenchDatabase, startBenchPlatform } from "./lib/platform.js";
 import { errorLines, platformReady, spawnServer, type Server } from "./lib/processes.js";
 import { writeReport, type RunRecord, type BenchResults, type StartupRecord } from "./report.js";
@@ -80,33 +81,10 @@ const shapes = (value("shapes") ?? (quick ? "1x64" : "1x64,4x32")).split(",").ma
 const adminUrl = process.env["BENCH_DATABASE_URL"] || "postgres://postgres@127.0.0.1:5432/postgres";
 const log = (msg: string) => process.stdout.write(`[${((performance.now() - benchStarted) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
 
-if (!h2loadVersion()) {
-  process.stderr.write("h2load is not installed: sudo apt-get install nghttp2-client\n");
-  process.exit(69);
-}
-
-// ---------------------------------------------------------------------------------------------------- pinning
+requireH2load();
 const host = machine();
-let hasTaskset = true;
-try {
-  execFileSync("taskset", ["-V"], { stdio: "ignore" });
-} catch {
-  hasTaskset = false;
-}
-const pinned = hasTaskset && host.nproc >= 2;
-const serverCpus = pinned ? "0" : undefined;
-const loadCpus = pinned ? "1" : undefined;
-if (pinned) {
-  // This process drives the Node-client scenarios and seeds data: it belongs with the load generator.
-  execFileSync("taskset", ["-a", "-p", "-c", loadCpus!, String(process.pid)], { stdio: "ignore" });
-} else {
-  log(hasTaskset ? `only ${host.nproc} core: servers and load generator share it (unpinned)` : "taskset not found: servers and load generator are not pinned");
-}
-const pinning = pinned
-  ? "servers on core 0 (taskset -c 0), h2load and the benchmark's Node client on core 1 (taskset -c 1); PostgreSQL unpinned"
-  : hasTaskset
-    ? `unpinned: the machine has ${host.nproc} core`
-    : "unpinned: taskset is not installed";
+const { serverCpus, loadCpus, description: pinning } = pinCores();
+if (!serverCpus) log(`${pinning}: servers and load generator share the cores`);
 
 const workDir = await mkdtemp(join(tmpdir(), "grocery-bench-"));
 // Service processes on PostgreSQL run the compiled build, as deployed; `npm start` on PGlite runs what it runs.

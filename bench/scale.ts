@@ -11,7 +11,6 @@
  *   env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres)
  */
 import { buildServices } from "../scripts/build.js";
-import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -28,6 +27,7 @@ import { boundingBox, earthRadiusKm } from "../services/address/src/geo.js";
 import { bearer, clientFor } from "../test/clients.js";
 import { h2loadVersion, percentile, runH2load } from "./lib/h2load.js";
 import { cpuDelta, cpuSnapshot, machine } from "./lib/proc.js";
+import { pinCores, requireH2load } from "./lib/pinning.js";
 import { createBenchDatabase, startBenchPlatform } from "./lib/platform.js";
 import { errorLines } from "./lib/processes.js";
 import { call, closeAll, closedLoop, connect, firstMessage, wireRequest, type WireRequest } from "./lib/wire.js";
@@ -51,26 +51,9 @@ const large = { users: 1_000_000, shops: 100_000, carts: 100_000, linesPerCart: 
 const streams = 64;
 const loginConcurrency = 16;
 
-if (!h2loadVersion()) {
-  process.stderr.write("h2load is not installed: sudo apt-get install nghttp2-client\n");
-  process.exit(69);
-}
-
-// ---------------------------------------------------------------------------------------------------- pinning
+requireH2load();
 const host = machine();
-let hasTaskset = true;
-try {
-  execFileSync("taskset", ["-V"], { stdio: "ignore" });
-} catch {
-  hasTaskset = false;
-}
-const pinned = hasTaskset && host.nproc >= 2;
-const serverCpus = pinned ? "0" : undefined;
-const loadCpus = pinned ? "1" : undefined;
-if (pinned) execFileSync("taskset", ["-a", "-p", "-c", loadCpus!, String(process.pid)], { stdio: "ignore" });
-const pinning = pinned
-  ? "servers on core 0 (taskset -c 0), h2load and the benchmark's Node client on core 1; PostgreSQL unpinned"
-  : `unpinned (${hasTaskset ? `${host.nproc} core` : "no taskset"})`;
+const { serverCpus, loadCpus, description: pinning } = pinCores();
 
 const workDir = await mkdtemp(join(tmpdir(), "grocery-bench-scale-"));
 const compiledDir = (await buildServices(join(root, ".cache", "bench-dist"))).outDir;
