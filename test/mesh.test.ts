@@ -127,6 +127,11 @@ describe("the mesh as separate processes", { skip: !postgres && "needs PostgreSQ
     const identityAgain = await start("identity", ports.identity[0]!);
     const cartAgain = await start("cart", ports.cart[0]!);
     await until("cart purged after both restarts", async () => (await stored(user.userId)) === 0 && (await undelivered(user.userId)).length === 0);
+    // Once every destination acknowledged, the event itself is delivered (and so, later, pruned).
+    const [event] = rowsOf<{ status: string; delivered: boolean }>(
+      await db.db.execute(sql`select status, deliver_time is not null as delivered from identity.outbox where topic = 'user.deleted' and payload->>'user_id' = ${user.userId}`),
+    );
+    assert.deepEqual({ ...event }, { status: "delivered", delivered: true });
     assert.equal(purgesServed(cartAgain), 1);
     assert.equal(purgesServed(address), 1);
     await Promise.all([stop(identityAgain), stop(cartAgain), stop(address)]);

@@ -100,13 +100,21 @@ export function outboxQueries(db: Db): OutboxQueries {
     async markDelivered(eventId, destination, time) {
       // ISO text: drizzle's postgres.js driver leaves Date parameters of raw SQL to a serializer it turned off.
       const at = time.toISOString();
+      // One statement: a process dying between two would leave an event whose every delivery is done still
+      // pending, never pruned. The outer update sees the deliveries as they were before this one, hence the
+      // destination is left out of its check.
       await db.execute(sql`
-          update identity.outbox_deliveries set status = 'delivered', deliver_time = ${at}::timestamptz, last_error = null
-          where event_id = ${eventId} and destination = ${destination}`);
-      await db.execute(sql`
+          with done as (
+            update identity.outbox_deliveries set status = 'delivered', deliver_time = ${at}::timestamptz, last_error = null
+            where event_id = ${eventId} and destination = ${destination}
+            returning event_id
+          )
           update identity.outbox set status = 'delivered', deliver_time = ${at}::timestamptz
-          where id = ${eventId} and status = 'pending'
-            and not exists (select 1 from identity.outbox_deliveries where event_id = ${eventId} and status <> 'delivered')`);
+          where id in (select event_id from done) and status = 'pending'
+            and not exists (
+              select 1 from identity.outbox_deliveries
+              where event_id = ${eventId} and destination <> ${destination} and status <> 'delivered'
+            )`);
     },
     async listPendingDeliveries(after, limit) {
       const raw = rowsOf<{ event_id: string; topic: string; user_id: string | null; destination: string; attempts: number; create_time: Date | string; available_time: Date | string; last_error: string | null }>(
