@@ -86,8 +86,12 @@ let stopping: Promise<void> | undefined;
 function stopAll(code: number): Promise<void> {
   return (stopping ??= (async () => {
     // Reverse order: callers of identity go first, identity (which delivers events to them) last.
-    for (const m of [...members].reverse()) if (m.child && m.child.exitCode === null && m.child.signalCode === null) m.child.kill("SIGTERM");
+    const running = members.filter((m) => m.child && m.child.exitCode === null && m.child.signalCode === null);
+    for (const m of [...running].reverse()) m.child!.kill("SIGTERM");
+    // Each process stops within its SHUTDOWN_GRACE (10 s by default); one that does not is killed.
+    const killer = setTimeout(() => running.forEach((m) => m.child!.kill("SIGKILL")), 20_000);
     await Promise.all(members.map((m) => m.exited));
+    clearTimeout(killer);
     process.exit(code);
   })());
 }

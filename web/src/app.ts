@@ -34,7 +34,8 @@ async function main(): Promise<void> {
       const presented = refreshToken;
       if (!presented) return undefined;
       try {
-        const renewed = await anonymous.auth.refreshToken({ refreshToken: presented });
+        // Bounded: every call waiting on the renewal waits on this one.
+        const renewed = await anonymous.auth.refreshToken({ refreshToken: presented }, { timeoutMs: 10_000 });
         accessToken = renewed.accessToken;
         refreshToken = renewed.refreshToken;
         return accessToken;
