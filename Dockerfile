@@ -8,6 +8,12 @@
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci installs the workspaces' dependencies too, so it needs every workspace's package.json.
+COPY gen/package.json ./gen/
+COPY services/platform/package.json ./services/platform/
+COPY services/identity/package.json ./services/identity/
+COPY services/cart/package.json ./services/cart/
+COPY services/address/package.json ./services/address/
 # The root postinstall repairs postgres.js (scripts/patch-dependencies.mjs); it must be there before `npm ci`.
 COPY scripts/patch-dependencies.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
@@ -25,8 +31,15 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY gen/package.json ./gen/
+COPY services/platform/package.json ./services/platform/
+COPY services/identity/package.json ./services/identity/
+COPY services/cart/package.json ./services/cart/
+COPY services/address/package.json ./services/address/
 COPY scripts/patch-dependencies.mjs scripts/grpc-health-probe.mjs ./scripts/
-# --omit=dev leaves out tsx, esbuild, buf and the test tools; postgres stays, so the postinstall repair applies.
+# --omit=dev leaves out tsx, esbuild, buf and the test tools; postgres stays (the platform's dependency), so the
+# postinstall repair applies. The workspace links npm makes here point at folders holding only a package.json:
+# the compiled code finds its packages through dist/node_modules (scripts/build.ts), which Docker copies as links.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The page every process serves at / (WEB_DIR defaults to ./web/dist).

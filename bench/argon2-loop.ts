@@ -8,7 +8,7 @@
  * {"ok": n, "seconds": s, "latenciesMs": [...]}.
  */
 import { hash, verify, type Algorithm } from "@node-rs/argon2";
-import { owaspPasswordCost } from "../services/identity/src/passwords.js";
+import { owaspPasswordCost } from "@local-e-grocery/identity/passwords.js";
 
 // Algorithm is a const enum, which isolatedModules cannot read: its Argon2id value.
 const argon2id = 2 as Algorithm.Argon2id;

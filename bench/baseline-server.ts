@@ -14,7 +14,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { grpcFrame } from "./lib/wire.js";
 
 const kinds = ["grpc-js", "raw-http2", "connect-node"] as const;

@@ -22,30 +22,30 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import postgres from "postgres";
-import { AddressKind } from "../gen/grocery/address/v1/address_pb.js";
+import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
 import {
   AddressService,
   CreateAddressRequestSchema,
   FindNearbyShopsRequestSchema,
   ListAddressesRequestSchema,
-} from "../gen/grocery/address/v1/address_service_pb.js";
-import { Role } from "../gen/grocery/auth/v1/auth_pb.js";
+} from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import {
   AddItemRequestSchema,
   CartService,
   GetCartRequestSchema,
   ListCartsRequestSchema,
   UpdateItemQuantityRequestSchema,
-} from "../gen/grocery/cart/v1/cart_service_pb.js";
+} from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import {
   AuthService,
   IssueServiceTokenRequestSchema,
   LoginRequestSchema,
   RefreshTokenRequestSchema,
   RefreshTokenResponseSchema,
-} from "../gen/grocery/identity/v1/auth_service_pb.js";
-import { GetMeRequestSchema, UserService } from "../gen/grocery/identity/v1/user_service_pb.js";
-import { HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb.js";
+} from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { GetMeRequestSchema, UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import { HealthCheckRequestSchema } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { bearer, clientFor } from "../test/clients.js";
 import { percentile, runH2load, h2loadVersion } from "./lib/h2load.js";
 import { statSync } from "node:fs";

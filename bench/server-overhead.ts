@@ -17,11 +17,11 @@ import type { AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
-import { createAccessInterceptor } from "../services/platform/src/auth/access-interceptor.js";
-import { createErrorInterceptor, createLoggingInterceptor } from "../services/platform/src/interceptors.js";
-import { createLogger } from "../services/platform/src/logger.js";
-import { createRpcServer } from "../services/platform/src/server.js";
+import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
+import { createAccessInterceptor } from "@local-e-grocery/platform/auth/access-interceptor.js";
+import { createErrorInterceptor, createLoggingInterceptor } from "@local-e-grocery/platform/interceptors.js";
+import { createLogger } from "@local-e-grocery/platform/logger.js";
+import { createRpcServer } from "@local-e-grocery/platform/server.js";
 
 const variants = ["raw-http2", "connect-node", "rpc-server", "rpc-server-fast", "platform"] as const;
 type Variant = (typeof variants)[number];

@@ -7,12 +7,16 @@
  *   import.meta.url)`, so the layout must match the source tree) and identity's `data/`. Nothing is bundled:
  *   packages stay in node_modules (`npm ci --omit=dev`) and `import.meta.url` keeps pointing where the source
  *   expects. Run with `node dist/services/main.js` (all services) or `node dist/services/<name>/src/main.js`.
+ * - The workspace packages (`@local-e-grocery/platform`, …) inside `dist/`: each one's package.json beside its
+ *   compiled code and `dist/node_modules/@local-e-grocery/<name>` linking to it. Node looks for a package in the
+ *   nearest node_modules first, so compiled code imports compiled code; the root node_modules links the same
+ *   names to the TypeScript sources, which only tsx can run.
  * - `web/dist/`: the browser page (web/build.ts), which a process serves at `/` (see WEB_DIR).
  *
  * esbuild only strips types; `npm run typecheck` is what checks them.
  */
-import { cp, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { cp, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { buildWeb } from "../web/build.js";
@@ -29,6 +33,8 @@ export interface BuildResult {
   readonly files: readonly string[];
   /** Asset folders copied, relative to `outDir`. */
   readonly assets: readonly string[];
+  /** Workspace packages linked from `outDir/node_modules`. */
+  readonly packages: readonly string[];
 }
 
 async function walk(dir: string, out: string[] = []): Promise<string[]> {
@@ -77,7 +83,31 @@ export async function buildServices(outDir = join(root, "dist")): Promise<BuildR
       assets.push(relative(outDir, to));
     }
   }
-  return { outDir, files: sources.map((s) => relative(root, s).replace(/\.ts$/, ".js")), assets };
+  const packages = await linkWorkspaces(outDir);
+  return { outDir, files: sources.map((s) => relative(root, s).replace(/\.ts$/, ".js")), assets, packages };
+}
+
+/** The root package.json's workspaces: folder (relative to the root) and package name. */
+export async function workspacePackages(): Promise<{ readonly folder: string; readonly name: string }[]> {
+  const { workspaces } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { workspaces: string[] };
+  return Promise.all(
+    workspaces.map(async (folder) => {
+      const { name } = JSON.parse(await readFile(join(root, folder, "package.json"), "utf8")) as { name: string };
+      return { folder, name };
+    }),
+  );
+}
+
+async function linkWorkspaces(outDir: string): Promise<string[]> {
+  const linked: string[] = [];
+  for (const { folder, name } of await workspacePackages()) {
+    await cp(join(root, folder, "package.json"), join(outDir, folder, "package.json"));
+    const link = join(outDir, "node_modules", name);
+    await mkdir(dirname(link), { recursive: true });
+    await symlink(relative(dirname(link), join(outDir, folder)), link, "dir");
+    linked.push(name);
+  }
+  return linked;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,5 +1,5 @@
 import { allServices } from "./all-services.js";
-import { runMain } from "./platform/src/platform.js";
+import { runMain } from "@local-e-grocery/platform/platform.js";
 
 // All services in one process on one port, on the embedded database unless DATABASE_URL is set.
 await runMain(allServices, (p) =>

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type CallOptions } from "@connectrpc/connect";
-import { AddressService } from "../gen/grocery/address/v1/address_service_pb.js";
-import { Role } from "../gen/grocery/auth/v1/auth_pb.js";
-import { CartService } from "../gen/grocery/cart/v1/cart_service_pb.js";
-import { accessPolicyOf } from "../services/platform/src/auth/access-interceptor.js";
+import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { accessPolicyOf } from "@local-e-grocery/platform/auth/access-interceptor.js";
 import { bearer, transportFor } from "./clients.js";
 import { backends, callJson, registerAndLogin, startTestPlatform, type TestPlatform } from "./harness.js";
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema } from "@local-e-grocery/gen/google/rpc/error_details_pb.js";
 
 export type Protocol = "grpc" | "grpc-web" | "connect";
 

@@ -2,7 +2,8 @@
  * Readers shared by the deployment checks (image-build, deployment tests): the Dockerfile's stages, the
  * .dockerignore rules, and the environment variables each service's process reads, found in its source.
  */
-import { existsSync } from "node:fs";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -116,6 +117,20 @@ const template = /`\$\{[^}]+\}(_[A-Z][A-Z0-9_]*)`/g;
  * Follows the relative imports (static and `import("…")`) from `entry` (a .ts file under the repository) through
  * services/ — gen/ holds no configuration — and collects the environment variables those files read.
  */
+/** The source file a workspace import names, through its package.json's `"./*.js"` export. */
+function workspaceFile(specifier: string): string {
+  const [scope, name, ...rest] = specifier.split("/");
+  const { workspaces } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { workspaces: string[] };
+  for (const folder of workspaces) {
+    const pkg = JSON.parse(readFileSync(join(root, folder, "package.json"), "utf8")) as { name: string; exports: Record<string, string> };
+    if (pkg.name !== `${scope}/${name}`) continue;
+    const target = pkg.exports["./*.js"];
+    assert.ok(target, `${pkg.name} exports "./*.js"`);
+    return join(root, folder, target.replace("*.js", rest.join("/")));
+  }
+  assert.fail(`${specifier}: no workspace package of that name`);
+}
+
 export async function envReadsOf(entry: string): Promise<EnvReads> {
   const names = new Map<string, string>();
   const required = new Set<string>();
@@ -142,8 +157,9 @@ export async function envReadsOf(entry: string): Promise<EnvReads> {
       for (const v of (m[1] ?? "").matchAll(/["']([A-Z][A-Z0-9_]*)["']/g)) if (!names.has(v[1] ?? "")) names.set(v[1] ?? "", where);
     }
     for (const m of source.matchAll(template)) templateSuffixes.add(m[1] ?? "");
-    for (const m of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s*)["'](\.[^"']+)["']/gm)) {
-      const target = resolve(dirname(file), (m[1] ?? "").replace(/\.js$/, ".ts"));
+    for (const m of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s*)["']((?:\.|@local-e-grocery\/)[^"']+)["']/gm)) {
+      const specifier = m[1] ?? "";
+      const target = (specifier.startsWith(".") ? resolve(dirname(file), specifier) : workspaceFile(specifier)).replace(/\.js$/, ".ts");
       if (target.startsWith(join(root, "services") + "/") && existsSync(target)) queue.push(target);
     }
   }

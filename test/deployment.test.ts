@@ -11,7 +11,7 @@
  * package's types, whose excess-property check catches misspelt fields the validators let through.
  */
 import assert from "node:assert/strict";
-import { livenessHealthName } from "../services/platform/src/platform.js";
+import { livenessHealthName } from "@local-e-grocery/platform/platform.js";
 import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -23,11 +23,11 @@ import { Namespace, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
-import { readAddressConfig } from "../services/address/src/config.js";
-import { readCartConfig } from "../services/cart/src/config.js";
-import { readIdentityConfig } from "../services/identity/src/config.js";
-import { readPlatformConfig } from "../services/platform/src/platform.js";
-import { readServiceTarget } from "../services/platform/src/service-client.js";
+import { readAddressConfig } from "@local-e-grocery/address/config.js";
+import { readCartConfig } from "@local-e-grocery/cart/config.js";
+import { readIdentityConfig } from "@local-e-grocery/identity/config.js";
+import { readPlatformConfig } from "@local-e-grocery/platform/platform.js";
+import { readServiceTarget } from "@local-e-grocery/platform/service-client.js";
 import { buildServices } from "../scripts/build.js";
 import { compiledEntry, envReadsOf, libraryVariables, reads, serviceEntries, type EnvReads, type ServiceName } from "./deployment-files.js";
 

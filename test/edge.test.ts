@@ -14,12 +14,12 @@ import { fileURLToPath } from "node:url";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { parse } from "yaml";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
-import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
-import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { accessPolicyOf } from "../services/platform/src/auth/access-interceptor.js";
-import { readIdentityConfig } from "../services/identity/src/config.js";
-import { readPlatformConfig } from "../services/platform/src/platform.js";
+import { Health } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "@local-e-grocery/gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "@local-e-grocery/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { accessPolicyOf } from "@local-e-grocery/platform/auth/access-interceptor.js";
+import { readIdentityConfig } from "@local-e-grocery/identity/config.js";
+import { readPlatformConfig } from "@local-e-grocery/platform/platform.js";
 import { edgeModel, pagePaths, rateLimited, renderEnvoyYaml, strippedRequestHeaders } from "../scripts/envoy/generate.js";
 import { generatedServices } from "./generated-services.js";
 

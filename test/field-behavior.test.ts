@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { getOption, hasOption, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { field as fieldRules } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
-import { AddressSchema } from "../gen/grocery/address/v1/address_pb.js";
-import { CartItemSchema, CartSchema } from "../gen/grocery/cart/v1/cart_pb.js";
-import { UserSchema } from "../gen/grocery/identity/v1/user_pb.js";
-import { FieldBehavior, field_behavior as fieldBehavior } from "../gen/google/api/field_behavior_pb.js";
+import { AddressSchema } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { CartItemSchema, CartSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_pb.js";
+import { UserSchema } from "@local-e-grocery/gen/grocery/identity/v1/user_pb.js";
+import { FieldBehavior, field_behavior as fieldBehavior } from "@local-e-grocery/gen/google/api/field_behavior_pb.js";
 import { generatedServices } from "./generated-services.js";
 
 const behaviours = (f: DescField): FieldBehavior[] => (hasOption(f, fieldBehavior) ? getOption(f, fieldBehavior) : []);

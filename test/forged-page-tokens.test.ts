@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { AddressService } from "../gen/grocery/address/v1/address_service_pb.js";
-import { CartService } from "../gen/grocery/cart/v1/cart_service_pb.js";
-import { UserService } from "../gen/grocery/identity/v1/user_service_pb.js";
-import { AddressKind } from "../gen/grocery/address/v1/address_pb.js";
-import { Role } from "../gen/grocery/auth/v1/auth_pb.js";
-import { encodePageToken, encodeScopedPageToken } from "../services/platform/src/pagination.js";
+import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { encodePageToken, encodeScopedPageToken } from "@local-e-grocery/platform/pagination.js";
 import { bearerInterceptor, clientFor } from "./clients.js";
 import { backends, registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "./harness.js";
 

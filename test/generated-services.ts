@@ -30,7 +30,7 @@ export async function generatedServices(options: GeneratedServicesOptions = {}):
   await walk(join(genRoot, options.under ?? "grocery"));
   const services: DescService[] = [];
   for (const file of files.sort()) {
-    const mod = (await import(`../gen/${relative(genRoot, file).split("\\").join("/").replace(/\.ts$/, ".js")}`)) as Record<string, unknown>;
+    const mod = (await import(`@local-e-grocery/gen/${relative(genRoot, file).split("\\").join("/").replace(/\.ts$/, ".js")}`)) as Record<string, unknown>;
     for (const value of Object.values(mod)) {
       if (typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "service") services.push(value as DescService);
     }

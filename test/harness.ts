@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { Role } from "../gen/grocery/auth/v1/auth_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { allServices } from "../services/all-services.js";
-import { migrate, openDatabase, type Database } from "../services/platform/src/db.js";
-import { createLogger } from "../services/platform/src/logger.js";
-import { buildPlatform, readPlatformConfig, type Platform } from "../services/platform/src/platform.js";
-import type { ServiceDefinition } from "../services/platform/src/service-module.js";
+import { migrate, openDatabase, type Database } from "@local-e-grocery/platform/db.js";
+import { createLogger } from "@local-e-grocery/platform/logger.js";
+import { buildPlatform, readPlatformConfig, type Platform } from "@local-e-grocery/platform/platform.js";
+import type { ServiceDefinition } from "@local-e-grocery/platform/service-module.js";
 
 export type Backend = "pglite" | "postgres";
 

@@ -5,7 +5,7 @@
 import http2 from "node:http2";
 import net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb.js";
+import { HealthCheckRequestSchema } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 
 export const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 

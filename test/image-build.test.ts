@@ -9,14 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { builtinModules } from "node:module";
+import { builtinModules, createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { buildServices, type BuildResult } from "../scripts/build.js";
+import { buildServices, workspacePackages, type BuildResult } from "../scripts/build.js";
 import { buildWeb } from "../web/build.js";
 import { dockerfileStages, dockerIgnored, readDockerfile, type DockerStage } from "./deployment-files.js";
 
@@ -103,12 +103,39 @@ describe("production image (Dockerfile, npm run build)", { timeout: 60_000 }, ()
       const copied = stage.instructions.slice(0, at).some((i) => i.keyword === "COPY" && !i.args.startsWith("--from=") && i.args.split(/\s+/).slice(0, -1).includes(script));
       assert.ok(copied, `stage ${stage.name ?? stage.from} copies ${script} before npm ci`);
     }
-    // With --omit=dev the repair must still find its target and run: postgres is a production dependency and
-    // the script imports only node's own modules.
-    assert.ok(pkg.dependencies["postgres"], "postgres is a production dependency");
+    // With --omit=dev the repair must still find its target and run: postgres is a production dependency (of the
+    // platform, which the root depends on) and the script imports only node's own modules.
+    const platform = JSON.parse(await readFile(join(root, "services", "platform", "package.json"), "utf8")) as { name: string; dependencies: Record<string, string> };
+    assert.ok(pkg.dependencies[platform.name], `the root depends on ${platform.name}`);
+    assert.ok(platform.dependencies["postgres"], "postgres is a production dependency");
     const imports = importsOf(await readFile(join(root, script), "utf8"));
     assert.ok(imports.length > 0);
     assert.deepEqual(imports.filter((s) => !s.startsWith("node:")), [], `${script} imports only node: modules`);
+  });
+
+  it("gives every npm ci every workspace's package.json, so the workspaces' dependencies are installed", async () => {
+    const workspaces = await workspacePackages();
+    assert.ok(workspaces.length >= 5, workspaces.map((w) => w.name).join(", "));
+    for (const stage of stages) {
+      const at = stage.instructions.findIndex((i) => i.keyword === "RUN" && /\bnpm ci\b/.test(i.args));
+      if (at < 0) continue;
+      const copied = new Set(
+        stage.instructions
+          .slice(0, at)
+          .filter((i) => i.keyword === "COPY" && !i.args.startsWith("--from="))
+          .flatMap((i) => {
+            const parts = i.args.split(/\s+/);
+            const to = parts.at(-1) ?? "";
+            return parts.slice(0, -1).map((from) => ({ from, to }));
+          })
+          .filter(({ from }) => from.endsWith("package.json"))
+          .map(({ from, to }) => (to.endsWith("/") ? join(to, from.split("/").at(-1) ?? "") : to).replace(/^\.\//, "") + `<-${from}`),
+      );
+      for (const { folder } of workspaces) {
+        const file = `${folder}/package.json`;
+        assert.ok(copied.has(`${file}<-${file}`), `stage ${stage.name ?? stage.from} copies ${file} to its place before npm ci`);
+      }
+    }
   });
 
   it("sends into the build only what .dockerignore lets through", async () => {
@@ -138,26 +165,42 @@ describe("production image (Dockerfile, npm run build)", { timeout: 60_000 }, ()
     assert.ok(![...outFiles].some((f) => f.endsWith(".ts") || /\.test\.js$/.test(f) || f.includes("/test/")), "no TypeScript and no tests in the build");
   });
 
-  it("imports only node's modules, production dependencies and files that are in the build", async () => {
+  it("imports only node's modules, its own package's production dependencies and files that are in the build", async () => {
     assert.ok(built);
-    const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    const outDir = built.outDir;
+    const dependenciesOf = async (folder: string) => (JSON.parse(await readFile(join(root, folder, "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies;
+    // The deepest workspace folder holding a file is its package; services/main.js and the wiring are the root's.
+    const packages = [...(await Promise.all((await workspacePackages()).map(async (w) => ({ ...w, dependencies: await dependenciesOf(w.folder) })))), { folder: "", name: "(root)", dependencies: await dependenciesOf(".") }];
+    const packageOfFile = (file: string) => packages.find((p) => p.folder === "" || relative(outDir, file).startsWith(`${p.folder}/`)) ?? packages[packages.length - 1];
     const builtins = new Set(builtinModules);
     const problems: string[] = [];
     let count = 0;
-    for (const file of (await filesUnder(built.outDir)).filter((f) => f.endsWith(".js"))) {
+    let workspaceImports = 0;
+    for (const file of (await filesUnder(outDir)).filter((f) => f.endsWith(".js"))) {
+      const owner = packageOfFile(file);
+      assert.ok(owner);
       for (const specifier of importsOf(await readFile(file, "utf8"))) {
         count++;
-        const where = `${relative(built.outDir, file)}: ${specifier}`;
+        const where = `${relative(outDir, file)}: ${specifier}`;
         if (specifier.startsWith(".")) {
           const target = resolve(dirname(file), specifier);
-          if (!target.startsWith(built.outDir + "/")) problems.push(`${where} leaves the build`);
+          if (!target.startsWith(outDir + "/")) problems.push(`${where} leaves the build`);
           else if (!existsSync(target)) problems.push(`${where} is missing`);
-        } else if (!specifier.startsWith("node:") && !builtins.has(specifier) && pkg.dependencies[packageOf(specifier)] === undefined) {
-          problems.push(`${where} is not a production dependency`);
+          else if (packageOfFile(target) !== owner) problems.push(`${where} reaches into another package by path`);
+        } else if (!specifier.startsWith("node:") && !builtins.has(specifier)) {
+          const name = packageOf(specifier);
+          if (owner.dependencies[name] === undefined) problems.push(`${where} is not a production dependency of ${owner.name}`);
+          if (packages.some((p) => p.name === name)) {
+            // Node's own resolution from the compiled file must land on compiled code inside the build.
+            workspaceImports++;
+            const target = createRequire(file).resolve(specifier);
+            if (!target.startsWith(outDir + "/") || !target.endsWith(".js")) problems.push(`${where} resolves to ${relative(root, target)}, outside the build`);
+          }
         }
       }
     }
     assert.ok(count > 200, `${count} imports checked`);
+    assert.ok(workspaceImports > 100, `${workspaceImports} imports of workspace packages checked`);
     assert.deepEqual(problems, []);
   });
 

@@ -12,12 +12,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
-import { AddressKind } from "../gen/grocery/address/v1/address_pb.js";
-import { AddressService } from "../gen/grocery/address/v1/address_service_pb.js";
-import { CartService } from "../gen/grocery/cart/v1/cart_service_pb.js";
-import { AuthService } from "../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../gen/grocery/identity/v1/user_service_pb.js";
-import { openDatabase, rowsOf, type Database } from "../services/platform/src/db.js";
+import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import { openDatabase, rowsOf, type Database } from "@local-e-grocery/platform/db.js";
 import { bearerInterceptor, clientFor } from "./clients.js";
 import { cheapPasswordHashing, emptyDatabase, uniqueName, type DataHandle } from "./harness.js";
 

@@ -16,8 +16,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { stringify } from "yaml";
-import { accessPolicyOf } from "../../services/platform/src/auth/access-interceptor.js";
-import { readPlatformConfig } from "../../services/platform/src/platform.js";
+import { accessPolicyOf } from "@local-e-grocery/platform/auth/access-interceptor.js";
+import { readPlatformConfig } from "@local-e-grocery/platform/platform.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 export const templatePath = join(root, "edge/envoy.template.yaml");

@@ -9,13 +9,13 @@ import http2 from "node:http2";
 import net from "node:net";
 import { after, afterEach, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { RegisterRequestSchema } from "../../gen/grocery/identity/v1/auth_service_pb.js";
-import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+import { RegisterRequestSchema } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { clientFor } from "../clients.js";
 import { openTestDatabase, startTestPlatform, uniqueName, type TestPlatform } from "../harness.js";
 import { grpcFrame, h2Call, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../hostile-peers.js";
 import { sql } from "drizzle-orm";
-import { rowsOf } from "../../services/platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { proofReport } from "./report.js";
 
 /** Short bounds so the suite runs in seconds; production defaults are in seconds too (see README). */

@@ -9,8 +9,8 @@
  * RefreshToken; when that fails too, the page signs out.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Role } from "../../gen/grocery/auth/v1/auth_pb.js";
-import type { User } from "../../gen/grocery/identity/v1/user_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import type { User } from "@local-e-grocery/gen/grocery/identity/v1/user_pb.js";
 import { createGroceryClients, type GroceryClients } from "./client.js";
 
 const status = element("status", HTMLParagraphElement);

@@ -3,9 +3,9 @@
  */
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { CartService } from "../../gen/grocery/cart/v1/cart_service_pb.js";
-import { AuthService } from "../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../gen/grocery/identity/v1/user_service_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 
 export interface GroceryClientsOptions {
   /** Where the platform (or the edge in front of it) answers, e.g. `https://api.example.com`. */

@@ -1,8 +1,8 @@
-import { failedPrecondition, invalidArgument, notFound, permissionDenied, resourceExhausted } from "../../platform/src/errors.js";
-import { checkExpectedVersion } from "../../platform/src/expected-version.js";
-import { cursorId, cursorNumber, decodeScopedPageToken, decodeTimeCursor, encodeScopedPageToken, encodeTimeCursor, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "../../platform/src/pagination.js";
-import type { Clock, UserStanding } from "../../platform/src/service-module.js";
-import { accountDeleted } from "../../platform/src/tombstones.js";
+import { failedPrecondition, invalidArgument, notFound, permissionDenied, resourceExhausted } from "@local-e-grocery/platform/errors.js";
+import { checkExpectedVersion } from "@local-e-grocery/platform/expected-version.js";
+import { cursorId, cursorNumber, decodeScopedPageToken, decodeTimeCursor, encodeScopedPageToken, encodeTimeCursor, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "@local-e-grocery/platform/pagination.js";
+import type { Clock, UserStanding } from "@local-e-grocery/platform/service-module.js";
+import { accountDeleted } from "@local-e-grocery/platform/tombstones.js";
 import type { AddressConfig } from "./config.js";
 import { addressFieldNames, type Address, type AddressFields, type AddressKind, type LatLng, type NearbyShop } from "./model.js";
 import type { AddressStore, AddressTx } from "./store.js";

@@ -1,7 +1,7 @@
-import { FindNearbyShopsResponseSchema } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import { ConfigError, envInt, type Env } from "../../platform/src/config.js";
-import { schemaMaximum } from "../../platform/src/field-rules.js";
-import { readPurgeTombstoneTtlMs } from "../../platform/src/user-data.js";
+import { FindNearbyShopsResponseSchema } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { ConfigError, envInt, type Env } from "@local-e-grocery/platform/config.js";
+import { schemaMaximum } from "@local-e-grocery/platform/field-rules.js";
+import { readPurgeTombstoneTtlMs } from "@local-e-grocery/platform/user-data.js";
 
 export interface AddressConfig {
   /** Most addresses one owner may keep (ADDRESS_MAX_PER_OWNER). */

@@ -1,4 +1,4 @@
-import { runMain } from "../../platform/src/platform.js";
+import { runMain } from "@local-e-grocery/platform/platform.js";
 import { addressService } from "./service.js";
 
 // The address service alone (npm run start:address); needs IDENTITY_JWKS_URL to verify tokens.

@@ -7,11 +7,11 @@ import {
   LatLngSchema,
   type Address as ProtoAddress,
   type LatLng as ProtoLatLng,
-} from "../../../gen/grocery/address/v1/address_pb.js";
-import { AddressService, NearbyShopSchema, type NearbyShop as ProtoNearbyShop } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { hasRole, requirePrincipal } from "../../platform/src/context.js";
-import { createUpdateMaskResolver } from "../../platform/src/update-mask.js";
+} from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { AddressService, NearbyShopSchema, type NearbyShop as ProtoNearbyShop } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { hasRole, requirePrincipal } from "@local-e-grocery/platform/context.js";
+import { createUpdateMaskResolver } from "@local-e-grocery/platform/update-mask.js";
 import type { AddressBook, AddressInput, Caller } from "./address-book.js";
 import {
   addressFieldNames,

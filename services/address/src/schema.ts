@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, boolean, check, doublePrecision, index, integer, pgSchema, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { purgeTombstonesTable } from "../../platform/src/tombstones.js";
+import { purgeTombstonesTable } from "@local-e-grocery/platform/tombstones.js";
 
 /** Everything the address service stores lives in the Postgres schema `address`. */
 export const addressSchema = pgSchema("address");

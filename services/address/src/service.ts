@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import type { ServiceDefinition } from "../../platform/src/service-module.js";
+import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import type { ServiceDefinition } from "@local-e-grocery/platform/service-module.js";
 import { createAddressBook } from "./address-book.js";
 import { readAddressConfig } from "./config.js";
 import { addressRoutes } from "./routes.js";

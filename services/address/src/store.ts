@@ -1,8 +1,8 @@
 import { and, asc, between, count, desc, eq, lt, ne, or, sql, type Placeholder, type SQL } from "drizzle-orm";
-import { transactionBoundary, type TransactionBoundary } from "../../platform/src/store-boundary.js";
-import type { Db } from "../../platform/src/db.js";
-import type { UserStanding } from "../../platform/src/service-module.js";
-import { isPurged, leaveTombstone } from "../../platform/src/tombstones.js";
+import { transactionBoundary, type TransactionBoundary } from "@local-e-grocery/platform/store-boundary.js";
+import type { Db } from "@local-e-grocery/platform/db.js";
+import type { UserStanding } from "@local-e-grocery/platform/service-module.js";
+import { isPurged, leaveTombstone } from "@local-e-grocery/platform/tombstones.js";
 import { boundingBox, earthRadiusKm } from "./geo.js";
 import { addressFieldsOf, type Address, type AddressFields, type AddressKind, type LatLng, type NearbyShop } from "./model.js";
 import { addresses, purgeTombstones, userStandings, type AddressRow } from "./schema.js";

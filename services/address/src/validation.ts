@@ -1,7 +1,7 @@
-import { invalidArgument } from "../../platform/src/errors.js";
+import { invalidArgument } from "@local-e-grocery/platform/errors.js";
 import { isCountryCode } from "./countries.js";
 import { addressTextFields, protoFieldName, type AddressFields, type AddressTextField, type LatLng } from "./model.js";
-import { normalisePhoneNumber } from "../../platform/src/phone-number.js";
+import { normalisePhoneNumber } from "@local-e-grocery/platform/phone-number.js";
 import { checkPostalCode, normalisePostalCode } from "./postal-codes.js";
 
 /*

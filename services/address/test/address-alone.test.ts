@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { codeOf } from "../../../test/clients.js";
 import { backends, registerAndLogin, servicesNamed, startTestPlatform, emptyDatabase, type DataHandle, type TestPlatform } from "../../../test/harness.js";
 import { startServiceProcess } from "../../../test/service-process.js";

@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
-import { AddressKind } from "../../../gen/grocery/address/v1/address_pb.js";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { codeOf } from "../../../test/clients.js";
 import { backends, concurrencySkip, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
-import { sqlState } from "../../platform/src/errors.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
+import { sqlState } from "@local-e-grocery/platform/errors.js";
 import { normalisePostalCode, postalFormats } from "../src/postal-codes.js";
 import { addressClient, home, invalidFieldOf, shop, type AddressClient } from "./support.js";
 

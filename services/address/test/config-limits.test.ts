@@ -1,10 +1,10 @@
 /** Configurable limits may only tighten what the schema's buf.validate rules declare. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AddressSchema } from "../../../gen/grocery/address/v1/address_pb.js";
-import { FindNearbyShopsRequestSchema, FindNearbyShopsResponseSchema } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import { ConfigError } from "../../platform/src/config.js";
-import { schemaMaximum } from "../../platform/src/field-rules.js";
+import { AddressSchema } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { FindNearbyShopsRequestSchema, FindNearbyShopsResponseSchema } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { ConfigError } from "@local-e-grocery/platform/config.js";
+import { schemaMaximum } from "@local-e-grocery/platform/field-rules.js";
 import { readAddressConfig } from "../src/config.js";
 
 describe("address limits against the schema", () => {

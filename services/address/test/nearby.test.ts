@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { NearbyShop } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import type { NearbyShop } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { backends, registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
 import { haversineKm } from "../src/geo.js";
 import { addressClient, destination, home, invalidFieldOf, shop, type AddressClient } from "./support.js";

@@ -1,8 +1,8 @@
 /** Shared pieces of the address integration tests: real clients over real sockets, and sample addresses. */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { AddressKind, type Address, type AddressSchema, type LatLng } from "../../../gen/grocery/address/v1/address_pb.js";
-import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
+import { AddressKind, type Address, type AddressSchema, type LatLng } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
 import { bearerInterceptor, clientFor, type Protocol } from "../../../test/clients.js";
 
 export type AddressClient = Client<typeof AddressService>;

@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, type Client } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
-import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import { UserDataService } from "@local-e-grocery/gen/grocery/userdata/v1/userdata_service_pb.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { bearer, clientFor, codeOf } from "../../../test/clients.js";
 import {
   backends,

@@ -1,4 +1,4 @@
-import { decodeTimeCursor, encodeTimeCursor, type PageSizeOptions } from "../../platform/src/pagination.js";
+import { decodeTimeCursor, encodeTimeCursor, type PageSizeOptions } from "@local-e-grocery/platform/pagination.js";
 
 /** ListCarts pages hold 20 carts unless asked for fewer, and 100 at most (AIP-158). */
 export const cartPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100 };

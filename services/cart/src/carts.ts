@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import type { Logger } from "../../platform/src/logger.js";
-import type { Clock } from "../../platform/src/service-module.js";
-import { alreadyExists, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
-import { checkExpectedVersion } from "../../platform/src/expected-version.js";
-import { pageOf, resolvePageSize } from "../../platform/src/pagination.js";
-import { accountDeleted } from "../../platform/src/tombstones.js";
+import type { Logger } from "@local-e-grocery/platform/logger.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
+import { alreadyExists, invalidArgument, notFound, resourceExhausted } from "@local-e-grocery/platform/errors.js";
+import { checkExpectedVersion } from "@local-e-grocery/platform/expected-version.js";
+import { pageOf, resolvePageSize } from "@local-e-grocery/platform/pagination.js";
+import { accountDeleted } from "@local-e-grocery/platform/tombstones.js";
 import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "./cart-cursor.js";
 import type { CartConfig } from "./config.js";
 import { fromSnapshot, toSnapshot, type CartLine, type CartRecord, type CartView } from "./model.js";

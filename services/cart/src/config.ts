@@ -1,8 +1,8 @@
-import { CartItemSchema } from "../../../gen/grocery/cart/v1/cart_pb.js";
-import { CreateCartRequestSchema } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
-import { envDuration, envInt, type Env } from "../../platform/src/config.js";
-import { schemaMaximum } from "../../platform/src/field-rules.js";
-import { readPurgeTombstoneTtlMs } from "../../platform/src/user-data.js";
+import { CartItemSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_pb.js";
+import { CreateCartRequestSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { envDuration, envInt, type Env } from "@local-e-grocery/platform/config.js";
+import { schemaMaximum } from "@local-e-grocery/platform/field-rules.js";
+import { readPurgeTombstoneTtlMs } from "@local-e-grocery/platform/user-data.js";
 
 /** The cart rules' limits; each has a documented default and an environment variable. */
 export interface CartConfig {

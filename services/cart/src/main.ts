@@ -1,4 +1,4 @@
-import { runMain } from "../../platform/src/platform.js";
+import { runMain } from "@local-e-grocery/platform/platform.js";
 import { cartService } from "./service.js";
 
 // The cart service alone: DATABASE_URL (or embedded PGlite under DATA_DIR) and IDENTITY_JWKS_URL to verify tokens.

@@ -1,4 +1,4 @@
-import { failedPrecondition } from "../../platform/src/errors.js";
+import { failedPrecondition } from "@local-e-grocery/platform/errors.js";
 
 /** An amount in minor units of one currency; amounts are bigint so they never lose precision. */
 export interface Money {

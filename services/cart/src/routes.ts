@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { CartItemSchema, CartSchema, MoneySchema, type Cart } from "../../../gen/grocery/cart/v1/cart_pb.js";
+import { CartItemSchema, CartSchema, MoneySchema, type Cart } from "@local-e-grocery/gen/grocery/cart/v1/cart_pb.js";
 import {
   AddItemResponseSchema,
   CartService,
@@ -13,8 +13,8 @@ import {
   RemoveItemResponseSchema,
   RenameCartResponseSchema,
   UpdateItemQuantityResponseSchema,
-} from "../../../gen/grocery/cart/v1/cart_service_pb.js";
-import { requirePrincipal } from "../../platform/src/context.js";
+} from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { requirePrincipal } from "@local-e-grocery/platform/context.js";
 import type { Carts } from "./carts.js";
 import { multiply } from "./money.js";
 import type { CartView } from "./model.js";

@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from "../../platform/src/errors.js";
+import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from "@local-e-grocery/platform/errors.js";
 import type { CartConfig } from "./config.js";
 import { maxAmountMinor, sumLines, type Money } from "./money.js";
 import type { CartLine, NewItem } from "./model.js";

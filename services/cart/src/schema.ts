@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, check, foreignKey, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { purgeTombstonesTable } from "../../platform/src/tombstones.js";
+import { purgeTombstonesTable } from "@local-e-grocery/platform/tombstones.js";
 
 /** Everything the cart service stores lives in the Postgres schema `cart`; owners are identity's opaque user ids. */
 export const cartSchema = pgSchema("cart");

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
-import type { ServiceDefinition } from "../../platform/src/service-module.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import type { ServiceDefinition } from "@local-e-grocery/platform/service-module.js";
 import { createCarts } from "./carts.js";
 import { readCartConfig } from "./config.js";
 import { cartRoutes } from "./routes.js";

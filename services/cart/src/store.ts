@@ -1,8 +1,8 @@
 import { and, asc, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import { transactionBoundary, type TransactionBoundary } from "../../platform/src/store-boundary.js";
-import type { Db } from "../../platform/src/db.js";
-import { alreadyExists, sqlState } from "../../platform/src/errors.js";
-import { isPurged, leaveTombstone } from "../../platform/src/tombstones.js";
+import { transactionBoundary, type TransactionBoundary } from "@local-e-grocery/platform/store-boundary.js";
+import type { Db } from "@local-e-grocery/platform/db.js";
+import { alreadyExists, sqlState } from "@local-e-grocery/platform/errors.js";
+import { isPurged, leaveTombstone } from "@local-e-grocery/platform/tombstones.js";
 import type { CartCursor } from "./cart-cursor.js";
 import type { CartLine, CartRecord, CartSnapshot, CartView } from "./model.js";
 import { addItemRequests, cartItems, carts, purgeTombstones } from "./schema.js";

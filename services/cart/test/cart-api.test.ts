@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { backends, registerAndLogin, type TestPlatform } from "../../../test/harness.js";
 import { Clients, item, rejectsWith, startCartPlatform, type CartClient } from "./helpers.js";
 

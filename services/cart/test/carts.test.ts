@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { DomainError } from "../../platform/src/errors.js";
+import { DomainError } from "@local-e-grocery/platform/errors.js";
 import { createCarts } from "../src/carts.js";
 import { defaultCartConfig } from "../src/config.js";
 import type { CartLine, CartRecord, CartSnapshot } from "../src/model.js";

@@ -1,10 +1,10 @@
 /** Configurable limits may only tighten what the schema's buf.validate rules declare. */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CartItemSchema } from "../../../gen/grocery/cart/v1/cart_pb.js";
-import { CreateCartRequestSchema, UpdateItemQuantityRequestSchema } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
-import { ConfigError } from "../../platform/src/config.js";
-import { schemaMaximum } from "../../platform/src/field-rules.js";
+import { CartItemSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_pb.js";
+import { CreateCartRequestSchema, UpdateItemQuantityRequestSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { ConfigError } from "@local-e-grocery/platform/config.js";
+import { schemaMaximum } from "@local-e-grocery/platform/field-rules.js";
 import { readCartConfig } from "../src/config.js";
 
 describe("cart limits against the schema", () => {

@@ -4,8 +4,8 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { CartItemSchema, type CartItem } from "../../../gen/grocery/cart/v1/cart_pb.js";
-import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
+import { CartItemSchema, type CartItem } from "@local-e-grocery/gen/grocery/cart/v1/cart_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { startTestPlatform, type Backend, type TestClock, type TestPlatform } from "../../../test/harness.js";
 
 export type CartClient = Client<typeof CartService>;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { ConfigError } from "../../platform/src/config.js";
-import { DomainError } from "../../platform/src/errors.js";
-import { encodeScopedPageToken, resolvePageSize } from "../../platform/src/pagination.js";
+import { ConfigError } from "@local-e-grocery/platform/config.js";
+import { DomainError } from "@local-e-grocery/platform/errors.js";
+import { encodeScopedPageToken, resolvePageSize } from "@local-e-grocery/platform/pagination.js";
 import { cartPageSizes, decodeCartCursor, encodeCartCursor } from "../src/cart-cursor.js";
 import { defaultCartConfig, readCartConfig } from "../src/config.js";
 

@@ -7,9 +7,9 @@ import {
   CreateCartRequestSchema,
   GetCartRequestSchema,
   UpdateItemQuantityRequestSchema,
-} from "../../../gen/grocery/cart/v1/cart_service_pb.js";
-import { DomainError } from "../../platform/src/errors.js";
-import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
+} from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { DomainError } from "@local-e-grocery/platform/errors.js";
+import { createRequestCheck } from "@local-e-grocery/platform/validate-interceptor.js";
 import { defaultCartConfig } from "../src/config.js";
 import { maxAmountMinor, sumLines } from "../src/money.js";
 import { fromSnapshot, toSnapshot, type CartLine, type NewItem } from "../src/model.js";

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
-import type { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { roleToClaim } from "../../platform/src/auth/roles.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { roleToClaim } from "@local-e-grocery/platform/auth/roles.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { SigningKeyRing } from "./signing-keys.js";
 
 export interface AccessTokenClaims {

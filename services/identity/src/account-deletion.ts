@@ -1,5 +1,5 @@
-import { notFound } from "../../platform/src/errors.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import { notFound } from "@local-e-grocery/platform/errors.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import { keepAnAdmin } from "./admin-guard.js";
 import type { IdentityStore } from "./store.js";
 import { recordUserDeleted } from "./user-events.js";

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import type { Principal } from "../../platform/src/context.js";
-import { unauthenticated } from "../../platform/src/errors.js";
-import type { Logger } from "../../platform/src/logger.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import type { Principal } from "@local-e-grocery/platform/context.js";
+import { unauthenticated } from "@local-e-grocery/platform/errors.js";
+import type { Logger } from "@local-e-grocery/platform/logger.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import { noHooks, type AccountHooks } from "./identity-deps.js";

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";
 import type { ActivityRecord } from "./model.js";
 import type { IdentityTx } from "./store.js";

@@ -1,4 +1,4 @@
-import { failedPrecondition } from "../../platform/src/errors.js";
+import { failedPrecondition } from "@local-e-grocery/platform/errors.js";
 import type { UserRecord } from "./model.js";
 import type { IdentityTx } from "./store.js";
 

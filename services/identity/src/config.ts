@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { ConfigError, envDuration, envEnum, envInt, envList, envOptional, envString, envUrl, type Env } from "../../platform/src/config.js";
+import { ConfigError, envDuration, envEnum, envInt, envList, envOptional, envString, envUrl, type Env } from "@local-e-grocery/platform/config.js";
 import { owaspPasswordCost, type PasswordCost } from "./passwords.js";
 
 export interface ThrottleConfig {

@@ -1,9 +1,9 @@
-import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
-import type { Logger } from "../../platform/src/logger.js";
-import type { Mesh } from "../../platform/src/mesh.js";
-import { createPollingLoop, type PollingLoop } from "../../platform/src/polling-loop.js";
-import type { ServiceClient } from "../../platform/src/service-client.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import { UserDataService } from "@local-e-grocery/gen/grocery/userdata/v1/userdata_service_pb.js";
+import type { Logger } from "@local-e-grocery/platform/logger.js";
+import type { Mesh } from "@local-e-grocery/platform/mesh.js";
+import { createPollingLoop, type PollingLoop } from "@local-e-grocery/platform/polling-loop.js";
+import type { ServiceClient } from "@local-e-grocery/platform/service-client.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { ClaimedDelivery } from "./model.js";
 import type { IdentityStore } from "./store.js";
 

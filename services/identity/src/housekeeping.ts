@@ -1,4 +1,4 @@
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import { pruneActivity } from "./activity.js";
 import type { LoginThrottle } from "./login-throttle.js";
 import type { RegistrationThrottle } from "./registration-throttle.js";

@@ -1,5 +1,5 @@
-import type { Logger } from "../../platform/src/logger.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Logger } from "@local-e-grocery/platform/logger.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
 import type { IdentityConfig } from "./config.js";
 import type { LoginThrottle } from "./login-throttle.js";

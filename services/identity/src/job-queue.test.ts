@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import { Code } from "@connectrpc/connect";
-import { DomainError } from "../../platform/src/errors.js";
-import { createLogger } from "../../platform/src/logger.js";
+import { DomainError } from "@local-e-grocery/platform/errors.js";
+import { createLogger } from "@local-e-grocery/platform/logger.js";
 import { createJobQueue, type JobQueueOptions } from "./job-queue.js";
 
 /** A queue whose log lines are kept, with `run` as given. */

@@ -4,9 +4,9 @@
  * (RequestPasswordReset: only a registered address costs a token and a mail).
  */
 import { Code } from "@connectrpc/connect";
-import { detachedFromCall } from "../../platform/src/call-scope.js";
-import { DomainError, resourceExhausted } from "../../platform/src/errors.js";
-import type { Logger } from "../../platform/src/logger.js";
+import { detachedFromCall } from "@local-e-grocery/platform/call-scope.js";
+import { DomainError, resourceExhausted } from "@local-e-grocery/platform/errors.js";
+import type { Logger } from "@local-e-grocery/platform/logger.js";
 
 export interface JobQueueOptions<T> {
   /** Does one job. A rejection is logged with `name`; the job is not retried. */

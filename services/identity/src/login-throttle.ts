@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { detachedFromCall } from "../../platform/src/call-scope.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import { detachedFromCall } from "@local-e-grocery/platform/call-scope.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { ThrottleConfig } from "./config.js";
 import type { IdentityStore, IdentityTx } from "./store.js";
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "../../platform/src/logger.js";
+import type { Logger } from "@local-e-grocery/platform/logger.js";
 
 /** A plain-text message; identity's mail has no attachments or HTML. */
 export interface Mail {

@@ -1,4 +1,4 @@
-import { runMain } from "../../platform/src/platform.js";
+import { runMain } from "@local-e-grocery/platform/platform.js";
 import { identityService } from "./service.js";
 
 await runMain([identityService]);

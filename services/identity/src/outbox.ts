@@ -1,6 +1,6 @@
-import type { Logger } from "../../platform/src/logger.js";
-import { createPollingLoop, type PollingLoop } from "../../platform/src/polling-loop.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Logger } from "@local-e-grocery/platform/logger.js";
+import { createPollingLoop, type PollingLoop } from "@local-e-grocery/platform/polling-loop.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { Mail, Mailer } from "./mailer.js";
 import type { IdentityStore, IdentityTx } from "./store.js";
 

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { ChangePasswordRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import type { Principal } from "../../platform/src/context.js";
-import { invalidArgument, unauthenticated } from "../../platform/src/errors.js";
-import type { Clock } from "../../platform/src/service-module.js";
-import { createRequestCheck } from "../../platform/src/validate-interceptor.js";
+import { ChangePasswordRequestSchema } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import type { Principal } from "@local-e-grocery/platform/context.js";
+import { invalidArgument, unauthenticated } from "@local-e-grocery/platform/errors.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
+import { createRequestCheck } from "@local-e-grocery/platform/validate-interceptor.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { passwordChangedMail, passwordResetMail } from "./mail-templates.js";

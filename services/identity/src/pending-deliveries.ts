@@ -1,4 +1,4 @@
-import { cursorId, cursorText, cursorTime, decodeScopedPageToken, encodeScopedPageToken, pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
+import { cursorId, cursorText, cursorTime, decodeScopedPageToken, encodeScopedPageToken, pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import type { PendingDelivery } from "./model.js";
 import { identityPageSizes } from "./page-cursors.js";
 import type { IdentityTx } from "./store.js";

@@ -1,5 +1,5 @@
-import type { Principal } from "../../platform/src/context.js";
-import { alreadyExists, invalidArgument, unauthenticated } from "../../platform/src/errors.js";
+import type { Principal } from "@local-e-grocery/platform/context.js";
+import { alreadyExists, invalidArgument, unauthenticated } from "@local-e-grocery/platform/errors.js";
 import { deleteAccount } from "./account-deletion.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";

@@ -1,4 +1,4 @@
-import { invalidArgument } from "../../platform/src/errors.js";
+import { invalidArgument } from "@local-e-grocery/platform/errors.js";
 import type { ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import type { UserRecord } from "./model.js";

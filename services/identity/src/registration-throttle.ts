@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { RegistrationThrottleConfig } from "./config.js";
 import { throttled } from "./login-throttle.js";
 import type { IdentityStore } from "./store.js";

@@ -1,9 +1,9 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
-import type { PublicJwk } from "../../platform/src/auth/jwks.js";
-import { kClientInfo, requirePrincipal } from "../../platform/src/context.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import type { PublicJwk } from "@local-e-grocery/platform/auth/jwks.js";
+import { kClientInfo, requirePrincipal } from "@local-e-grocery/platform/context.js";
 import type { Accounts } from "./accounts.js";
 import { listActivity } from "./activity.js";
 import type { PasswordManagement } from "./password-management.js";

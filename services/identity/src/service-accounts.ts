@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import type { Principal } from "../../platform/src/context.js";
-import { notFound, unauthenticated } from "../../platform/src/errors.js";
-import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import type { Principal } from "@local-e-grocery/platform/context.js";
+import { notFound, unauthenticated } from "@local-e-grocery/platform/errors.js";
+import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cursors.js";
 import type { ServiceAccountRecord } from "./model.js";

@@ -1,11 +1,11 @@
 import { fileURLToPath } from "node:url";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
-import type { ServiceDefinition } from "../../platform/src/service-module.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import type { ServiceDefinition } from "@local-e-grocery/platform/service-module.js";
 import { createAccessTokenSigner } from "./access-tokens.js";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { readServiceCallTimeoutMs } from "../../platform/src/mesh.js";
-import { createServiceTokenSource } from "../../platform/src/service-token.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { readServiceCallTimeoutMs } from "@local-e-grocery/platform/mesh.js";
+import { createServiceTokenSource } from "@local-e-grocery/platform/service-token.js";
 import { createAccounts } from "./accounts.js";
 import { bootstrapAdmin, validateAdminBootstrap } from "./admin-bootstrap.js";
 import { readIdentityConfig } from "./config.js";

@@ -1,9 +1,9 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { accessPolicyOf } from "../../platform/src/auth/access-interceptor.js";
-import type { Principal } from "../../platform/src/context.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { accessPolicyOf } from "@local-e-grocery/platform/auth/access-interceptor.js";
+import type { Principal } from "@local-e-grocery/platform/context.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { SessionState } from "./accounts.js";
 
 export interface SessionCheckOptions {

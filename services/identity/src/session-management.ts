@@ -1,6 +1,6 @@
-import type { Principal } from "../../platform/src/context.js";
-import { notFound } from "../../platform/src/errors.js";
-import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
+import type { Principal } from "@local-e-grocery/platform/context.js";
+import { notFound } from "@local-e-grocery/platform/errors.js";
+import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";

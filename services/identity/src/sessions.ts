@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { RefreshTokenRecord, SessionRecord } from "./model.js";
 import { hashRefreshToken, newRefreshToken, openSuccessor, sealSuccessor } from "./refresh-tokens.js";
 import type { IdentityStore, IdentityTx } from "./store.js";

@@ -1,6 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
-import type { PublicJwk } from "../../platform/src/auth/jwks.js";
-import type { Clock } from "../../platform/src/service-module.js";
+import type { PublicJwk } from "@local-e-grocery/platform/auth/jwks.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { IdentityStore } from "./store.js";
 
 export interface SigningKey {

@@ -1,4 +1,4 @@
-import type { Db } from "../../platform/src/db.js";
+import type { Db } from "@local-e-grocery/platform/db.js";
 import { activityQueries, type ActivityQueries } from "./store/activity.js";
 import { credentialQueries, type CredentialQueries } from "./store/credentials.js";
 import { outboxQueries, type OutboxQueries } from "./store/outbox.js";

@@ -1,8 +1,8 @@
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { roleToClaim } from "../../platform/src/auth/roles.js";
-import type { Principal } from "../../platform/src/context.js";
-import { notFound } from "../../platform/src/errors.js";
-import { pageOf, resolvePageSize, type Page } from "../../platform/src/pagination.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { roleToClaim } from "@local-e-grocery/platform/auth/roles.js";
+import type { Principal } from "@local-e-grocery/platform/context.js";
+import { notFound } from "@local-e-grocery/platform/errors.js";
+import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import { deleteAccount } from "./account-deletion.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import { keepAnAdmin } from "./admin-guard.js";

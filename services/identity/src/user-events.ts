@@ -1,4 +1,4 @@
-import type { Clock } from "../../platform/src/service-module.js";
+import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import { enqueueEvent } from "./outbox.js";
 import type { UserRecord } from "./model.js";
 import type { IdentityTx } from "./store.js";

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { NotificationChannel, PreferencesSchema, UserSchema, type User } from "../../../gen/grocery/identity/v1/user_pb.js";
+import { NotificationChannel, PreferencesSchema, UserSchema, type User } from "@local-e-grocery/gen/grocery/identity/v1/user_pb.js";
 import {
   ActivityEventSchema,
   ActivityKind,
@@ -9,8 +9,8 @@ import {
   type ActivityEvent,
   type ServiceAccount,
   type Session,
-} from "../../../gen/grocery/identity/v1/user_service_pb.js";
-import { createUpdateMaskResolver } from "../../platform/src/update-mask.js";
+} from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import { createUpdateMaskResolver } from "@local-e-grocery/platform/update-mask.js";
 import type { ActivityKindName } from "./activity.js";
 import type { ActivityRecord, ServiceAccountRecord, UserRecord } from "./model.js";
 import { profilePaths, type ProfileInput, type ProfilePath } from "./profiles.js";

@@ -1,5 +1,5 @@
-import { type Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { roleFromClaim, roleToClaim } from "../../platform/src/auth/roles.js";
+import { type Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { roleFromClaim, roleToClaim } from "@local-e-grocery/platform/auth/roles.js";
 import type { UserRecord } from "./model.js";
 
 export function rolesOf(user: Pick<UserRecord, "roles">): Role[] {

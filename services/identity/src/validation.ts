@@ -1,4 +1,4 @@
-import { invalidArgument } from "../../platform/src/errors.js";
+import { invalidArgument } from "@local-e-grocery/platform/errors.js";
 import { isCommonPassword } from "./passwords.js";
 
 /**
@@ -38,7 +38,7 @@ export function normaliseDisplayName(raw: string, fallback: string): string {
   return name === "" ? fallback : name;
 }
 
-export { normalisePhoneNumber } from "../../platform/src/phone-number.js";
+export { normalisePhoneNumber } from "@local-e-grocery/platform/phone-number.js";
 
 /**
  * A language tag in canonical form ("en-gb" → "en-GB"); empty clears. The schema admits the shape of a tag;

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { ActivityKind } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { ActivityKind } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { codeOf } from "../../../test/clients.js";
 import { backends } from "../../../test/harness.js";
-import { createLogger } from "../../platform/src/logger.js";
-import { buildPlatform, readPlatformConfig, type Platform } from "../../platform/src/platform.js";
+import { createLogger } from "@local-e-grocery/platform/logger.js";
+import { buildPlatform, readPlatformConfig, type Platform } from "@local-e-grocery/platform/platform.js";
 import { identityService } from "../src/service.js";
 import { type Account, adminCredentials, bearerOf, claimsOf, type IdentityTestEnv, login, loginAdmin, newAccount, restartIdentity, startIdentity, startIdentityWithAdmin } from "./identity-helpers.js";
 

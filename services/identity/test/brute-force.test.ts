@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { backends, concurrencySkip, openTestDatabase, uniqueName } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { newAccount, restartIdentity, startIdentity, type IdentityTestEnv } from "./identity-helpers.js";
 
 const SECOND = 1000;

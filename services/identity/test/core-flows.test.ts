@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { bearer, clientFor, codeOf } from "../../../test/clients.js";
 import { backends, concurrencySkip, createTestClock, startTestPlatform, type TestPlatform, uniqueName } from "../../../test/harness.js";
 

@@ -8,14 +8,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { NotificationChannel } from "../../../gen/grocery/identity/v1/user_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { BadRequestSchema } from "@local-e-grocery/gen/google/rpc/error_details_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { NotificationChannel } from "@local-e-grocery/gen/grocery/identity/v1/user_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { badRequestFields, clientFor, errorOf, type Protocol } from "../../../test/clients.js";
 import { uniqueName } from "../../../test/harness.js";
-import { ConfigError } from "../../platform/src/config.js";
+import { ConfigError } from "@local-e-grocery/platform/config.js";
 import { validateAdminBootstrap } from "../src/admin-bootstrap.js";
 import { type Account, bearerOf, type IdentityTestEnv, newAccount, startIdentityWithAdmin } from "./identity-helpers.js";
 

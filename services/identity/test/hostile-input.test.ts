@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { codeOf, errorOf } from "../../../test/clients.js";
 import { backends, uniqueName } from "../../../test/harness.js";
-import { encodeScopedPageToken } from "../../platform/src/pagination.js";
+import { encodeScopedPageToken } from "@local-e-grocery/platform/pagination.js";
 import { type Account, bearerOf, type IdentityTestEnv, newAccount, startIdentityWithAdmin } from "./identity-helpers.js";
 
 const NUL = "\u0000";

@@ -2,9 +2,9 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { bearer, clientFor } from "../../../test/clients.js";
 import { createTestClock, startTestPlatform, uniqueName, type Backend, type TestClock, type TestPlatform, type TestUser } from "../../../test/harness.js";
 

@@ -6,7 +6,7 @@ import { sql } from "drizzle-orm";
 import jwt from "jsonwebtoken";
 import { codeOf } from "../../../test/clients.js";
 import { backends, openTestDatabase } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { type Account, bearerOf, type IdentityTestEnv, loginAdmin, newAccount, restartIdentity, startIdentityWithAdmin } from "./identity-helpers.js";
 
 const MINUTE = 60_000;

@@ -3,7 +3,7 @@ import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import { sql } from "drizzle-orm";
 import { backends, openTestDatabase, uniqueName } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { startIdentity, type IdentityTestEnv } from "./identity-helpers.js";
 
 interface SmtpMessage {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { DomainError } from "../../platform/src/errors.js";
-import { encodePageToken, encodeScopedPageToken, resolvePageSize } from "../../platform/src/pagination.js";
+import { DomainError } from "@local-e-grocery/platform/errors.js";
+import { encodePageToken, encodeScopedPageToken, resolvePageSize } from "@local-e-grocery/platform/pagination.js";
 import { decodeNameCursor, decodeTimeCursor, encodeNameCursor, encodeTimeCursor, identityPageSizes } from "../src/page-cursors.js";
 
 const invalid = (field: string) => (e: unknown) => e instanceof DomainError && e.code === Code.InvalidArgument && e.field === field;

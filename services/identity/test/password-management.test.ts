@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeOf } from "../../../test/clients.js";
 import { sql } from "drizzle-orm";
 import { backends, concurrencySkip, openTestDatabase } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { bearerOf, login, mailbox, newAccount, resetTokenIn, restartIdentity, startIdentity, waitForMail, type IdentityTestEnv } from "./identity-helpers.js";
 
 const MINUTE = 60_000;

@@ -4,11 +4,11 @@ import { create } from "@bufbuild/protobuf";
 import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
-import { NotificationChannel, PreferencesSchema, UserSchema, type User } from "../../../gen/grocery/identity/v1/user_pb.js";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { NotificationChannel, PreferencesSchema, UserSchema, type User } from "@local-e-grocery/gen/grocery/identity/v1/user_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { codeOf } from "../../../test/clients.js";
 import { backends, callJson, openTestDatabase } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { bearerOf, login, newAccount, startIdentity, waitForMail, type IdentityTestEnv } from "./identity-helpers.js";
 
 const mask = (...paths: string[]) => create(FieldMaskSchema, { paths });

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 
 export interface TimedResetCalls {
   url: string;

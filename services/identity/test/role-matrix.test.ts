@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type CallOptions } from "@connectrpc/connect";
-import { Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { transportFor } from "../../../test/clients.js";
 import { backends } from "../../../test/harness.js";
-import { accessPolicyOf } from "../../platform/src/auth/access-interceptor.js";
+import { accessPolicyOf } from "@local-e-grocery/platform/auth/access-interceptor.js";
 import { bearerOf, loginAdmin, newAccount, startIdentity, type IdentityTestEnv } from "./identity-helpers.js";
 
 const services = [AuthService, UserService];

@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { sql } from "drizzle-orm";
 import { codeOf } from "../../../test/clients.js";
 import { backends, openTestDatabase } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { type Account, bearerOf, claimsOf, type IdentityTestEnv, newAccount, startIdentityWithAdmin } from "./identity-helpers.js";
 
 for (const backend of backends) {

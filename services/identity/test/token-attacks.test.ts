@@ -3,12 +3,12 @@ import { createHmac, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import jwt from "jsonwebtoken";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { bearer, clientFor, codeOf } from "../../../test/clients.js";
 import { sql } from "drizzle-orm";
 import { backends, openTestDatabase, registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
-import { rowsOf } from "../../platform/src/db.js";
+import { rowsOf } from "@local-e-grocery/platform/db.js";
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
-import { AuthService, RegisterRequestSchema } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
+import { AuthService, RegisterRequestSchema } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { createAdmissionInterceptor } from "./admission.js";
 
 const register = AuthService.method.register;

@@ -1,5 +1,5 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
-import { type Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
+import { type Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 
 /** Who is calling: set by the auth interceptor from a verified access token. */
 export interface Principal {

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema } from "@local-e-grocery/gen/google/rpc/error_details_pb.js";
 
 /** One wrong request field, as a google.rpc.BadRequest field violation carries it to the client. */
 export interface FieldViolation {

@@ -5,7 +5,7 @@ import {
   Health,
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
-} from "../../../gen/grpc/health/v1/health_pb.js";
+} from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 
 export { ServingStatus };
 

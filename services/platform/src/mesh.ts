@@ -1,5 +1,5 @@
 import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { ConfigError, envDuration, envOptional, type Env } from "./config.js";
 import { createServiceClient, readServiceTarget, type ServiceClient, type ServiceTarget } from "./service-client.js";
 import { createServiceTokenSource } from "./service-token.js";

@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
-import { Health as healthService } from "../../../gen/grpc/health/v1/health_pb.js";
-import { ServerReflection as ReflectionV1 } from "../../../gen/grpc/reflection/v1/reflection_pb.js";
-import { ServerReflection as ReflectionV1alpha } from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
+import { file_google_rpc_error_details } from "@local-e-grocery/gen/google/rpc/error_details_pb.js";
+import { Health as healthService } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "@local-e-grocery/gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "@local-e-grocery/gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { UserDataService } from "@local-e-grocery/gen/grocery/userdata/v1/userdata_service_pb.js";
 import { createAccessInterceptor } from "./auth/access-interceptor.js";
 import { createJwksCache, httpJwksSource } from "./auth/jwks.js";
 import { createTokenVerifier } from "./auth/verify-token.js";

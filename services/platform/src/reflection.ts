@@ -1,8 +1,8 @@
 import { create, createRegistry, fromBinary, toBinary, type DescFile, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
-import * as v1 from "../../../gen/grpc/reflection/v1/reflection_pb.js";
-import * as v1alpha from "../../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import * as v1 from "@local-e-grocery/gen/grpc/reflection/v1/reflection_pb.js";
+import * as v1alpha from "@local-e-grocery/gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 /**
  * gRPC server reflection (v1 and v1alpha, which share their messages), so `buf curl --reflect` and `grpcurl`

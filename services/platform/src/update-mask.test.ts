@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { AddressKind, AddressSchema, LatLngSchema } from "../../../gen/grocery/address/v1/address_pb.js";
-import { NotificationChannel, PreferencesSchema, UserSchema } from "../../../gen/grocery/identity/v1/user_pb.js";
+import { AddressKind, AddressSchema, LatLngSchema } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { NotificationChannel, PreferencesSchema, UserSchema } from "@local-e-grocery/gen/grocery/identity/v1/user_pb.js";
 import { DomainError } from "./errors.js";
 import { createUpdateMaskResolver } from "./update-mask.js";
 

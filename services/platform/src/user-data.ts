@@ -1,5 +1,5 @@
 import type { ConnectRouter } from "@connectrpc/connect";
-import { UserDataService } from "../../../gen/grocery/userdata/v1/userdata_service_pb.js";
+import { UserDataService } from "@local-e-grocery/gen/grocery/userdata/v1/userdata_service_pb.js";
 import { envDuration, type Env } from "./config.js";
 import type { ServiceModule } from "./service-module.js";
 

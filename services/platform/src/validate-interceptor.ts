@@ -2,7 +2,7 @@ import { createRegistry, type DescMessage, type Message } from "@bufbuild/protob
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator, type Validator } from "@bufbuild/protovalidate";
 import type { Interceptor } from "@connectrpc/connect";
-import { file_grocery_validate_v1_rules } from "../../../gen/grocery/validate/v1/rules_pb.js";
+import { file_grocery_validate_v1_rules } from "@local-e-grocery/gen/grocery/validate/v1/rules_pb.js";
 import { invalidArguments, type FieldViolation } from "./errors.js";
 
 /**

@@ -8,9 +8,9 @@ import {
   ServiceOptionsSchema,
 } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
-import { AddressService } from "../../../gen/grocery/address/v1/address_service_pb.js";
-import { access, AccessPolicySchema, default_access, file_grocery_auth_v1_auth, Role } from "../../../gen/grocery/auth/v1/auth_pb.js";
-import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
+import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
+import { access, AccessPolicySchema, default_access, file_grocery_auth_v1_auth, Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { generatedServices } from "../../../test/generated-services.js";
 import { accessPolicyOf, createAccessInterceptor } from "../src/auth/access-interceptor.js";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
 import { describe, it } from "node:test";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { clientFor } from "../../../test/clients.js";
 import { startTestPlatform, uniqueName, untilInFlight } from "../../../test/harness.js";
 

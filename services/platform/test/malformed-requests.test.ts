@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { clientFor, bearer } from "../../../test/clients.js";
 import { registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
 import { grpcFrame, h2Call, h2Session, rawPeer } from "../../../test/hostile-peers.js";

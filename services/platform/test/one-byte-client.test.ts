@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Health, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { clientFor } from "../../../test/clients.js";
 import { emptyDatabase, type DataHandle } from "../../../test/harness.js";
 import { rawPeer, type RawPeer } from "../../../test/hostile-peers.js";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { bearer, clientFor, codeOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
 import { backends, callJson, startTestPlatform, uniqueName, type TestPlatform } from "../../../test/harness.js";
 

@@ -4,8 +4,8 @@ import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { Code } from "@connectrpc/connect";
-import { AuthService } from "../../../gen/grocery/identity/v1/auth_service_pb.js";
-import { Health, HealthCheckResponse_ServingStatus as Status } from "../../../gen/grpc/health/v1/health_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { clientFor, codeOf } from "../../../test/clients.js";
 import { backends, startTestPlatform, uniqueName, untilInFlight, type TestPlatform } from "../../../test/harness.js";
 

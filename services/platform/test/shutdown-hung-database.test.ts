@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { UserService } from "../../../gen/grocery/identity/v1/user_service_pb.js";
+import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { bearerInterceptor, transportFor } from "../../../test/clients.js";
 import { startBehindFaultProxy, type ProxiedService } from "../../../test/fault-proxy.js";
 import { registerAndLogin } from "../../../test/harness.js";

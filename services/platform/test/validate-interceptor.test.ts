@@ -10,9 +10,9 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import type { ServiceError } from "@grpc/grpc-js";
-import { BadRequestSchema } from "../../../gen/google/rpc/error_details_pb.js";
-import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
-import { CartService } from "../../../gen/grocery/cart/v1/cart_service_pb.js";
+import { BadRequestSchema } from "@local-e-grocery/gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "@local-e-grocery/gen/google/rpc/status_pb.js";
+import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { badRequestFields, bearer, clientFor, errorOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
 import { registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
 

@@ -1,5 +1,5 @@
 import { and, desc, eq, lt, or } from "drizzle-orm";
-import type { Db } from "../../../platform/src/db.js";
+import type { Db } from "@local-e-grocery/platform/db.js";
 import type { ActivityRecord } from "../model.js";
 import { activity } from "../schema.js";
 

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
-import type { Db } from "../../../platform/src/db.js";
-import { alreadyExists, sqlState } from "../../../platform/src/errors.js";
+import type { Db } from "@local-e-grocery/platform/db.js";
+import { alreadyExists, sqlState } from "@local-e-grocery/platform/errors.js";
 import type { ServiceAccountRecord, SigningKeyRecord } from "../model.js";
 import { passwordResetTokens, serviceAccounts, signingKeys } from "../schema.js";
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, inArray, lte, lt, ne, sql } from "drizzle-orm";
-import { rowsOf, type Db } from "../../../platform/src/db.js";
+import { rowsOf, type Db } from "@local-e-grocery/platform/db.js";
 import type { ClaimedDelivery, ClaimedMail, PendingDelivery } from "../model.js";
 import { outbox, outboxDeliveries } from "../schema.js";
 

@@ -1,5 +1,5 @@
 import { and, desc, eq, gt, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
-import { preparedPerHandle, type Db } from "../../../platform/src/db.js";
+import { preparedPerHandle, type Db } from "@local-e-grocery/platform/db.js";
 import type { RefreshTokenRecord, SessionRecord } from "../model.js";
 import { refreshTokens, sessions } from "../schema.js";
 

@@ -1,5 +1,5 @@
 import { and, eq, gt, inArray, lt, sql } from "drizzle-orm";
-import { rowsOf, type Db } from "../../../platform/src/db.js";
+import { rowsOf, type Db } from "@local-e-grocery/platform/db.js";
 import { loginThrottle, loginThrottleReservations, registrationThrottle } from "../schema.js";
 
 /**

@@ -1,6 +1,6 @@
 import { and, arrayContains, asc, eq, gt, ne, or, sql } from "drizzle-orm";
-import { preparedPerHandle, type Db } from "../../../platform/src/db.js";
-import { alreadyExists, sqlState } from "../../../platform/src/errors.js";
+import { preparedPerHandle, type Db } from "@local-e-grocery/platform/db.js";
+import { alreadyExists, sqlState } from "@local-e-grocery/platform/errors.js";
 import type { ProfileChange, UserRecord } from "../model.js";
 import { users } from "../schema.js";
 import { isUuid } from "../users.js";

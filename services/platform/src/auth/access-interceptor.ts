@@ -1,6 +1,6 @@
 import { create, getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { access, AccessPolicySchema, default_access, type AccessPolicy } from "../../../../gen/grocery/auth/v1/auth_pb.js";
+import { access, AccessPolicySchema, default_access, type AccessPolicy } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { kPrincipal, type Principal } from "../context.js";
 import type { Logger } from "../logger.js";
 import { InvalidTokenError, type TokenVerifier } from "./verify-token.js";

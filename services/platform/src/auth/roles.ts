@@ -1,4 +1,4 @@
-import { Role } from "../../../../gen/grocery/auth/v1/auth_pb.js";
+import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 
 /**
  * Roles travel in tokens as short lower-case names ("customer", "shop_owner", "admin", "service"), which Envoy

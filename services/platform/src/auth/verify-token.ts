@@ -1,5 +1,5 @@
 import jwt from "jsonwebtoken";
-import type { Role } from "../../../../gen/grocery/auth/v1/auth_pb.js";
+import type { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { roleFromClaim } from "./roles.js";
 import type { Principal } from "../context.js";
 import type { JwksCache } from "./jwks.js";
