@@ -2,10 +2,15 @@
 // Runs every test file with node's test runner (Node 20 needs the files listed explicitly).
 // PGlite suites always run; with TEST_DATABASE_URL set the same suites run against PostgreSQL too, and an
 // unreachable server is a failure, never a skip. `npm test -- cart` runs only files whose path contains "cart".
+//
+// Files share worker processes: each worker imports its files one after another, so tsx, the module graph and
+// the platform a worker's tests share (test/shared-platform.ts) are paid once per worker, not once per file.
+// A file whose first lines hold `test-runner: own process` (with the reason) gets a process to itself.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import postgres from "postgres";
 
 const files = [];
@@ -55,6 +60,27 @@ if (compiled.status !== 0) {
 }
 process.env.GROCERY_TEST_DIST = compiled.stdout.trim();
 
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
+const ownProcess = (file) => /test-runner: own process/.test(readFileSync(file, "utf8").split("\n").slice(0, 12).join("\n"));
+const alone = selected.filter(ownProcess);
+const shared = selected.filter((f) => !ownProcess(f));
+// More workers than cores, so a worker that draws the slow files does not hold up the end of the run alone.
+const workerCount = Math.min(shared.length, concurrency * 3);
+const workers = Array.from({ length: workerCount }, () => []);
+shared.forEach((file, i) => workers[i % workerCount].push(file));
+const workerDir = join(".cache", "test-workers");
+rmSync(workerDir, { recursive: true, force: true });
+mkdirSync(workerDir, { recursive: true });
+const workerFiles = workers.map((files, i) => {
+  const path = join(workerDir, `worker-${i + 1}.test.mjs`);
+  // A file that fails to load is reported as a failing test of its own and the worker goes on with the next.
+  const load = (f) =>
+    `try {\n  await import(${JSON.stringify(pathToFileURL(resolve(f)).href)});\n} catch (error) {\n` +
+    `  test(${JSON.stringify(`${f} loads`)}, () => {\n    throw error;\n  });\n}\n`;
+  writeFileSync(path, `import { test } from "node:test";\n` + files.map(load).join(""));
+  return path;
+});
+
 const out = mkdtempSync(join(tmpdir(), "grocery-tap-"));
 const tap = join(out, "results.tap");
 const result = spawnSync(
@@ -63,18 +89,19 @@ const result = spawnSync(
     "--import",
     "tsx",
     "--test",
-    `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+    `--test-concurrency=${concurrency}`,
     "--test-reporter=spec",
     "--test-reporter-destination=stdout",
     "--test-reporter=tap",
     `--test-reporter-destination=${tap}`,
-    ...selected,
+    ...alone,
+    ...workerFiles,
   ],
   { stdio: "inherit", env: process.env },
 );
 const summary = readFileSync(tap, "utf8");
 const count = (key) => Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(summary)?.[1] ?? 0);
 rmSync(out, { recursive: true, force: true });
-console.log(`\n${selected.length} test files`);
+console.log(`\n${selected.length} test files (${shared.length} in ${workerFiles.length} shared workers, ${alone.length} alone)`);
 console.log(`tests: ${count("pass")} passed, ${count("fail") + count("cancelled")} failed, ${count("skipped")} skipped`);
 process.exit(result.status ?? 1);

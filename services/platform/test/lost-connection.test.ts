@@ -3,6 +3,8 @@
  * caller can catch; it never throws outside a promise (which would end the process), and the pool keeps serving.
  * Unrepaired postgres.js 3.4.9 hangs such a statement forever or throws from a setImmediate on a null socket
  * (porsager/postgres#1208); scripts/patch-dependencies.mjs repairs it at install.
+ *
+ * test-runner: own process — it watches process-wide uncaughtException, which another file's stray error would trip.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
