@@ -14,8 +14,8 @@ import type { RegistrationThrottle } from "./registration-throttle.js";
 import { welcomeMail } from "./mail-templates.js";
 import { enqueueMail } from "./outbox.js";
 import type { SessionRecord, UserRecord } from "./model.js";
-import { isLive, openSession, refreshExpiresIn, revokeSession, rotateRefreshToken, type SessionPolicy } from "./sessions.js";
-import type { IdentityStore } from "./store.js";
+import { isLive, openSessionIn, refreshExpiresIn, revokeSession, rotateRefreshToken, type SessionPolicy } from "./sessions.js";
+import type { IdentityStore, IdentityTx } from "./store.js";
 import { isUuid, roleClaims, rolesOf } from "./users.js";
 import { checkPassword, normaliseDisplayName, normaliseEmail, normaliseUsername } from "./validation.js";
 
@@ -135,10 +135,15 @@ export function createAccounts(deps: AccountsDeps) {
         if (user) await recordActivity(direct, clock, { userId: user.id, kind: "login.failed", client });
         throw loginFailed();
       }
-      // A success forgets the account's failures; IP counters only decay with time.
-      await attempt?.release(accountKey ? [accountKey] : []);
-      const { session, refreshToken } = await openSession(store, clock, deps.sessionPolicy, { userId: user.id, userAgent: input.userAgent, ip: input.ip });
-      await recordActivity(direct, clock, { userId: user.id, kind: "login.succeeded", client, sessionId: session.id });
+      // A success forgets the account's failures (IP counters only decay with time), opens the session and
+      // records it in one transaction.
+      const signedIn = user;
+      const open = async (tx: IdentityTx) => {
+        const opened = await openSessionIn(tx, clock, deps.sessionPolicy, { userId: signedIn.id, userAgent: input.userAgent, ip: input.ip });
+        await recordActivity(tx, clock, { userId: signedIn.id, kind: "login.succeeded", client, sessionId: opened.session.id });
+        return opened;
+      };
+      const { session, refreshToken } = attempt ? await attempt.succeed(accountKey ? [accountKey] : [], open) : await store.write(open);
       return { user, tokens: await issuePair(user, session, refreshToken) };
     },
 

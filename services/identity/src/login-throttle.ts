@@ -18,6 +18,12 @@ export interface ThrottleAttempt {
   fail(): Promise<void>;
   /** The password was right, or was never checked: frees the slots. `forget` keys also lose their failures and lock. */
   release(forget?: readonly ThrottleKey[]): Promise<void>;
+  /**
+   * The password was right: `release(forget)` and `work` in one transaction of the call (Login opens its session
+   * there). Should that transaction fail or roll back (the call was cancelled), the slots are freed on their own,
+   * outside the call, and the error is rethrown.
+   */
+  succeed<T>(forget: readonly ThrottleKey[], work: (tx: IdentityTx) => Promise<T>): Promise<T>;
 }
 
 /**
@@ -60,24 +66,27 @@ export function createLoginThrottle(options: { store: IdentityStore; clock: Cloc
     const now = clock();
     const resetBefore = now - config.failureReset * 1000;
     const byId = new Map(keys.map((k) => [k.id, k]));
+    const ids = sortedIds(keys);
     return store.write(async (tx) => {
       let until = 0;
       let full = false;
-      for (const id of sortedIds(keys)) {
-        const row = await tx.lockThrottleKey(id, new Date(now));
+      const rows = await tx.lockThrottleKeys(ids, new Date(now));
+      // Slots are only ever added by a transaction holding the key's row, so the count cannot grow behind our back.
+      const inFlight = await tx.countReservations(ids, new Date(now));
+      for (const id of ids) {
+        const row = rows.get(id);
         const lockedUntil = row?.lockedUntil ? row.lockedUntil.getTime() : 0;
         until = Math.max(until, lockedUntil);
         const failures = row && row.lastFailureTime.getTime() >= resetBefore ? row.failures : 0;
         const max = byId.get(id)?.maxFailures ?? 1;
         const slots = failures < max ? max - failures : 1;
-        // Slots are only ever added by a transaction holding this row, so the count cannot grow behind our back.
-        if ((await tx.countReservations(id, new Date(now))) >= slots) full = true;
+        if ((inFlight.get(id) ?? 0) >= slots) full = true;
       }
       if (until > now) throw throttled(Math.ceil((until - now) / 1000));
       if (full) return "full";
       const attemptId = randomUUID();
       const expireTime = new Date(now + RESERVATION_TTL_MS);
-      await tx.insertReservations(attemptId, sortedIds(keys), expireTime);
+      await tx.insertReservations(attemptId, ids, expireTime);
       return attemptId;
     });
   };
@@ -90,25 +99,33 @@ export function createLoginThrottle(options: { store: IdentityStore; clock: Cloc
     };
     // Settling runs outside the call: transactions of a cancelled call roll back, and a guess whose caller hung
     // up once the hash was done must still count (and free its slot), or cancelling would be a way around the lock.
+    // Freeing slots needs no row lock: it only ever makes room.
+    const release = (forget: readonly ThrottleKey[]) => detachedFromCall(() => store.direct.releaseReservations(attemptId, sortedIds(forget)));
     return {
       async fail() {
         once();
         await detachedFromCall(() =>
           store.write(async (tx) => {
             await countFailures(tx, keys);
-            await tx.deleteReservations(attemptId);
+            await tx.releaseReservations(attemptId, []);
           }),
         );
       },
       async release(forget = []) {
         once();
-        await detachedFromCall(() =>
-          store.write(async (tx) => {
-            // Freeing slots needs no row lock: it only ever makes room.
-            await tx.deleteReservations(attemptId);
-            if (forget.length > 0) await tx.deleteThrottleKeys(sortedIds(forget));
-          }),
-        );
+        await release(forget);
+      },
+      async succeed(forget, work) {
+        once();
+        try {
+          return await store.write(async (tx) => {
+            await tx.releaseReservations(attemptId, sortedIds(forget));
+            return work(tx);
+          });
+        } catch (e) {
+          await release(forget).catch(() => {});
+          throw e;
+        }
       },
     };
   };
@@ -149,7 +166,7 @@ export function createLoginThrottle(options: { store: IdentityStore; clock: Cloc
      * reason (the call was cancelled or ran out of time).
      */
     async admit(keys: readonly ThrottleKey[], options: { signal?: AbortSignal | undefined } = {}): Promise<ThrottleAttempt> {
-      if (keys.length === 0) return { fail: async () => {}, release: async () => {} };
+      if (keys.length === 0) return { fail: async () => {}, release: async () => {}, succeed: (_forget, work) => store.write(work) };
       const giveUpAt = performance.now() + config.slotWait * 1000;
       for (let round = 0; ; round++) {
         if (options.signal?.aborted) throw ConnectError.from(options.signal.reason);

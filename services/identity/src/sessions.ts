@@ -26,28 +26,28 @@ export function refreshExpiresIn(session: SessionRecord, now: number, policy: Se
   return Math.max(0, Math.floor((Math.min(idleEnd, session.expireTime.getTime()) - now) / 1000));
 }
 
-/** Opens a session for `userId` and issues its first refresh token. */
-export async function openSession(
-  store: IdentityStore,
+/** Opens a session with its first refresh token, in the caller's transaction (Login's, which also settles its throttle slot). */
+export async function openSessionIn(
+  tx: IdentityTx,
   clock: Clock,
   policy: SessionPolicy,
   input: { userId: string; userAgent: string; ip: string },
 ): Promise<{ session: SessionRecord; refreshToken: string }> {
   const now = new Date(clock());
   const refresh = newRefreshToken();
-  return store.write(async (tx) => {
-    const session = await tx.insertSession({
-      id: randomUUID(),
-      userId: input.userId,
-      createTime: now,
-      lastUsedTime: now,
-      expireTime: new Date(now.getTime() + policy.maxLifetimeSeconds * 1000),
-      userAgent: input.userAgent,
-      ip: input.ip,
-    });
-    await tx.insertRefreshToken({ tokenHash: refresh.hash, sessionId: session.id, createTime: now });
-    return { session, refreshToken: refresh.token };
-  });
+  const session: SessionRecord = {
+    id: randomUUID(),
+    userId: input.userId,
+    createTime: now,
+    lastUsedTime: now,
+    expireTime: new Date(now.getTime() + policy.maxLifetimeSeconds * 1000),
+    revokeTime: null,
+    revokeReason: null,
+    userAgent: input.userAgent,
+    ip: input.ip,
+  };
+  await tx.insertSessionWithToken(session, { tokenHash: refresh.hash });
+  return { session, refreshToken: refresh.token };
 }
 
 export type RotateResult =
@@ -92,12 +92,11 @@ export async function rotateRefreshToken(store: IdentityStore, clock: Clock, pol
     }
     if (!isLive(session, now.getTime(), policy)) return { kind: "dead", session };
     const next = newRefreshToken();
-    // The predecessor's seal (if any) has served its purpose once this token is spent: erase it now.
-    await tx.eraseSessionSeals(session.id);
-    await tx.spendRefreshToken(found.tokenHash, now, graceMs > 0 ? sealSuccessor(token, found.tokenHash, next.token) : null);
-    await tx.insertRefreshToken({ tokenHash: next.hash, sessionId: session.id, createTime: now });
-    const updated = await tx.touchSession(session.id, now);
-    return { kind: "rotated", session: updated ?? session, refreshToken: next.token };
+    // The predecessor's seal (if any) has served its purpose once this token is spent: the rotation erases it.
+    const successorSealed = graceMs > 0 ? sealSuccessor(token, found.tokenHash, next.token) : null;
+    await tx.rotateRefreshToken({ sessionId: session.id, spent: found.tokenHash, successorSealed, next: next.hash, time: now });
+    // Both rows are locked: the session is as read, but for the use just recorded.
+    return { kind: "rotated", session: { ...session, lastUsedTime: now }, refreshToken: next.token };
   });
 }
 

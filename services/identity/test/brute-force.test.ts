@@ -133,6 +133,36 @@ for (const backend of backends) {
       }
     });
 
+    it("frees the slot of a correct login whose caller gives up during the check, and opens no session for it", { skip: backend === "pglite" && "PGlite cannot be read while it serves" }, async () => {
+      const database = await openTestDatabase(t.tp);
+      const count = async (query: ReturnType<typeof sql>) => Number(rowsOf<{ n: number }>(await database.db.execute(query))[0]?.n);
+      const inFlight = () => count(sql`select count(*)::int as n from identity.login_throttle_reservations`);
+      const waitFor = async (want: (n: number) => boolean) => {
+        for (let i = 0; i < 1000 && !want(await inFlight()); i++) await new Promise((r) => setTimeout(r, 2));
+        assert.ok(want(await inFlight()), `slots in flight: ${await inFlight()}`);
+      };
+      try {
+        const a = await newAccount(t);
+        const ip = newIp();
+        const userId = (await t.auth.login({ login: a.username, password: a.password }, from(ip))).user?.id ?? "";
+        const sessions = () => count(sql`select count(*)::int as n from identity.sessions where user_id = ${userId}`);
+        const before = await sessions();
+        const abort = new AbortController();
+        const call = t.auth.login({ login: a.username, password: a.password }, { ...from(ip), signal: abort.signal }).catch((e: unknown) => ConnectError.from(e).code);
+        await waitFor((n) => n > 0);
+        abort.abort();
+        assert.equal(await call, Code.Canceled);
+        // The session, its activity and the slot's release are one transaction of the call: the release happens
+        // on its own once that transaction cannot.
+        await waitFor((n) => n === 0);
+        assert.equal(await sessions(), before, "no session for a login nobody received");
+        assert.equal(await attempt(a.username, a.password, ip), "ok");
+        assert.equal(await sessions(), before + 1);
+      } finally {
+        await database.close();
+      }
+    });
+
     it("does not count successful logins against the client address", async () => {
       const a = await newAccount(t);
       const ip = newIp();

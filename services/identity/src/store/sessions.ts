@@ -5,23 +5,22 @@ import { refreshTokens, sessions } from "../schema.js";
 
 /** Queries over identity.sessions and identity.refresh_tokens. */
 export interface SessionQueries {
-  /** Inserts a session; the session as stored. */
-  insertSession(session: Omit<SessionRecord, "revokeTime" | "revokeReason">): Promise<SessionRecord>;
-  insertRefreshToken(token: { tokenHash: string; sessionId: string; createTime: Date }): Promise<void>;
+  /** Inserts a session and its first refresh token, in one statement. */
+  insertSessionWithToken(session: Omit<SessionRecord, "revokeTime" | "revokeReason">, token: { tokenHash: string }): Promise<void>;
   /** The refresh token with this hash, locked (FOR UPDATE) until the transaction ends. */
   lockRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
   /** The session, locked (FOR UPDATE) until the transaction ends. */
   lockSession(sessionId: string): Promise<SessionRecord | undefined>;
   /** The spend time of the session's refresh token with this hash; undefined when there is no such token. */
   refreshTokenSpendTime(tokenHash: string, sessionId: string): Promise<{ spendTime: Date | null } | undefined>;
-  /** Spends a refresh token, keeping `successorSealed` (or none) on it. */
-  spendRefreshToken(tokenHash: string, spendTime: Date, successorSealed: string | null): Promise<void>;
-  /** Erases every sealed successor kept on the session's tokens. */
-  eraseSessionSeals(sessionId: string): Promise<void>;
+  /**
+   * One rotation, in one statement: erases the seals kept on the session's other tokens (their purpose is served
+   * once this one is spent), spends `spent` keeping `successorSealed` (or none) on it, adds `next` and marks the
+   * session used at `time`. The caller holds the token's and the session's row locks.
+   */
+  rotateRefreshToken(rotation: { sessionId: string; spent: string; successorSealed: string | null; next: string; time: Date }): Promise<void>;
   /** Erases the sealed successors of tokens spent before `spentBefore`. */
   eraseSealsSpentBefore(spentBefore: Date): Promise<void>;
-  /** Marks the session used at `time`; the session after it. */
-  touchSession(sessionId: string, time: Date): Promise<SessionRecord | undefined>;
   /** Revokes the session, whatever its state. */
   revokeSessionById(sessionId: string, time: Date, reason: string): Promise<void>;
   /** Revokes the user's session unless already revoked; false when there is no such unrevoked session of that user. */
@@ -41,13 +40,17 @@ const sessionById = preparedPerHandle((db) => db.select().from(sessions).where(e
 
 export function sessionQueries(db: Db): SessionQueries {
   return {
-    async insertSession(session) {
-      const [row] = await db.insert(sessions).values(session).returning();
-      if (!row) throw new Error("session insert returned nothing");
-      return row;
-    },
-    async insertRefreshToken(token) {
-      await db.insert(refreshTokens).values(token);
+    async insertSessionWithToken(session, token) {
+      const createTime = session.createTime.toISOString();
+      await db.execute(sql`
+        with opened as (
+          insert into ${sessions} (id, user_id, create_time, last_used_time, expire_time, user_agent, ip)
+          values (${session.id}, ${session.userId}, ${createTime}::timestamptz, ${session.lastUsedTime.toISOString()}::timestamptz,
+                  ${session.expireTime.toISOString()}::timestamptz, ${session.userAgent}, ${session.ip})
+          returning id, create_time
+        )
+        insert into ${refreshTokens} (token_hash, session_id, create_time)
+        select ${token.tokenHash}, opened.id, opened.create_time from opened`);
     },
     async lockRefreshToken(tokenHash) {
       const [found] = await db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).for("update");
@@ -64,24 +67,27 @@ export function sessionQueries(db: Db): SessionQueries {
         .where(and(eq(refreshTokens.tokenHash, tokenHash), eq(refreshTokens.sessionId, sessionId)));
       return next;
     },
-    async spendRefreshToken(tokenHash, spendTime, successorSealed) {
-      await db.update(refreshTokens).set({ spendTime, successorSealed }).where(eq(refreshTokens.tokenHash, tokenHash));
-    },
-    async eraseSessionSeals(sessionId) {
-      await db
-        .update(refreshTokens)
-        .set({ successorSealed: null })
-        .where(and(eq(refreshTokens.sessionId, sessionId), isNotNull(refreshTokens.successorSealed)));
+    async rotateRefreshToken({ sessionId, spent, successorSealed, next, time }) {
+      const at = time.toISOString();
+      // Every part touches a different row (the other tokens, the spent one, the new one, the session), as
+      // statements of one WITH must.
+      await db.execute(sql`
+        with erased as (
+          update ${refreshTokens} set successor_sealed = null
+          where session_id = ${sessionId} and successor_sealed is not null and token_hash <> ${spent}
+        ), spent as (
+          update ${refreshTokens} set spend_time = ${at}::timestamptz, successor_sealed = ${successorSealed}
+          where token_hash = ${spent}
+        ), added as (
+          insert into ${refreshTokens} (token_hash, session_id, create_time) values (${next}, ${sessionId}, ${at}::timestamptz)
+        )
+        update ${sessions} set last_used_time = ${at}::timestamptz where id = ${sessionId}`);
     },
     async eraseSealsSpentBefore(spentBefore) {
       await db
         .update(refreshTokens)
         .set({ successorSealed: null })
         .where(and(isNotNull(refreshTokens.successorSealed), lt(refreshTokens.spendTime, spentBefore)));
-    },
-    async touchSession(sessionId, time) {
-      const [updated] = await db.update(sessions).set({ lastUsedTime: time }).where(eq(sessions.id, sessionId)).returning();
-      return updated;
     },
     async revokeSessionById(sessionId, time, reason) {
       await db.update(sessions).set({ revokeTime: time, revokeReason: reason }).where(eq(sessions.id, sessionId));

@@ -8,17 +8,20 @@ import { loginThrottle, loginThrottleReservations, registrationThrottle } from "
  */
 export interface ThrottleQueries {
   /**
-   * Locks the counter row of `key` until the transaction ends, creating it (no failures) when absent; its
-   * failures, last failure time and lock end.
+   * Locks the counter rows of `keys` until the transaction ends, in the order given (callers pass one order, so
+   * two transactions sharing keys cannot deadlock), creating absent ones with no failures, in one statement; the
+   * failures, last failure time and lock end of each key.
    */
-  lockThrottleKey(key: string, now: Date): Promise<{ failures: number; lastFailureTime: Date; lockedUntil: Date | null } | undefined>;
-  /** Slots on `key` that have not expired at `now`. */
-  countReservations(key: string, now: Date): Promise<number>;
+  lockThrottleKeys(keys: readonly string[], now: Date): Promise<Map<string, { failures: number; lastFailureTime: Date; lockedUntil: Date | null }>>;
+  /**
+   * Slots on each of `keys` that have not expired at `now` (absent keys have none). Run after the keys' rows
+   * are locked: a statement of its own, so it sees every slot committed before the locks were granted.
+   */
+  countReservations(keys: readonly string[], now: Date): Promise<Map<string, number>>;
   /** Holds a slot of `attemptId` on each key until `expireTime`. */
   insertReservations(attemptId: string, keys: readonly string[], expireTime: Date): Promise<void>;
-  deleteReservations(attemptId: string): Promise<void>;
-  /** Forgets the counters (failures and locks) of `keys`. */
-  deleteThrottleKeys(keys: readonly string[]): Promise<void>;
+  /** Frees the slots of `attemptId` and forgets the counters (failures and locks) of `forget`, in one statement. */
+  releaseReservations(attemptId: string, forget: readonly string[]): Promise<void>;
   /** Counts one failure on `key` (starting again after a failure older than `resetBefore`); the failures now. */
   countFailure(key: string, now: Date, resetBefore: Date): Promise<number>;
   setThrottleLock(key: string, lockedUntil: Date): Promise<void>;
@@ -35,32 +38,49 @@ export interface ThrottleQueries {
 
 export function throttleQueries(db: Db): ThrottleQueries {
   return {
-    async lockThrottleKey(key, now) {
+    async lockThrottleKeys(keys, now) {
+      if (keys.length === 0) return new Map();
       // An upsert that always writes locks the row even when it was deleted (by a success or pruning) a moment
-      // ago, which `insert … do nothing` followed by `select … for update` would miss.
-      const result = await db.execute<{ failures: number; last_failure_time: string | Date; locked_until: string | Date | null }>(sql`
+      // ago, which `insert … do nothing` followed by `select … for update` would miss. VALUES rows are taken
+      // in the order written, so the locks are too.
+      const at = now.toISOString();
+      const rows = sql.join(
+        keys.map((key) => sql`(${key}, 0, ${at}::timestamptz)`),
+        sql`, `,
+      );
+      type Row = { key: string; failures: number; last_failure_time: string | Date; locked_until: string | Date | null };
+      const result = await db.execute<Row>(sql`
           insert into ${loginThrottle} (key, failures, last_failure_time)
-          values (${key}, 0, ${now.toISOString()}::timestamptz)
+          values ${rows}
           on conflict (key) do update set failures = ${loginThrottle.failures}
-          returning failures, last_failure_time, locked_until`);
-      const row = rowsOf<{ failures: number; last_failure_time: string | Date; locked_until: string | Date | null }>(result)[0];
-      return row && { failures: Number(row.failures), lastFailureTime: new Date(row.last_failure_time), lockedUntil: row.locked_until ? new Date(row.locked_until) : null };
+          returning key, failures, last_failure_time, locked_until`);
+      return new Map(
+        rowsOf<Row>(result).map((row) => [
+          row.key,
+          { failures: Number(row.failures), lastFailureTime: new Date(row.last_failure_time), lockedUntil: row.locked_until ? new Date(row.locked_until) : null },
+        ]),
+      );
     },
-    async countReservations(key, now) {
-      const [counted] = await db
-        .select({ n: sql<number>`count(*)::int` })
+    async countReservations(keys, now) {
+      if (keys.length === 0) return new Map();
+      const counted = await db
+        .select({ key: loginThrottleReservations.key, n: sql<number>`count(*)::int` })
         .from(loginThrottleReservations)
-        .where(and(eq(loginThrottleReservations.key, key), gt(loginThrottleReservations.expireTime, now)));
-      return Number(counted?.n ?? 0);
+        .where(and(inArray(loginThrottleReservations.key, [...keys]), gt(loginThrottleReservations.expireTime, now)))
+        .groupBy(loginThrottleReservations.key);
+      return new Map(counted.map((c) => [c.key, Number(c.n)]));
     },
     async insertReservations(attemptId, keys, expireTime) {
       await db.insert(loginThrottleReservations).values(keys.map((key) => ({ attemptId, key, expireTime })));
     },
-    async deleteReservations(attemptId) {
-      await db.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
-    },
-    async deleteThrottleKeys(keys) {
-      await db.delete(loginThrottle).where(inArray(loginThrottle.key, [...keys]));
+    async releaseReservations(attemptId, forget) {
+      if (forget.length === 0) {
+        await db.delete(loginThrottleReservations).where(eq(loginThrottleReservations.attemptId, attemptId));
+        return;
+      }
+      await db.execute(sql`
+        with freed as (delete from ${loginThrottleReservations} where ${loginThrottleReservations.attemptId} = ${attemptId})
+        delete from ${loginThrottle} where ${inArray(loginThrottle.key, [...forget])}`);
     },
     async countFailure(key, now, resetBefore) {
       const result = await db.execute<{ failures: number }>(sql`
