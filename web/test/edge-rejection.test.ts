@@ -10,18 +10,19 @@ import assert from "node:assert/strict";
 import { createServer, request, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../test/harness.js";
+import { registerAndLogin, type TestUser } from "../../test/harness.js";
+import { sharedTestPlatform, type SharedTestPlatform } from "../../test/shared-platform.js";
 import { createGroceryClients } from "../src/client.js";
 
 describe("the browser client behind the edge", () => {
-  let tp: TestPlatform;
+  let tp: SharedTestPlatform;
   let edge: Server;
   let edgeUrl: string;
   const refused = new Set<string>();
   let edgeReplies = 0;
 
   before(async () => {
-    tp = await startTestPlatform({ backend: "pglite" });
+    tp = await sharedTestPlatform("pglite");
     const upstream = new URL(tp.url);
     edge = createServer((req, res) => {
       const token = (req.headers["authorization"] ?? "").replace(/^Bearer /, "");
@@ -44,7 +45,6 @@ describe("the browser client behind the edge", () => {
   });
   after(async () => {
     await new Promise((r) => edge.close(r));
-    await tp.close();
   });
 
   /** The page's wiring (web/src/app.ts): tokens in memory, renewal through clients without a token. */

@@ -5,7 +5,7 @@
  * Connect — before the handler runs, so nothing is stored or changed.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -15,7 +15,8 @@ import { StatusSchema } from "@local-e-grocery/gen/google/rpc/status_pb.js";
 import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
 import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
 import { badRequestFields, errorOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
-import { registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
+import { registerAndLogin, type TestUser } from "../../../test/harness.js";
+import { sharedTestPlatform, type SharedTestPlatform } from "../../../test/shared-platform.js";
 import { addressClient, home } from "./support.js";
 
 /** A CreateAddress request breaking four rules at once: a control character, E.164, the country code, latitude. */
@@ -23,15 +24,14 @@ const badAddress = home({ label: "Home\u0007", phoneNumber: "98765 43210", count
 const badAddressFields = ["address.label", "address.phone_number", "address.country_code", "address.location.latitude"];
 
 describe("address field rules over the wire (pglite)", () => {
-  let tp: TestPlatform;
+  let tp: SharedTestPlatform;
   let user: TestUser;
   let addressId: string;
   before(async () => {
-    tp = await startTestPlatform({ backend: "pglite" });
+    tp = await sharedTestPlatform("pglite");
     user = await registerAndLogin(tp.url);
     addressId = (await addressClient(tp.url, user.accessToken).createAddress({ address: home() })).address!.id;
   });
-  after(() => tp.close());
 
   /** The book as stored: the rejected calls must leave its one address at version 1 and add none. */
   async function assertNothingStored(): Promise<void> {

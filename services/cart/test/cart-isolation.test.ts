@@ -3,25 +3,23 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
-import { backends, registerAndLogin, type TestPlatform } from "../../../test/harness.js";
-import { Clients, item, newRequestId, rejectsWith, startCartPlatform, type CartClient } from "./helpers.js";
+import { backends, registerAndLogin } from "../../../test/harness.js";
+import { sharedTestPlatform, type SharedTestPlatform } from "../../../test/shared-platform.js";
+import { Clients, item, newRequestId, rejectsWith, type CartClient } from "./helpers.js";
 
 for (const backend of backends) {
   describe(`CartService isolation on ${backend}`, () => {
-    let tp: TestPlatform;
+    let tp: SharedTestPlatform;
     const clients = new Clients();
     let alice: CartClient;
     let bob: CartClient;
 
     before(async () => {
-      tp = await startCartPlatform(backend);
+      tp = await sharedTestPlatform(backend);
       alice = clients.cart(tp.url, (await registerAndLogin(tp.url)).accessToken);
       bob = clients.cart(tp.url, (await registerAndLogin(tp.url, { role: Role.SHOP_OWNER })).accessToken, "connect");
     });
-    after(async () => {
-      clients.close();
-      await tp?.close();
-    });
+    after(() => clients.close());
 
     it("user B gets NOT_FOUND for every RPC on user A's cart, and A's cart is unchanged", async () => {
       const { cart: created } = await alice.createCart({ name: "alice's" });

@@ -19,7 +19,8 @@ import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_p
 import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { Health } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { bearer, clientFor, errorOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
-import { registerAndLogin, startTestPlatform, uniqueName, type TestPlatform, type TestUser } from "../../../test/harness.js";
+import { registerAndLogin, uniqueName, type TestUser } from "../../../test/harness.js";
+import { sharedTestPlatform, type SharedTestPlatform } from "../../../test/shared-platform.js";
 import { DomainError, invalidArgument, invalidArguments, notFound, toConnectError, type FieldViolation } from "../src/errors.js";
 import { createErrorInterceptor } from "../src/interceptors.js";
 import { createLogger } from "../src/logger.js";
@@ -106,13 +107,12 @@ describe("toConnectError and field violations", () => {
 });
 
 describe("field violations over the wire (pglite)", () => {
-  let tp: TestPlatform;
+  let tp: SharedTestPlatform;
   let user: TestUser;
   before(async () => {
-    tp = await startTestPlatform({ backend: "pglite" });
+    tp = await sharedTestPlatform("pglite");
     user = await registerAndLogin(tp.url);
   });
-  after(() => tp.close());
 
   for (const protocol of ["grpc", "grpc-web", "connect"] as Protocol[]) {
     describe(`connect-node ${protocol}`, () => {

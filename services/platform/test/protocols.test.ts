@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { bearer, clientFor, codeOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
-import { backends, callJson, startTestPlatform, uniqueName, type TestPlatform } from "../../../test/harness.js";
+import { backends, callJson, uniqueName } from "../../../test/harness.js";
+import { sharedTestPlatform, type SharedTestPlatform } from "../../../test/shared-platform.js";
 
 for (const backend of backends) {
   describe(`one port, every protocol (${backend})`, () => {
-    let tp: TestPlatform;
+    let tp: SharedTestPlatform;
     before(async () => {
-      tp = await startTestPlatform({ backend });
+      tp = await sharedTestPlatform(backend);
     });
-    after(() => tp.close());
 
     for (const protocol of ["grpc", "grpc-web", "connect"] as Protocol[]) {
       it(`register → login → refresh → GetMe → logout over connect-node ${protocol}`, async () => {

@@ -5,7 +5,7 @@
  * is stored. Cart's rules are the real ones from cart.proto / cart_service.proto.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -14,7 +14,8 @@ import { BadRequestSchema } from "@local-e-grocery/gen/google/rpc/error_details_
 import { StatusSchema } from "@local-e-grocery/gen/google/rpc/status_pb.js";
 import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { badRequestFields, bearer, clientFor, errorOf, grpcJsClient, type Protocol } from "../../../test/clients.js";
-import { registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "../../../test/harness.js";
+import { registerAndLogin, type TestUser } from "../../../test/harness.js";
+import { sharedTestPlatform, type SharedTestPlatform } from "../../../test/shared-platform.js";
 
 /** An AddItem request breaking three rules at once: product_id, the currency code and the quantity. */
 const badItem = (cartId: string) => ({
@@ -24,16 +25,15 @@ const badItem = (cartId: string) => ({
 const badItemFields = ["item.product_id", "item.unit_price.currency_code", "item.quantity"];
 
 describe("validate interceptor over the wire (pglite)", () => {
-  let tp: TestPlatform;
+  let tp: SharedTestPlatform;
   let user: TestUser;
   let cartId: string;
   before(async () => {
-    tp = await startTestPlatform({ backend: "pglite" });
+    tp = await sharedTestPlatform("pglite");
     user = await registerAndLogin(tp.url);
     const created = await clientFor(CartService, tp.url).createCart({ name: "rules" }, bearer(user.accessToken));
     cartId = created.cart?.id ?? "";
   });
-  after(() => tp.close());
 
   /** The cart as stored: the rejected calls must leave it at version 1 with no lines, and add no cart. */
   async function assertNothingStored(): Promise<void> {
