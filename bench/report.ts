@@ -275,7 +275,7 @@ function markdown(results: BenchResults, sums: Summary[]): string {
     lines.push(`| ${name} on PostgreSQL | ${fmt(results.services.rssAfterStartMb[name], 0)} | ${fmt(peak, 0)} | ${results.services.errorLogLines[name] ?? 0} |`);
   }
   lines.push("");
-  lines.push("`npm start`'s server (`services/main.ts`, all three services, PGlite; the web build step before it is not timed), from spawn to its `ready` log line:");
+  lines.push("`npm start`'s server (`node dist/services/main.js`, all three services, PGlite; the build step before it is not timed), from spawn to its `ready` log line:");
   lines.push("");
   lines.push("| data dir | ready s | RSS after start MB | VmHWM at ready MB |");
   lines.push("|---|---|---|---|");

@@ -87,7 +87,7 @@ const { serverCpus, loadCpus, description: pinning } = pinCores();
 if (!serverCpus) log(`${pinning}: servers and load generator share the cores`);
 
 const workDir = await mkdtemp(join(tmpdir(), "grocery-bench-"));
-// Service processes on PostgreSQL run the compiled build, as deployed; `npm start` on PGlite runs what it runs.
+// Service processes on PostgreSQL run the compiled build, as deployed; so does `npm start` on PGlite (it builds first).
 const compiledDir = (await buildServices(join(root, ".cache", "bench-dist"))).outDir;
 const cleanups: (() => Promise<void>)[] = [];
 async function cleanup(): Promise<void> {
@@ -573,7 +573,9 @@ async function runOnce(s: Scenario, fullShape: { connections: number; streams: n
 async function pgliteStartup(dataDir: string, kind: "fresh" | "existing"): Promise<StartupRecord> {
   const s = await spawnServer({
     name: `all-in-one-${kind}`,
-    args: ["services/main.ts"],
+    // What `npm start` runs once its build is done: the compiled all-in-one entry point.
+    args: [join(compiledDir, "services", "main.js")],
+    compiled: true,
     env: { PATH: process.env["PATH"] ?? "", PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, LOG_LEVEL: "info" },
     cwd: root,
     cpus: serverCpus,
