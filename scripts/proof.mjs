@@ -19,7 +19,7 @@ if (files.length === 0) {
 }
 const reportDir = mkdtempSync(join(tmpdir(), "grocery-proof-"));
 // Process tests start the compiled services (test/service-process.ts reads GROCERY_TEST_DIST).
-const compiled = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-for-tests.ts"], { encoding: "utf8" });
+const compiled = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-for-tests.ts", String(process.pid)], { encoding: "utf8" });
 if (compiled.status !== 0) {
   process.stderr.write(compiled.stderr);
   process.exit(compiled.status ?? 1);
@@ -33,6 +33,7 @@ const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test
 });
 const rows = readdirSync(reportDir).map((f) => JSON.parse(readFileSync(join(reportDir, f), "utf8")));
 rmSync(reportDir, { recursive: true, force: true });
+rmSync(process.env.GROCERY_TEST_DIST, { recursive: true, force: true });
 const header = ["suite", "cases", "faults injected", "writes acknowledged", "writes found", "peak RSS MiB", "violations"];
 const table = [header, ...rows.sort((a, b) => a.suite.localeCompare(b.suite)).map((r) => [r.suite, r.cases, r.faults, r.acknowledged, r.found, r.peakRssMiB, r.violations].map(String))];
 const widths = header.map((_, i) => Math.max(...table.map((r) => r[i].length)));

@@ -53,7 +53,7 @@ if (dbUrl) {
 }
 
 // Process tests start the compiled services (test/service-process.ts reads GROCERY_TEST_DIST).
-const compiled = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-for-tests.ts"], { encoding: "utf8" });
+const compiled = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-for-tests.ts", String(process.pid)], { encoding: "utf8" });
 if (compiled.status !== 0) {
   process.stderr.write(compiled.stderr);
   process.exit(compiled.status ?? 1);
@@ -68,8 +68,8 @@ const shared = selected.filter((f) => !ownProcess(f));
 const workerCount = Math.min(shared.length, concurrency * 3);
 const workers = Array.from({ length: workerCount }, () => []);
 shared.forEach((file, i) => workers[i % workerCount].push(file));
-const workerDir = join(".cache", "test-workers");
-rmSync(workerDir, { recursive: true, force: true });
+// Per run, like the compiled services: another run in the same checkout keeps its own.
+const workerDir = join(".cache", `test-workers-${process.pid}`);
 mkdirSync(workerDir, { recursive: true });
 const workerFiles = workers.map((files, i) => {
   const path = join(workerDir, `worker-${i + 1}.test.mjs`);
@@ -99,6 +99,8 @@ const result = spawnSync(
   ],
   { stdio: "inherit", env: process.env },
 );
+rmSync(workerDir, { recursive: true, force: true });
+rmSync(process.env.GROCERY_TEST_DIST, { recursive: true, force: true });
 const summary = readFileSync(tap, "utf8");
 const count = (key) => Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(summary)?.[1] ?? 0);
 rmSync(out, { recursive: true, force: true });
