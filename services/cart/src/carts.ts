@@ -76,6 +76,17 @@ export function createCarts(options: CartsOptions): Carts {
   }
 
   /**
+   * The write prologue of a change to one cart: the purge check, the cart's lock and its lines, sent together
+   * (one round trip; postgres.js pipelines a transaction's statements). PostgreSQL runs them in the order sent,
+   * so the lines are read once the lock is granted and the tombstone is checked before the lock is taken, as if
+   * awaited one by one; an error in one fails the transaction, and the first is the one thrown.
+   */
+  async function lockCartWithLines(tx: CartTx, owner: string, cartId: string, expectedVersion: bigint | undefined): Promise<{ cart: CartRecord; lines: CartLine[] }> {
+    const [, cart, lines] = await Promise.all([refuseIfPurged(tx, owner), lockCart(tx, owner, cartId, expectedVersion), linesOf(tx, cartId)]);
+    return { cart, lines };
+  }
+
+  /**
    * PERMISSION_DENIED while the owner's purge tombstone is live: the account was deleted, and its access tokens,
    * which stay valid until they expire, may not write again (services/platform/src/tombstones.ts).
    * Checked inside the write's transaction: a purge that commits first is seen (its tombstone is committed with
@@ -92,13 +103,22 @@ export function createCarts(options: CartsOptions): Carts {
 
   /**
    * Bumps the cart's version and update time and returns the view after the change. The time is read here, under
-   * the cart lock, so update_time never goes backwards when changes queue up.
+   * the cart lock, so update_time never goes backwards when changes queue up. `alongside` are the change's own
+   * statements (given the view, for a request's stored result): they are sent with the cart's update, in one
+   * round trip, as lockCartWithLines does.
    */
-  async function commitChange(tx: CartTx, cart: CartRecord, lines: readonly CartLine[], name?: { name: string; key: string }): Promise<CartView> {
+  async function commitChange(
+    tx: CartTx,
+    cart: CartRecord,
+    lines: readonly CartLine[],
+    alongside: (view: CartView) => Promise<unknown>[] = () => [],
+    name?: { name: string; key: string },
+  ): Promise<CartView> {
     const now = clock();
     const version = cart.version + 1n;
-    await tx.updateCart(cart.id, { version, updateTime: now, ...(name ? { name } : {}) });
-    return { ...cart, ...(name ? { name: name.name } : {}), version, updateTime: now, items: lines };
+    const view: CartView = { ...cart, ...(name ? { name: name.name } : {}), version, updateTime: now, items: [...lines] };
+    await Promise.all([...alongside(view), tx.updateCart(cart.id, { version, updateTime: now, ...(name ? { name } : {}) })]);
+    return view;
   }
 
   async function maybePrune(now: number): Promise<void> {
@@ -153,7 +173,7 @@ export function createCarts(options: CartsOptions): Carts {
         await refuseIfPurged(tx, owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         if (await tx.nameTaken(owner, name.key, cart.id)) throw alreadyExistsName();
-        return commitChange(tx, cart, await linesOf(tx, cart.id), name);
+        return commitChange(tx, cart, await linesOf(tx, cart.id), undefined, name);
       });
     },
 
@@ -173,18 +193,15 @@ export function createCarts(options: CartsOptions): Carts {
       const now = clock();
       const fingerprint = requestId === undefined ? "" : fingerprintOf([cartId, item, input.expectedVersion?.toString() ?? null]);
       const view = await store.write(async (tx): Promise<CartView> => {
-        // Before the claim, so a purged user's retry is refused rather than answered from a request id.
-        await refuseIfPurged(tx, owner);
         if (requestId !== undefined) {
-          // Claiming before locking the cart: a concurrent call with the same id waits here for the first one,
-          // then finds its result. Claims never wait while holding a cart lock, so no deadlock is possible.
-          const claimed = await tx.claimRequest({
-            ownerId: owner,
-            requestId,
-            fingerprint,
-            createTime: now,
-            expiredBefore: now - config.requestIdTtlSeconds * 1000,
-          });
+          // The purge check before the claim (sent together, run in that order), so a purged user's retry is
+          // refused rather than answered from a request id. Claiming before locking the cart: a concurrent call
+          // with the same id waits here for the first one, then finds its result. Claims never wait while
+          // holding a cart lock, so no deadlock is possible.
+          const [, claimed] = await Promise.all([
+            refuseIfPurged(tx, owner),
+            tx.claimRequest({ ownerId: owner, requestId, fingerprint, createTime: now, expiredBefore: now - config.requestIdTtlSeconds * 1000 }),
+          ]);
           if (!claimed) {
             const previous = await tx.findRequest(owner, requestId);
             if (!previous?.result || previous.fingerprint !== fingerprint) {
@@ -193,13 +210,16 @@ export function createCarts(options: CartsOptions): Carts {
             return fromSnapshot(previous.result);
           }
         }
-        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
-        const plan = planAddItem(await linesOf(tx, cart.id), item, cart.version + 1n, config);
-        if (plan.kind === "insert") await tx.insertLine(cart.id, plan.line);
-        else await tx.updateLine(cart.id, plan.line);
-        const result = await commitChange(tx, cart, plan.lines);
-        if (requestId !== undefined) await tx.saveRequestResult(owner, requestId, toSnapshot(result));
-        return result;
+        // With a request id the purge check went with the claim.
+        const { cart, lines } =
+          requestId === undefined
+            ? await lockCartWithLines(tx, owner, cartId, input.expectedVersion)
+            : await Promise.all([lockCart(tx, owner, cartId, input.expectedVersion), linesOf(tx, cartId)]).then(([cart, lines]) => ({ cart, lines }));
+        const plan = planAddItem(lines, item, cart.version + 1n, config);
+        return commitChange(tx, cart, plan.lines, (result) => [
+          plan.kind === "insert" ? tx.insertLine(cart.id, plan.line) : tx.updateLine(cart.id, plan.line),
+          ...(requestId === undefined ? [] : [tx.saveRequestResult(owner, requestId, toSnapshot(result))]),
+        ]);
       });
       if (requestId !== undefined) await maybePrune(now);
       return view;
@@ -210,12 +230,9 @@ export function createCarts(options: CartsOptions): Carts {
       const { productId, shopId } = input;
       const quantity = parseQuantity("quantity", input.quantity, config);
       return store.write(async (tx) => {
-        await refuseIfPurged(tx, owner);
-        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
-        const plan = planSetQuantity(await linesOf(tx, cart.id), productId, shopId, quantity);
-        if (quantity === 0) await tx.deleteLine(cart.id, productId, shopId);
-        else await tx.updateLine(cart.id, plan.line);
-        return commitChange(tx, cart, plan.lines);
+        const { cart, lines } = await lockCartWithLines(tx, owner, cartId, input.expectedVersion);
+        const plan = planSetQuantity(lines, productId, shopId, quantity);
+        return commitChange(tx, cart, plan.lines, () => [quantity === 0 ? tx.deleteLine(cart.id, productId, shopId) : tx.updateLine(cart.id, plan.line)]);
       });
     },
 
@@ -223,23 +240,18 @@ export function createCarts(options: CartsOptions): Carts {
       const cartId = parseCartId(input.cartId);
       const { productId, shopId } = input;
       return store.write(async (tx) => {
-        await refuseIfPurged(tx, owner);
-        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
-        const lines = await linesOf(tx, cart.id);
+        const { cart, lines } = await lockCartWithLines(tx, owner, cartId, input.expectedVersion);
         const line = findLine(lines, productId, shopId);
         if (!line) throw notFound("cart item");
-        await tx.deleteLine(cart.id, productId, shopId);
-        return commitChange(tx, cart, lines.filter((l) => l !== line));
+        return commitChange(tx, cart, lines.filter((l) => l !== line), () => [tx.deleteLine(cart.id, productId, shopId)]);
       });
     },
 
     async clearCart(owner, input) {
       const cartId = parseCartId(input.cartId);
       return store.write(async (tx) => {
-        await refuseIfPurged(tx, owner);
-        const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
-        await tx.deleteLines(cart.id);
-        return commitChange(tx, cart, []);
+        const [, cart] = await Promise.all([refuseIfPurged(tx, owner), lockCart(tx, owner, cartId, input.expectedVersion)]);
+        return commitChange(tx, cart, [], () => [tx.deleteLines(cart.id)]);
       });
     },
 
