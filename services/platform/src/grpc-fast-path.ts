@@ -13,7 +13,7 @@ import {
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { kRequestId } from "./context.js";
-import { guardBody, type BodyLimits } from "./request-body.js";
+import { nextChunkWait, type BodyLimits } from "./request-body.js";
 import { raceSignal } from "./signals.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
@@ -118,13 +118,15 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
     try {
       if (timeout.error) throw timeout.error;
       // The deadline counts from the first byte: a client that stops sending its body still gets its answer.
-      const bodyIn = guardBody(req as AsyncIterable<Buffer>, {
+      // A stream the client leaves half open after the answer is reset by the session's write-stall watch.
+      const bodyIn = receiveBody(req, {
+        started: arrived,
         limits: options.body,
         deadlineAt: timeout.timeoutMs === undefined ? undefined : arrived + timeout.timeoutMs,
-        // A stream the client leaves half open after the answer is reset by the session's write-stall watch.
         signal: ctx.signal,
+        readMaxBytes: options.readMaxBytes,
       });
-      const message = await readMessage(bodyIn, entry.method, options.readMaxBytes);
+      const message = decodeMessage(await bodyIn, entry.method);
       const innermost = async (r: UnaryRequest): Promise<UnaryResponse> => {
         const out = await entry.impl(r.message, ctx);
         return {
@@ -241,25 +243,62 @@ function createCallContext(entry: UnaryEntry, req: http2.Http2ServerRequest, tim
   };
 }
 
-/** Reads the single length-prefixed message of a unary call, enforcing the size limit before buffering it. */
-async function readMessage(body: AsyncIterable<Uint8Array>, method: DescMethodUnary, readMaxBytes: number) {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let declared = -1;
-  for await (const bytes of body) {
-    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    chunks.push(chunk);
-    size += chunk.length;
-    if (declared < 0 && size >= 5) {
-      declared = (chunks.length === 1 ? chunk : Buffer.concat(chunks, size)).readUInt32BE(1);
-      // Refuse an oversized message from its envelope header, before buffering it.
-      if (declared > readMaxBytes) {
-        throw new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted);
+/**
+ * Receives the body of a unary call, with the bounds of request-body.ts's guardBody (the call's deadline, the
+ * pause between chunks, the total time; DEADLINE_EXCEEDED) and the size limit, which refuses an oversized message
+ * from its envelope header before buffering it. Listens to the stream's events directly: one promise and one timer
+ * per call instead of an async iterator, a promise and a timer per chunk. `signal` ends the wait with its reason.
+ */
+function receiveBody(
+  req: http2.Http2ServerRequest,
+  o: { started: number; limits: BodyLimits; deadlineAt: number | undefined; signal: AbortSignal; readMaxBytes: number },
+): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let declared = -1;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (error: unknown, body?: Buffer) => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      o.signal.removeEventListener("abort", onAbort);
+      // Whatever else the client sends is read and dropped: the answer does not wait for it.
+      if (error !== undefined) reject(error);
+      else resolve(body ?? Buffer.alloc(0));
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      const wait = nextChunkWait(o.started, Date.now(), o.limits, o.deadlineAt);
+      timer = setTimeout(() => settle(wait.error()), wait.ms);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (declared < 0 && size >= 5) {
+        declared = (chunks.length === 1 ? chunk : Buffer.concat(chunks, size)).readUInt32BE(1);
+        if (declared > o.readMaxBytes) {
+          return settle(new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${o.readMaxBytes}`, Code.ResourceExhausted));
+        }
       }
-    }
-    if (size > readMaxBytes + 5) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
-  }
-  const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      if (size > o.readMaxBytes + 5) return settle(new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented));
+      arm();
+    };
+    const onEnd = () => settle(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    const onError = (e: unknown) => settle(e);
+    const onAbort = () => settle(ConnectError.from(o.signal.reason ?? new ConnectError("call cancelled", Code.Canceled)));
+    if (o.signal.aborted) return onAbort();
+    o.signal.addEventListener("abort", onAbort, { once: true });
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", onError);
+    arm();
+  });
+}
+
+/** The single length-prefixed message of a unary call's body. */
+function decodeMessage(data: Buffer, method: DescMethodUnary) {
   if (data.length < 5) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
   if ((data[0]! & 0b1) === 0b1) throw new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal);
   const length = data.readUInt32BE(1);

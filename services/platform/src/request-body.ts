@@ -24,6 +24,23 @@ export function requestedTimeoutMs(headers: { [key: string]: string | string[] |
 }
 
 /**
+ * How long a body that started arriving at `started` may wait for its next chunk at `now`, and the error to give
+ * when that wait runs out: the nearest of the call's deadline, the total time and the pause between chunks.
+ */
+export function nextChunkWait(started: number, now: number, limits: BodyLimits, deadlineAt: number | undefined): { ms: number; error: () => ConnectError } {
+  const totalLeft = started + limits.totalMs - now;
+  const deadlineLeft = deadlineAt === undefined ? Infinity : deadlineAt - now;
+  const wait = Math.min(limits.idleMs, totalLeft, deadlineLeft);
+  const reason =
+    wait === deadlineLeft
+      ? "the call's deadline passed while its request body was arriving"
+      : wait === totalLeft
+        ? "the request body took longer than the server allows"
+        : "the request body stalled";
+  return { ms: Math.max(0, wait), error: () => new ConnectError(reason, Code.DeadlineExceeded) };
+}
+
+/**
  * Passes a request body through while enforcing, from the moment the request arrived, the call's deadline
  * (DEADLINE_EXCEEDED), the pause between chunks and the total time to receive it (both DEADLINE_EXCEEDED too:
  * the client ran out of the time the server grants, whatever it asked for). `onStall` runs once when any bound
@@ -38,17 +55,8 @@ export async function* guardBody(
   let finished = false;
   try {
     for (;;) {
-      const now = Date.now();
-      const totalLeft = started + options.limits.totalMs - now;
-      const deadlineLeft = options.deadlineAt === undefined ? Infinity : options.deadlineAt - now;
-      const wait = Math.min(options.limits.idleMs, totalLeft, deadlineLeft);
-      const reason =
-        wait === deadlineLeft
-          ? "the call's deadline passed while its request body was arriving"
-          : wait === totalLeft
-            ? "the request body took longer than the server allows"
-            : "the request body stalled";
-      const next = await nextWithin(it, Math.max(0, wait), options.signal, () => new ConnectError(reason, Code.DeadlineExceeded));
+      const wait = nextChunkWait(started, Date.now(), options.limits, options.deadlineAt);
+      const next = await nextWithin(it, wait.ms, options.signal, wait.error);
       if (next.done) {
         finished = true;
         return;
