@@ -4,6 +4,7 @@ import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type Des
 import {
   Code,
   ConnectError,
+  createContextKey,
   type ConnectRouter,
   type ContextValues,
   type HandlerContext,
@@ -18,11 +19,19 @@ import { raceSignal } from "./signals.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
 
-interface UnaryEntry {
+interface UnaryRoute {
   service: DescService;
   method: DescMethodUnary;
   impl: UnaryImpl;
 }
+
+interface UnaryEntry extends UnaryRoute {
+  /** The interceptors around `impl`, put together once, as connect does per method. */
+  call: (r: UnaryRequest) => Promise<UnaryResponse>;
+}
+
+/** How the innermost step of a method's interceptor chain, built once, finds the context of the call it serves. */
+const kCallContext = createContextKey<CallContext | undefined>(undefined);
 
 export interface GrpcFastPathOptions {
   routes: (router: ConnectRouter) => void;
@@ -62,7 +71,7 @@ function refuseHandlerOptions(what: string, handlerOptions: object | undefined):
  * or RPC with handler options, which only connect-node would apply.
  */
 export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
-  const entries = new Map<string, UnaryEntry>();
+  const routes = new Map<string, UnaryRoute>();
   const recorder: ConnectRouter = {
     handlers: [],
     service(service, implementation, handlerOptions) {
@@ -70,7 +79,7 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       for (const method of service.methods) {
         const impl = (implementation as Record<string, unknown>)[method.localName];
         if (method.methodKind === "unary" && typeof impl === "function") {
-          entries.set(`/${service.typeName}/${method.name}`, { service, method: method as DescMethodUnary, impl: impl.bind(implementation) as UnaryImpl });
+          routes.set(`/${service.typeName}/${method.name}`, { service, method: method as DescMethodUnary, impl: impl.bind(implementation) as UnaryImpl });
         }
       }
       return this;
@@ -78,12 +87,34 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
     rpc(method, impl, handlerOptions) {
       refuseHandlerOptions(`${method.parent.typeName}/${method.name}`, handlerOptions);
       if (method.methodKind === "unary") {
-        entries.set(`/${method.parent.typeName}/${method.name}`, { service: method.parent, method: method as DescMethodUnary, impl: impl as UnaryImpl });
+        routes.set(`/${method.parent.typeName}/${method.name}`, { service: method.parent, method: method as DescMethodUnary, impl: impl as UnaryImpl });
       }
       return this;
     },
   };
   options.routes(recorder);
+  const entries = new Map<string, UnaryEntry>();
+  for (const [path, entry] of routes) {
+    const innermost = async (r: UnaryRequest): Promise<UnaryResponse> => {
+      // serve() puts it there before the chain runs.
+      const ctx = r.contextValues.get(kCallContext) as CallContext;
+      const out = await entry.impl(r.message, ctx);
+      return {
+        stream: false,
+        service: entry.service,
+        method: entry.method,
+        header: ctx.responseHeader,
+        trailer: ctx.responseTrailer,
+        message: isMessage(out, entry.method.output) ? out : create(entry.method.output, out as never),
+      };
+    };
+    // As in connect: the first interceptor is the outermost.
+    const call = options.interceptors.reduceRight<(r: UnaryRequest) => Promise<UnaryResponse>>(
+      (next, interceptor) => interceptor(next as never) as never,
+      innermost,
+    );
+    entries.set(path, { ...entry, call });
+  }
 
   // The calls running now, so one listener on the shutdown signal reaches them all instead of one listener per call.
   const running = new Set<AbortController>();
@@ -127,24 +158,9 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
         readMaxBytes: options.readMaxBytes,
       });
       const message = decodeMessage(await bodyIn, entry.method);
-      const innermost = async (r: UnaryRequest): Promise<UnaryResponse> => {
-        const out = await entry.impl(r.message, ctx);
-        return {
-          stream: false,
-          service: entry.service,
-          method: entry.method,
-          header: ctx.responseHeader,
-          trailer: ctx.responseTrailer,
-          message: isMessage(out, entry.method.output) ? out : create(entry.method.output, out as never),
-        };
-      };
-      // As in connect: the first interceptor is the outermost.
-      const call = options.interceptors.reduceRight<(r: UnaryRequest) => Promise<UnaryResponse>>(
-        (next, interceptor) => interceptor(next as never) as never,
-        innermost,
-      );
+      ctx.values.set(kCallContext, ctx);
       const response = await raceSignal(
-        call({
+        entry.call({
           stream: false,
           service: entry.service,
           method: entry.method,
