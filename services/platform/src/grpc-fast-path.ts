@@ -1,3 +1,4 @@
+import type http from "node:http";
 import type http2 from "node:http2";
 import { constants as http2constants } from "node:http2";
 import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
@@ -13,6 +14,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { kRequestId } from "./context.js";
 import { nextChunkWait, type BodyLimits } from "./request-body.js";
 import { raceSignal } from "./signals.js";
@@ -39,12 +41,23 @@ export interface GrpcFastPathOptions {
   readMaxBytes: number;
   maxTimeoutMs: number;
   shutdownSignal: AbortSignal;
-  contextValues: (req: http2.Http2ServerRequest) => ContextValues;
+  contextValues: (req: FastRequest) => ContextValues;
   body: BodyLimits;
 }
 
+type FastRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type FastResponse = http.ServerResponse | http2.Http2ServerResponse;
+type Protocol = "grpc" | "grpc-web";
+
 /** Returns true when it took the request; false leaves it to the general connect-node handler. */
-export type GrpcFastPath = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
+export type GrpcFastPath = (req: FastRequest, res: FastResponse) => boolean;
+
+/** The protocol of a request the fast path serves, from its content type; undefined for any other. */
+function protocolOf(contentType: string | undefined, httpVersionMajor: number): Protocol | undefined {
+  if (contentType === "application/grpc" || contentType === "application/grpc+proto") return httpVersionMajor === 2 ? "grpc" : undefined;
+  if (contentType === "application/grpc-web" || contentType === "application/grpc-web+proto") return "grpc-web";
+  return undefined;
+}
 
 /**
  * Throws when a registration carries handler options. The fast path builds its calls from the server-wide
@@ -64,10 +77,10 @@ function refuseHandlerOptions(what: string, handlerOptions: object | undefined):
 }
 
 /**
- * Serves the common case — a unary gRPC call over HTTP/2 with an uncompressed protobuf body — without
- * connect-node's general streaming machinery, which costs several times more CPU per call. Same handlers, same
- * interceptors, same HandlerContext, same status mapping; anything else (streams, gRPC-web, Connect,
- * compression, HTTP/1.1) goes to connect-node unchanged. Throws at creation when the routes register a service
+ * Serves the common case — a unary call with an uncompressed protobuf body, over gRPC (HTTP/2) or binary gRPC-web
+ * (HTTP/1.1 or HTTP/2) — without connect-node's general streaming machinery, which costs several times more CPU
+ * per call. Same handlers, same interceptors, same HandlerContext, same status mapping; anything else (streams,
+ * gRPC-web text, Connect, compression) goes to connect-node unchanged. Throws at creation when the routes register a service
  * or RPC with handler options, which only connect-node would apply.
  */
 export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
@@ -124,24 +137,25 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
 
   return (req, res) => {
     if (req.method !== "POST") return false;
-    const entry = entries.get(req.url);
+    const entry = entries.get(req.url ?? "");
     if (!entry) return false;
-    const contentType = req.headers["content-type"];
-    if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
+    const protocol = protocolOf(req.headers["content-type"], req.httpVersionMajor);
+    if (protocol === undefined) return false;
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
     // Nothing a call does may take the process down: a failure to even write the answer (the stream went away
-    // in between) ends that stream alone.
-    serve(entry, req, res).catch(() => {
-      if (!res.stream.destroyed) res.stream.close(http2constants.NGHTTP2_INTERNAL_ERROR);
+    // in between) ends that stream (or HTTP/1.1 connection) alone.
+    serve(entry, protocol, req, res).catch(() => {
+      if (!("stream" in res)) res.destroy();
+      else if (!res.stream.destroyed) res.stream.close(http2constants.NGHTTP2_INTERNAL_ERROR);
     });
     return true;
   };
 
-  async function serve(entry: UnaryEntry, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): Promise<void> {
+  async function serve(entry: UnaryEntry, protocol: Protocol, req: FastRequest, res: FastResponse): Promise<void> {
     const arrived = Date.now();
     const timeout = parseTimeout(headerValue(req.headers["grpc-timeout"]), options.maxTimeoutMs);
-    const ctx = createCallContext(entry, req, timeout.timeoutMs, options.contextValues(req));
+    const ctx = createCallContext(entry, protocol, req, timeout.timeoutMs, options.contextValues(req));
     const onClose = () => ctx.abort(streamClosed());
     res.once("close", onClose);
     if (options.shutdownSignal.aborted) ctx.abort(options.shutdownSignal.reason);
@@ -165,7 +179,7 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
           service: entry.service,
           method: entry.method,
           requestMethod: "POST",
-          url: req.url,
+          url: ctx.url,
           signal: ctx.signal,
           header: ctx.requestHeader,
           contextValues: ctx.values,
@@ -179,22 +193,37 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       frame[0] = 0;
       frame.writeUInt32BE(body.length, 1);
       frame.set(body, 5);
-      res.writeHead(200, { ...headersObject(response.header), "content-type": "application/grpc+proto" });
-      res.addTrailers({ ...headersObject(response.trailer), "grpc-status": "0" });
-      res.end(frame);
+      if (protocol === "grpc") {
+        res.writeHead(200, { ...headersObject(response.header), "content-type": "application/grpc+proto" });
+        res.addTrailers({ ...headersObject(response.trailer), "grpc-status": "0" });
+        res.end(frame);
+      } else {
+        const trailer = new Headers(response.trailer);
+        trailer.set("grpc-status", "0");
+        res.writeHead(200, { ...headersObject(response.header), "content-type": "application/grpc-web+proto" });
+        res.end(Buffer.concat([frame, trailerFrame(trailer)]));
+      }
     } catch (e) {
       // A client that reset its stream (or the shutdown cutting it) leaves nothing to answer.
-      if (res.closed || res.destroyed || res.stream.destroyed || res.stream.closed) return;
+      if (res.closed || res.destroyed || ("stream" in res && (res.stream.destroyed || res.stream.closed))) return;
       // Anything but a ConnectError is INTERNAL. An error with no message is sent Trailers-Only (one HEADERS frame
       // that ends the stream), as the gRPC spec asks: clients such as grpc-js retry a call only while no response
       // headers have arrived, so headers followed by trailers would make every error final.
       const error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
       setTrailerStatus(ctx.responseTrailer, error);
       if (!ctx.responseHeader.has("x-request-id")) ctx.responseHeader.set("x-request-id", ctx.values.get(kRequestId));
-      res.stream.respond(
-        { ":status": 200, ...headersObject(ctx.responseHeader), ...headersObject(ctx.responseTrailer), "content-type": "application/grpc+proto" },
-        { endStream: true },
-      );
+      if (protocol === "grpc" && "stream" in res) {
+        res.stream.respond(
+          { ":status": 200, ...headersObject(ctx.responseHeader), ...headersObject(ctx.responseTrailer), "content-type": "application/grpc+proto" },
+          { endStream: true },
+        );
+      } else if (!res.headersSent) {
+        // An HTTP/1.1 connection whose request body was not read to its end cannot carry another request.
+        if (!("stream" in res) && !req.complete) res.setHeader("connection", "close");
+        // gRPC-web has no HTTP trailers: the status goes in a trailer frame of the body, as connect-node sends it.
+        res.writeHead(200, { ...headersObject(ctx.responseHeader), "content-type": "application/grpc-web+proto" });
+        res.end(trailerFrame(ctx.responseTrailer));
+      }
     } finally {
       res.off("close", onClose);
       running.delete(ctx.controller);
@@ -224,7 +253,7 @@ const callEnded = new ConnectError("the call has ended", Code.Canceled);
  * the client's stream closing, the deadline and the shutdown abort it directly instead of through linked
  * controllers, and a call without a deadline sets no timer.
  */
-function createCallContext(entry: UnaryEntry, req: http2.Http2ServerRequest, timeoutMs: number | undefined, values: ContextValues): CallContext {
+function createCallContext(entry: UnaryEntry, protocol: Protocol, req: FastRequest, timeoutMs: number | undefined, values: ContextValues): CallContext {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let timeLeft: () => number | undefined = () => undefined;
@@ -238,9 +267,9 @@ function createCallContext(entry: UnaryEntry, req: http2.Http2ServerRequest, tim
   return {
     service: entry.service,
     method: entry.method,
-    protocolName: "grpc",
+    protocolName: protocol,
     requestMethod: "POST",
-    url: req.url,
+    url: req.url ?? "",
     signal: controller.signal,
     timeoutMs: timeLeft,
     requestHeader: requestHeaders(req.headers),
@@ -266,7 +295,7 @@ function createCallContext(entry: UnaryEntry, req: http2.Http2ServerRequest, tim
  * per call instead of an async iterator, a promise and a timer per chunk. `signal` ends the wait with its reason.
  */
 function receiveBody(
-  req: http2.Http2ServerRequest,
+  req: FastRequest,
   o: { started: number; limits: BodyLimits; deadlineAt: number | undefined; signal: AbortSignal; readMaxBytes: number },
 ): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
@@ -335,7 +364,7 @@ function headerValue(v: string | string[] | undefined): string | null {
   return v === undefined ? null : Array.isArray(v) ? (v[0] ?? null) : v;
 }
 
-function requestHeaders(incoming: http2.IncomingHttpHeaders): Headers {
+function requestHeaders(incoming: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): Headers {
   const headers = new Headers();
   for (const key in incoming) {
     if (key.charCodeAt(0) === 58 /* ":" pseudo-header */) continue;
@@ -345,6 +374,16 @@ function requestHeaders(incoming: http2.IncomingHttpHeaders): Headers {
     else headers.append(key, value);
   }
   return headers;
+}
+
+/** A gRPC-web trailer frame: the trailer flag, the length, then the fields as `name: value` lines. */
+function trailerFrame(trailer: Headers): Buffer {
+  const data = trailerSerialize(trailer);
+  const frame = Buffer.allocUnsafe(5 + data.length);
+  frame[0] = trailerFlag;
+  frame.writeUInt32BE(data.length, 1);
+  frame.set(data, 5);
+  return frame;
 }
 
 function headersObject(headers: Headers): Record<string, string> {

@@ -161,7 +161,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       return;
     }
     try {
-      if (fast && req.httpVersionMajor === 2 && fast(req as http2.Http2ServerRequest, res as http2.Http2ServerResponse)) return;
+      if (fast?.(req, res)) return;
       rpc(req, res);
     } catch (e) {
       // A throw here would escape node's request handler and end the process for every client: it is a bug in

@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
-import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
+import { compressionGzip, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { grpcJsClient } from "../../../test/clients.js";
 import { kClientInfo } from "../src/context.js";
 import { createRpcServer, type RpcServer } from "../src/server.js";
 
 /**
- * The lean unary gRPC path must behave exactly like connect-node: the same scenarios run against a server with
- * the fast path and one without, and every observable outcome must match.
+ * The lean unary path must behave exactly like connect-node: the same scenarios run against a server with the fast
+ * path and one without, over gRPC and over binary gRPC-web on HTTP/1.1 and HTTP/2, and every observable outcome
+ * must match.
  */
 const aborted: string[] = [];
 const routes = (router: ConnectRouter) =>
@@ -65,11 +66,18 @@ after(async () => {
   for (const s of Object.values(servers)) await s.server.close(100);
 });
 
-const client = (url: string, compress = false) =>
-  createClient(
+type Wire = "gRPC" | "gRPC-web over HTTP/1.1" | "gRPC-web over HTTP/2";
+const client = (url: string, compress = false, wire: Wire = "gRPC") => {
+  const options = { baseUrl: url, ...(compress ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
+  return createClient(
     Health,
-    createGrpcTransport({ baseUrl: url, idleConnectionTimeoutMs: 500, ...(compress ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) }),
+    wire === "gRPC"
+      ? createGrpcTransport({ ...options, idleConnectionTimeoutMs: 500 })
+      : wire === "gRPC-web over HTTP/2"
+        ? createGrpcWebTransport({ ...options, httpVersion: "2", idleConnectionTimeoutMs: 500 })
+        : createGrpcWebTransport({ ...options, httpVersion: "1.1" }),
   );
+};
 
 /** Runs a call and reduces its outcome to what a client can observe. */
 async function outcome(call: (onHeader: (h: Headers) => void, onTrailer: (t: Headers) => void) => Promise<{ status: Status }>) {
@@ -85,21 +93,23 @@ async function outcome(call: (onHeader: (h: Headers) => void, onTrailer: (t: Hea
 }
 
 describe("unary gRPC fast path matches connect-node", () => {
-  const scenarios: [string, (url: string) => ReturnType<typeof outcome>][] = [
-    ["success with headers and trailers", (url) => outcome((onHeader, onTrailer) => client(url).check({ service: "echo" }, { headers: { "x-probe": "p1" }, onHeader, onTrailer }))],
-    ["plain success", (url) => outcome(() => client(url).check({ service: "other" }))],
-    ["error with code, unicode message and metadata", (url) => outcome(() => client(url).check({ service: "fail" }))],
-    ["unexpected error", (url) => outcome(() => client(url).check({ service: "boom" }))],
-    ["deadline", (url) => outcome(() => client(url).check({ service: "slow:deadline" }, { timeoutMs: 50 }))],
-    ["message over the limit", (url) => outcome(() => client(url).check({ service: "x".repeat(2000) }))],
-    ["compressed request (served by connect-node either way)", (url) => outcome(() => client(url, true).check({ service: "echo" }, { headers: { "x-probe": "gz" } }))],
+  const scenarios: [string, (url: string, wire: Wire) => ReturnType<typeof outcome>][] = [
+    ["success with headers and trailers", (url, w) => outcome((onHeader, onTrailer) => client(url, false, w).check({ service: "echo" }, { headers: { "x-probe": "p1" }, onHeader, onTrailer }))],
+    ["plain success", (url, w) => outcome(() => client(url, false, w).check({ service: "other" }))],
+    ["error with code, unicode message and metadata", (url, w) => outcome(() => client(url, false, w).check({ service: "fail" }))],
+    ["unexpected error", (url, w) => outcome(() => client(url, false, w).check({ service: "boom" }))],
+    ["deadline", (url, w) => outcome(() => client(url, false, w).check({ service: "slow:deadline" }, { timeoutMs: 50 }))],
+    ["message over the limit", (url, w) => outcome(() => client(url, false, w).check({ service: "x".repeat(2000) }))],
+    ["compressed request (served by connect-node either way)", (url, w) => outcome(() => client(url, true, w).check({ service: "echo" }, { headers: { "x-probe": "gz" } }))],
   ];
-  for (const [name, run] of scenarios) {
-    it(name, async () => {
-      const fast = await run(servers.fast.url);
-      const reference = await run(servers["connect-node"].url);
-      assert.deepEqual(fast, reference);
-    });
+  for (const wire of ["gRPC", "gRPC-web over HTTP/1.1", "gRPC-web over HTTP/2"] as const) {
+    for (const [name, run] of scenarios) {
+      it(`${wire}: ${name}`, async () => {
+        const fast = await run(servers.fast.url, wire);
+        const reference = await run(servers["connect-node"].url, wire);
+        assert.deepEqual(fast, reference);
+      });
+    }
   }
 
   it("gives the expected answers (not just equal ones)", async () => {
