@@ -46,7 +46,13 @@ export interface BenchResults {
   runs: RunRecord[];
   startups: StartupRecord[];
   startupFailures: string[];
-  services: { rssAfterStartMb: Record<string, number | undefined>; peakRssMb: Record<string, number | undefined>; errorLogLines: Record<string, number> };
+  services: {
+    rssAfterStartMb: Record<string, number | undefined>;
+    peakRssMb: Record<string, number | undefined>;
+    errorLogLines: Record<string, number>;
+    /** Up to five error lines per process, as logged. */
+    errorLogSamples?: Record<string, string[]>;
+  };
   totalSeconds: number;
 }
 
@@ -273,6 +279,13 @@ function markdown(results: BenchResults, sums: Summary[]): string {
   lines.push("|---|---|---|---|");
   for (const [name, peak] of Object.entries(results.services.peakRssMb)) {
     lines.push(`| ${name} on PostgreSQL | ${fmt(results.services.rssAfterStartMb[name], 0)} | ${fmt(peak, 0)} | ${results.services.errorLogLines[name] ?? 0} |`);
+  }
+  const samples = Object.entries(results.services.errorLogSamples ?? {}).filter(([, l]) => l.length > 0);
+  if (samples.length > 0) {
+    lines.push("");
+    lines.push("Error log lines (up to five per process):");
+    lines.push("");
+    for (const [name, l] of samples) for (const line of l) lines.push(`- ${name}: \`${line.replaceAll("`", "'")}\``);
   }
   lines.push("");
   lines.push("`npm start`'s server (`node dist/services/main.js`, all three services, PGlite; the build step before it is not timed), from spawn to its `ready` log line:");

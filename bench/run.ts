@@ -634,6 +634,8 @@ try {
   }
   const peak: Record<string, number | undefined> = Object.fromEntries(platformServers().map((s) => [s.name, peakRssMb(s.pid)]));
   const errorLogs = Object.fromEntries(platformServers().map((s) => [s.name, errorLines(s.logFile).length]));
+  // The first few in full: the work directory with the logs is deleted at the end.
+  const errorSamples = Object.fromEntries(platformServers().map((s) => [s.name, errorLines(s.logFile).slice(0, 5).map((l) => l.slice(0, 2000))]));
   const results: BenchResults = {
     date: new Date().toISOString(),
     quick,
@@ -642,7 +644,7 @@ try {
     runs,
     startups,
     startupFailures,
-    services: { rssAfterStartMb: rssAfterStart, peakRssMb: peak, errorLogLines: errorLogs },
+    services: { rssAfterStartMb: rssAfterStart, peakRssMb: peak, errorLogLines: errorLogs, errorLogSamples: errorSamples },
     totalSeconds: (performance.now() - benchStarted) / 1000,
   };
   const outDir = value("out") ?? (quick ? await mkdtemp(join(tmpdir(), "grocery-bench-quick-")) : join(root, "bench", "results"));

@@ -7,7 +7,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+// Each patch leaves its own marker in the files it rewrote, so a second run knows what is already done.
 const marker = "/* local-e-grocery: guarded */";
+const reserveMarker = "/* local-e-grocery: reserves BEGIN */";
 
 const patches = [
   {
@@ -19,6 +21,7 @@ const patches = [
     // finds no socket, rejects the waiting statements with CONNECTION_CLOSED like any other lost connection.
     package: "postgres",
     version: "3.4.9",
+    marker,
     files: ["src/connection.js", "cjs/src/connection.js", "cf/src/connection.js"],
     edits: [
       {
@@ -42,6 +45,49 @@ const patches = [
       },
     ],
   },
+  {
+    // sql.begin() reserves its connection in an `onexecute` hook that `execute()` calls last in a chain of
+    // conditions. When BEGIN's write meets socket back-pressure or fills the connection's pipeline, the chain
+    // stops before the hook: PostgreSQL is in a transaction, the driver does not know, the statement fails with
+    // UNSAFE_TRANSACTION, and other queries of the pool may run on that connection inside the open transaction
+    // (porsager/postgres#823, #1189, #1210; fix proposed in #1207 and #1218). Once every query is prepared,
+    // connections pipeline more and the benchmark's RefreshToken load hit it about once per 4,000 calls. The
+    // repair calls the hook whenever BEGIN was written, and stops a socket's drain event from handing a
+    // reserved connection back to the pool.
+    package: "postgres",
+    version: "3.4.9",
+    marker: reserveMarker,
+    files: ["src/connection.js", "cjs/src/connection.js", "cf/src/connection.js"],
+    edits: [
+      {
+        find:
+          "      build(q)\n" +
+          "      return write(toBuffer(q))\n" +
+          "        && !q.describeFirst\n" +
+          "        && !q.cursorFn\n" +
+          "        && sent.length < max_pipeline\n" +
+          "        && (!q.options.onexecute || q.options.onexecute(connection))\n",
+        replace:
+          "      build(q)\n" +
+          `      ${reserveMarker}\n` +
+          "      const written = write(toBuffer(q))\n" +
+          "      if (q.options.onexecute) {\n" +
+          "        q.options.onexecute(connection)\n" +
+          "        return false\n" +
+          "      }\n" +
+          "      return written\n" +
+          "        && !q.describeFirst\n" +
+          "        && !q.cursorFn\n" +
+          "        && sent.length < max_pipeline\n",
+        count: 1,
+      },
+      {
+        find: "    !query && onopen(connection)\n",
+        replace: "    !query && !connection.reserved && onopen(connection)\n",
+        count: 1,
+      },
+    ],
+  },
 ];
 
 let failed = false;
@@ -61,7 +107,7 @@ for (const patch of patches) {
     const path = join(dir, file);
     if (!existsSync(path)) continue;
     let text = readFileSync(path, "utf8");
-    if (text.includes(marker)) continue;
+    if (text.includes(patch.marker)) continue;
     for (const edit of patch.edits) {
       const found = text.split(edit.find).length - 1;
       if (found !== edit.count) {
