@@ -13,7 +13,6 @@
  *            --only a,b (scenario keys, see the table below), --out DIR
  *   env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres, the server to create the database on)
  */
-import { buildServices } from "../scripts/build.js";
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
@@ -22,7 +21,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import postgres from "postgres";
-import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
 import {
   AddressService,
   CreateAddressRequestSchema,
@@ -52,6 +50,8 @@ import { statSync } from "node:fs";
 import { cpuSnapshot, cpuDelta, machine, mainThreadCpuMs, peakRssMb, rssMb } from "./lib/proc.js";
 import { pinCores, requireH2load } from "./lib/pinning.js";
 import { createBenchDatabase, startBenchPlatform } from "./lib/platform.js";
+import { centre, homeAddress, item, shopAddress } from "./lib/fixtures.js";
+import { startBenchLifecycle } from "./lib/lifecycle.js";
 import { errorLines, platformReady, spawnServer, type Server } from "./lib/processes.js";
 import { writeReport, type RunRecord, type BenchResults, type StartupRecord } from "./report.js";
 import { call, closedLoop, connect, closeAll, firstMessage, wireRequest, type WireProtocol, type WireRequest } from "./lib/wire.js";
@@ -86,25 +86,8 @@ const host = machine();
 const { serverCpus, loadCpus, description: pinning } = pinCores();
 if (!serverCpus) log(`${pinning}: servers and load generator share the cores`);
 
-const workDir = await mkdtemp(join(tmpdir(), "grocery-bench-"));
 // Service processes on PostgreSQL run the compiled build, as deployed; so does `npm start` on PGlite (it builds first).
-const compiledDir = (await buildServices(join(root, ".cache", "bench-dist"))).outDir;
-const cleanups: (() => Promise<void>)[] = [];
-async function cleanup(): Promise<void> {
-  for (const c of cleanups.reverse()) await c().catch((e: unknown) => log(`cleanup: ${String(e)}`));
-  cleanups.length = 0;
-}
-process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
-// A failure anywhere (a request not answering OK, a server not starting) stops the servers and drops the
-// database before the bench exits non-zero.
-const fail = (e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  void cleanup()
-    .then(() => rm(workDir, { recursive: true, force: true }))
-    .finally(() => process.exit(1));
-};
-process.once("uncaughtException", fail);
-process.once("unhandledRejection", fail);
+const { workDir, compiledDir, cleanups, cleanup } = await startBenchLifecycle("bench", root, log);
 
 // ---------------------------------------------------------------------------------------------------- scenarios
 type Driver = "h2load" | "node" | "argon2" | "pgbench";
@@ -192,33 +175,7 @@ async function inBatches<T>(n: number, size: number, f: (i: number) => Promise<T
   for (let i = 0; i < n; i += size) out.push(...(await Promise.all(Array.from({ length: Math.min(size, n - i) }, (_, j) => f(i + j)))));
   return out;
 }
-const centre = { latitude: 12.9716, longitude: 77.5946 };
-function around(i: number): { latitude: number; longitude: number } {
-  const km = 0.2 + (i % 40) * 0.1;
-  const b = (i * 37) % 360;
-  const R = 6371.0088;
-  const rad = Math.PI / 180;
-  const lat1 = centre.latitude * rad;
-  const d = km / R;
-  const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b * rad));
-  const lng2 = centre.longitude * rad + Math.atan2(Math.sin(b * rad) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
-  return { latitude: lat2 / rad, longitude: lng2 / rad };
-}
-const homeAddress = (label: string) => ({
-  kind: AddressKind.HOME,
-  label,
-  recipientName: "Asha Rao",
-  phoneNumber: "+919876543210",
-  line1: "12 MG Road",
-  city: "Bengaluru",
-  state: "Karnataka",
-  postalCode: "560001",
-  countryCode: "IN",
-  location: centre,
-});
-
 log("seeding (accounts at production argon2 cost)…");
-const item = (productId: string) => ({ productId, shopId: "shop-1", name: `Product ${productId}`, unitPrice: { currencyCode: "INR", amountMinor: 4500n }, quantity: 1 });
 // Three independent parts at once, so the server core is kept busy: carts, an address book, shops.
 const [{ main, fiveLines, writeCarts }, book] = await Promise.all([
   (async () => {
@@ -241,7 +198,7 @@ const [{ main, fiveLines, writeCarts }, book] = await Promise.all([
     const shopOwners = await inBatches(4, 4, (i) => account(`shop${i}`, Role.SHOP_OWNER));
     await inBatches(200, 16, (i) =>
       addrApi.createAddress(
-        { address: { ...homeAddress(`Shop ${i}`), kind: AddressKind.SHOP, shopName: `Shop ${i}`, recipientName: "", location: around(i) } },
+        { address: shopAddress(i) },
         bearer(shopOwners[i % 4]!.token),
       ),
     );

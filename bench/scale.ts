@@ -10,14 +10,11 @@
  *   options: --seconds N (per run, default 3), --warmup N (default 1), --rounds N (default 3), --out DIR
  *   env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres)
  */
-import { buildServices } from "../scripts/build.js";
 import { statSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
 import { AddressService, FindNearbyShopsRequestSchema } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { CartService, ListCartsRequestSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
@@ -29,6 +26,8 @@ import { h2loadVersion, percentile, runH2load } from "./lib/h2load.js";
 import { cpuDelta, cpuSnapshot, machine } from "./lib/proc.js";
 import { pinCores, requireH2load } from "./lib/pinning.js";
 import { createBenchDatabase, startBenchPlatform } from "./lib/platform.js";
+import { centre, item, shopAddress } from "./lib/fixtures.js";
+import { startBenchLifecycle } from "./lib/lifecycle.js";
 import { errorLines } from "./lib/processes.js";
 import { call, closeAll, closedLoop, connect, firstMessage, wireRequest, type WireRequest } from "./lib/wire.js";
 
@@ -55,22 +54,7 @@ requireH2load();
 const host = machine();
 const { serverCpus, loadCpus, description: pinning } = pinCores();
 
-const workDir = await mkdtemp(join(tmpdir(), "grocery-bench-scale-"));
-const compiledDir = (await buildServices(join(root, ".cache", "bench-dist"))).outDir;
-const cleanups: (() => Promise<void>)[] = [];
-async function cleanup(): Promise<void> {
-  for (const c of cleanups.reverse()) await c().catch((e: unknown) => log(`cleanup: ${String(e)}`));
-  cleanups.length = 0;
-}
-process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
-const fail = (e: unknown) => {
-  process.stderr.write(`bench:scale failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  void cleanup()
-    .then(() => rm(workDir, { recursive: true, force: true }))
-    .finally(() => process.exit(1));
-};
-process.once("uncaughtException", fail);
-process.once("unhandledRejection", fail);
+const { workDir, compiledDir, cleanups, cleanup } = await startBenchLifecycle("bench:scale", root, log);
 
 // ---------------------------------------------------------------------------------------------------- database
 const { name: dbName, url: dbUrl } = await createBenchDatabase(adminUrl, "bench_scale", cleanups);
@@ -110,31 +94,6 @@ async function account(name: string, role: Role = Role.CUSTOMER): Promise<{ toke
   const r = await auth.login({ login: username, password });
   return { token: r.accessToken, login: username };
 }
-const centre = { latitude: 12.9716, longitude: 77.5946 };
-function around(i: number): { latitude: number; longitude: number } {
-  const km = 0.2 + (i % 40) * 0.1;
-  const b = (i * 37) % 360;
-  const rad = Math.PI / 180;
-  const lat1 = centre.latitude * rad;
-  const d = km / earthRadiusKm;
-  const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b * rad));
-  const lng2 = centre.longitude * rad + Math.atan2(Math.sin(b * rad) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
-  return { latitude: lat2 / rad, longitude: lng2 / rad };
-}
-const shopAddress = (i: number) => ({
-  kind: AddressKind.SHOP,
-  label: `Shop ${i}`,
-  shopName: `Shop ${i}`,
-  phoneNumber: "+919876543210",
-  line1: "12 MG Road",
-  city: "Bengaluru",
-  state: "Karnataka",
-  postalCode: "560001",
-  countryCode: "IN",
-  location: around(i),
-});
-const item = (productId: string) => ({ productId, shopId: "shop-1", name: `Product ${productId}`, unitPrice: { currencyCode: "INR", amountMinor: 4500n }, quantity: 1 });
-
 log("seeding the small data through the API…");
 const main = await account("main");
 for (let c = 0; c < 3; c++) {

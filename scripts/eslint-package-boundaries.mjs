@@ -26,7 +26,14 @@ function readJson(path) {
   return JSON.parse(readFileSync(path, "utf8"));
 }
 
+// Read once per ESLint process: the rule's create() runs for every linted file.
+let workspaces;
 function loadWorkspaces() {
+  workspaces ??= readWorkspaces();
+  return workspaces;
+}
+
+function readWorkspaces() {
   const rootPkg = readJson(join(root, "package.json"));
   const packages = rootPkg.workspaces.map((folder) => {
     const pkg = readJson(join(root, folder, "package.json"));

@@ -52,6 +52,22 @@ if (dbUrl) {
   console.log("backends: pglite (set TEST_DATABASE_URL to also run against PostgreSQL)");
 }
 
+// A run's folders (below) are removed when it ends; those of a run that was killed stay behind. Remove the ones
+// whose runner is gone, so .cache does not grow with every interrupted run.
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
+};
+mkdirSync(".cache", { recursive: true });
+for (const name of readdirSync(".cache", { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
+  const pid = /^test-(?:dist|workers)-(\d+)$/.exec(name)?.[1];
+  if (pid !== undefined && !alive(Number(pid))) rmSync(join(".cache", name), { recursive: true, force: true });
+}
+
 // Process tests start the compiled services (test/service-process.ts reads GROCERY_TEST_DIST).
 const compiled = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-for-tests.ts", String(process.pid)], { encoding: "utf8" });
 if (compiled.status !== 0) {

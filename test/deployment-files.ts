@@ -117,18 +117,27 @@ const template = /`\$\{[^}]+\}(_[A-Z][A-Z0-9_]*)`/g;
  * Follows the relative imports (static and `import("…")`) from `entry` (a .ts file under the repository) through
  * services/ — gen/ holds no configuration — and collects the environment variables those files read.
  */
+/** Each workspace package's name, folder and `"./*.js"` export target, read once. */
+let workspaceExports: Map<string, { folder: string; target: string }> | undefined;
+function workspaceExportsOf(): Map<string, { folder: string; target: string }> {
+  if (workspaceExports) return workspaceExports;
+  const { workspaces } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { workspaces: string[] };
+  workspaceExports = new Map();
+  for (const folder of workspaces) {
+    const pkg = JSON.parse(readFileSync(join(root, folder, "package.json"), "utf8")) as { name: string; exports: Record<string, string> };
+    const target = pkg.exports["./*.js"];
+    assert.ok(target, `${pkg.name} exports "./*.js"`);
+    workspaceExports.set(pkg.name, { folder, target });
+  }
+  return workspaceExports;
+}
+
 /** The source file a workspace import names, through its package.json's `"./*.js"` export. */
 function workspaceFile(specifier: string): string {
   const [scope, name, ...rest] = specifier.split("/");
-  const { workspaces } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { workspaces: string[] };
-  for (const folder of workspaces) {
-    const pkg = JSON.parse(readFileSync(join(root, folder, "package.json"), "utf8")) as { name: string; exports: Record<string, string> };
-    if (pkg.name !== `${scope}/${name}`) continue;
-    const target = pkg.exports["./*.js"];
-    assert.ok(target, `${pkg.name} exports "./*.js"`);
-    return join(root, folder, target.replace("*.js", rest.join("/")));
-  }
-  assert.fail(`${specifier}: no workspace package of that name`);
+  const found = workspaceExportsOf().get(`${scope}/${name}`);
+  if (!found) assert.fail(`${specifier}: no workspace package of that name`);
+  return join(root, found.folder, found.target.replace("*.js", rest.join("/")));
 }
 
 export async function envReadsOf(entry: string): Promise<EnvReads> {

@@ -105,15 +105,15 @@ export function createCarts(options: CartsOptions): Carts {
    * Bumps the cart's version and update time and returns the view after the change. The time is read here, under
    * the cart lock, so update_time never goes backwards when changes queue up. `alongside` are the change's own
    * statements (given the view, for a request's stored result): they are sent with the cart's update, in one
-   * round trip, as lockCartWithLines does.
+   * round trip, as lockCartWithLines does. `name` renames the cart.
    */
   async function commitChange(
     tx: CartTx,
     cart: CartRecord,
     lines: readonly CartLine[],
-    alongside: (view: CartView) => Promise<unknown>[] = () => [],
-    name?: { name: string; key: string },
+    change: { alongside?: (view: CartView) => Promise<unknown>[]; name?: { name: string; key: string } } = {},
   ): Promise<CartView> {
+    const { alongside = () => [], name } = change;
     const now = clock();
     const version = cart.version + 1n;
     const view: CartView = { ...cart, ...(name ? { name: name.name } : {}), version, updateTime: now, items: [...lines] };
@@ -173,7 +173,7 @@ export function createCarts(options: CartsOptions): Carts {
         await refuseIfPurged(tx, owner);
         const cart = await lockCart(tx, owner, cartId, input.expectedVersion);
         if (await tx.nameTaken(owner, name.key, cart.id)) throw alreadyExistsName();
-        return commitChange(tx, cart, await linesOf(tx, cart.id), undefined, name);
+        return commitChange(tx, cart, await linesOf(tx, cart.id), { name });
       });
     },
 
@@ -216,10 +216,12 @@ export function createCarts(options: CartsOptions): Carts {
             ? await lockCartWithLines(tx, owner, cartId, input.expectedVersion)
             : await Promise.all([lockCart(tx, owner, cartId, input.expectedVersion), linesOf(tx, cartId)]).then(([cart, lines]) => ({ cart, lines }));
         const plan = planAddItem(lines, item, cart.version + 1n, config);
-        return commitChange(tx, cart, plan.lines, (result) => [
-          plan.kind === "insert" ? tx.insertLine(cart.id, plan.line) : tx.updateLine(cart.id, plan.line),
-          ...(requestId === undefined ? [] : [tx.saveRequestResult(owner, requestId, toSnapshot(result))]),
-        ]);
+        return commitChange(tx, cart, plan.lines, {
+          alongside: (result) => [
+            plan.kind === "insert" ? tx.insertLine(cart.id, plan.line) : tx.updateLine(cart.id, plan.line),
+            ...(requestId === undefined ? [] : [tx.saveRequestResult(owner, requestId, toSnapshot(result))]),
+          ],
+        });
       });
       if (requestId !== undefined) await maybePrune(now);
       return view;
@@ -232,7 +234,9 @@ export function createCarts(options: CartsOptions): Carts {
       return store.write(async (tx) => {
         const { cart, lines } = await lockCartWithLines(tx, owner, cartId, input.expectedVersion);
         const plan = planSetQuantity(lines, productId, shopId, quantity);
-        return commitChange(tx, cart, plan.lines, () => [quantity === 0 ? tx.deleteLine(cart.id, productId, shopId) : tx.updateLine(cart.id, plan.line)]);
+        return commitChange(tx, cart, plan.lines, {
+          alongside: () => [quantity === 0 ? tx.deleteLine(cart.id, productId, shopId) : tx.updateLine(cart.id, plan.line)],
+        });
       });
     },
 
@@ -243,7 +247,7 @@ export function createCarts(options: CartsOptions): Carts {
         const { cart, lines } = await lockCartWithLines(tx, owner, cartId, input.expectedVersion);
         const line = findLine(lines, productId, shopId);
         if (!line) throw notFound("cart item");
-        return commitChange(tx, cart, lines.filter((l) => l !== line), () => [tx.deleteLine(cart.id, productId, shopId)]);
+        return commitChange(tx, cart, lines.filter((l) => l !== line), { alongside: () => [tx.deleteLine(cart.id, productId, shopId)] });
       });
     },
 
@@ -251,7 +255,7 @@ export function createCarts(options: CartsOptions): Carts {
       const cartId = parseCartId(input.cartId);
       return store.write(async (tx) => {
         const [, cart] = await Promise.all([refuseIfPurged(tx, owner), lockCart(tx, owner, cartId, input.expectedVersion)]);
-        return commitChange(tx, cart, [], () => [tx.deleteLines(cart.id)]);
+        return commitChange(tx, cart, [], { alongside: () => [tx.deleteLines(cart.id)] });
       });
     },
 

@@ -16,6 +16,7 @@ import {
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { kRequestId } from "./context.js";
+import { envelope } from "./envelope.js";
 import { nextChunkWait, type BodyLimits } from "./request-body.js";
 import { raceSignal } from "./signals.js";
 
@@ -188,11 +189,7 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
         ctx.signal,
       );
       if (res.closed || res.destroyed) return;
-      const body = toBinary(entry.method.output, response.message);
-      const frame = Buffer.allocUnsafe(5 + body.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(body.length, 1);
-      frame.set(body, 5);
+      const frame = envelope(0, toBinary(entry.method.output, response.message));
       if (protocol === "grpc") {
         res.writeHead(200, { ...headersObject(response.header), "content-type": "application/grpc+proto" });
         res.addTrailers({ ...headersObject(response.trailer), "grpc-status": "0" });
@@ -376,14 +373,9 @@ function requestHeaders(incoming: http.IncomingHttpHeaders | http2.IncomingHttpH
   return headers;
 }
 
-/** A gRPC-web trailer frame: the trailer flag, the length, then the fields as `name: value` lines. */
+/** A gRPC-web trailer frame: the fields as `name: value` lines, enveloped with the trailer flag. */
 function trailerFrame(trailer: Headers): Buffer {
-  const data = trailerSerialize(trailer);
-  const frame = Buffer.allocUnsafe(5 + data.length);
-  frame[0] = trailerFlag;
-  frame.writeUInt32BE(data.length, 1);
-  frame.set(data, 5);
-  return frame;
+  return envelope(trailerFlag, trailerSerialize(trailer));
 }
 
 function headersObject(headers: Headers): Record<string, string> {

@@ -4,6 +4,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conte
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { kRequestId } from "./context.js";
+import { envelope } from "./envelope.js";
 import { codeName, isParseFailure } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { guardBody, requestedTimeoutMs, type BodyLimits } from "./request-body.js";
@@ -159,11 +160,7 @@ async function* mapFrames(chunks: AsyncIterable<Uint8Array>, flag: number, rewri
     if (buf.length >= 5 && (buf[0]! & flag) === flag && buf.readUInt32BE(1) === buf.length - 5) {
       const out = rewrite(buf.subarray(5));
       if (out) {
-        const frame = Buffer.allocUnsafe(5 + out.length);
-        frame[0] = buf[0]!;
-        frame.writeUInt32BE(out.length, 1);
-        out.copy(frame, 5);
-        yield frame;
+        yield envelope(buf[0]!, out);
         continue;
       }
     }
