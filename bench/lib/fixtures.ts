@@ -1,5 +1,5 @@
 /** What the benchmarks seed through the API: one centre in Bengaluru, shops around it, addresses and cart items. */
-import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
+import { home, shop } from "../../test/addresses.js";
 import { destination, type Point } from "../../test/geo.js";
 
 export const centre: Point = { latitude: 12.9716, longitude: 77.5946 };
@@ -9,26 +9,9 @@ export function around(i: number): Point {
   return destination(centre, 0.2 + (i % 40) * 0.1, (i * 37) % 360);
 }
 
-export const homeAddress = (label: string) => ({
-  kind: AddressKind.HOME,
-  label,
-  recipientName: "Asha Rao",
-  phoneNumber: "+919876543210",
-  line1: "12 MG Road",
-  city: "Bengaluru",
-  state: "Karnataka",
-  postalCode: "560001",
-  countryCode: "IN",
-  location: centre,
-});
+export const homeAddress = (label: string) => home({ label, location: centre });
 
 /** The `i`-th shop, at `around(i)`. */
-export const shopAddress = (i: number) => ({
-  ...homeAddress(`Shop ${i}`),
-  kind: AddressKind.SHOP,
-  shopName: `Shop ${i}`,
-  recipientName: "",
-  location: around(i),
-});
+export const shopAddress = (i: number) => shop(`Shop ${i}`, around(i));
 
 export const item = (productId: string) => ({ productId, shopId: "shop-1", name: `Product ${productId}`, unitPrice: { currencyCode: "INR", amountMinor: 4500n }, quantity: 1 });
