@@ -63,7 +63,7 @@ async function serve(variant: Variant): Promise<number> {
           createErrorInterceptor(logger),
         ]
       : [];
-  return createRpcServer({ routes, interceptors, grpcFastPath: variant !== "rpc-server" }).listen(0, "127.0.0.1");
+  return createRpcServer({ routes, interceptors, unaryFastPath: variant !== "rpc-server" }).listen(0, "127.0.0.1");
 }
 
 /**

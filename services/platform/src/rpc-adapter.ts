@@ -1,13 +1,14 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { kRequestId } from "./context.js";
 import { envelope } from "./envelope.js";
 import { codeName, isParseFailure } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { guardBody, requestedTimeoutMs, type BodyLimits } from "./request-body.js";
+import { acceptCompression, compressMinBytes, jsonOptions } from "./wire-format.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -36,10 +37,9 @@ export function createRpcAdapter(options: RpcAdapterOptions): (req: NodeRequest,
     readMaxBytes: options.readMaxBytes,
     maxTimeoutMs: options.maxTimeoutMs,
     shutdownSignal: options.shutdownSignal,
-    acceptCompression: [compressionGzip, compressionBrotli],
-    // Reject, never replace, bytes that are not UTF-8: a replaced character would store something the client never
-    // sent. connect's JSON serialization takes its decoder from these options, though the type does not say so.
-    jsonOptions: { textDecoder: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }) } as object,
+    acceptCompression,
+    compressMinBytes,
+    jsonOptions,
   });
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));

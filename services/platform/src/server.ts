@@ -5,7 +5,7 @@ import net from "node:net";
 import { Code, ConnectError, createContextValues, cors as connectCors, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { kClientInfo, kRequestId } from "./context.js";
 import { codeName } from "./errors.js";
-import { createGrpcFastPath } from "./grpc-fast-path.js";
+import { createUnaryFastPath } from "./unary-fast-path.js";
 import { requestIdFrom } from "./interceptors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createRpcAdapter } from "./rpc-adapter.js";
@@ -65,8 +65,11 @@ export interface RpcServerOptions {
   trustForwardedFor?: boolean;
   /** Longest deadline a client may ask for. */
   maxTimeoutMs?: number;
-  /** Serve unary gRPC over HTTP/2 on the lean path (default true); false sends everything through connect-node. */
-  grpcFastPath?: boolean;
+  /**
+   * Serve uncompressed unary calls (gRPC, binary gRPC-web, Connect POST) on the lean path (default true); false
+   * sends everything through connect-node.
+   */
+  unaryFastPath?: boolean;
   /** Timeouts and concurrency bounds; each one left out takes its default. */
   limits?: Partial<ConnectionLimits>;
   /** Where the server's own answers (unknown methods, unparsable requests) are logged. */
@@ -110,7 +113,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     body: { idleMs: limits.bodyIdleMs, totalMs: limits.requestMs },
   };
   const rpc = createRpcAdapter({ routes: options.routes, interceptors: options.interceptors, logger, ...common });
-  const fast = options.grpcFastPath === false ? undefined : createGrpcFastPath({ routes: options.routes, interceptors: options.interceptors, ...common });
+  const fast = options.unaryFastPath === false ? undefined : createUnaryFastPath({ routes: options.routes, interceptors: options.interceptors, logger, ...common });
   const corsOrigins = new Set(options.corsOrigins ?? []);
   const allowHeaders = [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"].join(", ");
   const exposeHeaders = [...connectCors.exposedHeaders, "X-Request-Id"].join(", ");

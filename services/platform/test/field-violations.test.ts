@@ -193,8 +193,8 @@ describe("the unary gRPC fast path sends the details as connect-node does", () =
     });
   const servers: Record<"fast" | "connect-node", { server: RpcServer; url: string }> = {} as never;
   before(async () => {
-    for (const [name, grpcFastPath] of [["fast", true], ["connect-node", false]] as const) {
-      const server = createRpcServer({ routes, interceptors: [createErrorInterceptor(createLogger({ level: "silent" }))], grpcFastPath });
+    for (const [name, unaryFastPath] of [["fast", true], ["connect-node", false]] as const) {
+      const server = createRpcServer({ routes, interceptors: [createErrorInterceptor(createLogger({ level: "silent" }))], unaryFastPath });
       const port = await server.listen(0, "127.0.0.1");
       servers[name] = { server, url: `http://127.0.0.1:${port}` };
     }

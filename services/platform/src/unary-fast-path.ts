@@ -1,7 +1,7 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { constants as http2constants } from "node:http2";
-import { create, fromBinary, isMessage, toBinary, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, type DescMessage, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -13,12 +13,23 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { compressionNegotiate, createMethodSerializationLookup, type MethodSerializationLookup } from "@connectrpc/connect/protocol";
+import {
+  codeToHttpStatus,
+  errorToJsonBytes,
+  parseContentType,
+  parseTimeout as parseConnectTimeout,
+  trailerMux,
+} from "@connectrpc/connect/protocol-connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { kRequestId } from "./context.js";
 import { envelope } from "./envelope.js";
+import { codeName, isParseFailure } from "./errors.js";
+import type { Logger } from "./logger.js";
 import { nextChunkWait, type BodyLimits } from "./request-body.js";
 import { raceSignal } from "./signals.js";
+import { acceptCompression, compressMinBytes, jsonOptions } from "./wire-format.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
 
@@ -31,12 +42,14 @@ interface UnaryRoute {
 interface UnaryEntry extends UnaryRoute {
   /** The interceptors around `impl`, put together once, as connect does per method. */
   call: (r: UnaryRequest) => Promise<UnaryResponse>;
+  /** Connect's own parsers and writers for this method's messages, with the server's limits and JSON options. */
+  serialization: MethodSerializationLookup<DescMessage, DescMessage>;
 }
 
 /** How the innermost step of a method's interceptor chain, built once, finds the context of the call it serves. */
 const kCallContext = createContextKey<CallContext | undefined>(undefined);
 
-export interface GrpcFastPathOptions {
+export interface UnaryFastPathOptions {
   routes: (router: ConnectRouter) => void;
   interceptors: readonly Interceptor[];
   readMaxBytes: number;
@@ -44,20 +57,51 @@ export interface GrpcFastPathOptions {
   shutdownSignal: AbortSignal;
   contextValues: (req: FastRequest) => ContextValues;
   body: BodyLimits;
+  /** Where answers given before a call reaches its interceptors (a body that does not parse, say) are logged. */
+  logger: Logger;
 }
 
 type FastRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type FastResponse = http.ServerResponse | http2.Http2ServerResponse;
-type Protocol = "grpc" | "grpc-web";
+/** How a call travels: its protocol, whether its messages are binary, and the content type of a successful answer. */
+interface Wire {
+  readonly protocol: "grpc" | "grpc-web" | "connect";
+  readonly binary: boolean;
+  readonly contentType: string;
+}
+const grpc: Wire = { protocol: "grpc", binary: true, contentType: "application/grpc+proto" };
+const grpcWeb: Wire = { protocol: "grpc-web", binary: true, contentType: "application/grpc-web+proto" };
+const connectProto: Wire = { protocol: "connect", binary: true, contentType: "application/proto" };
+const connectJson: Wire = { protocol: "connect", binary: false, contentType: "application/json" };
 
 /** Returns true when it took the request; false leaves it to the general connect-node handler. */
-export type GrpcFastPath = (req: FastRequest, res: FastResponse) => boolean;
+export type UnaryFastPath = (req: FastRequest, res: FastResponse) => boolean;
 
-/** The protocol of a request the fast path serves, from its content type; undefined for any other. */
-function protocolOf(contentType: string | undefined, httpVersionMajor: number): Protocol | undefined {
-  if (contentType === "application/grpc" || contentType === "application/grpc+proto") return httpVersionMajor === 2 ? "grpc" : undefined;
-  if (contentType === "application/grpc-web" || contentType === "application/grpc-web+proto") return "grpc-web";
-  return undefined;
+/** How a request the fast path serves travels, from its content type; undefined for any other. */
+function wireOf(contentType: string | undefined, httpVersionMajor: number): Wire | undefined {
+  switch (contentType) {
+    case undefined:
+      return undefined;
+    case "application/grpc":
+    case "application/grpc+proto":
+      return httpVersionMajor === 2 ? grpc : undefined;
+    case "application/grpc-web":
+    case "application/grpc-web+proto":
+      return grpcWeb;
+    case "application/proto":
+      return connectProto;
+    case "application/json":
+      return connectJson;
+  }
+  // The spellings connect also accepts, such as "application/json; charset=utf-8".
+  const type = parseContentType(contentType);
+  return type === undefined || type.stream ? undefined : type.binary ? connectProto : connectJson;
+}
+
+/** The request's compression, when it has one: such calls go to connect-node, which inflates them. */
+function requestEncoding(req: FastRequest, wire: Wire): string | undefined {
+  const encoding = wire.protocol === "connect" ? req.headers["content-encoding"] : req.headers["grpc-encoding"];
+  return encoding === "identity" ? undefined : (encoding as string | undefined);
 }
 
 /**
@@ -72,19 +116,20 @@ function refuseHandlerOptions(what: string, handlerOptions: object | undefined):
     .map(([key]) => key);
   if (given.length === 0) return;
   throw new Error(
-    `${what} is registered with handler options (${given.join(", ")}) that the unary gRPC fast path does not honour: ` +
-      `move them to the server-wide options, or create the server with grpcFastPath: false`,
+    `${what} is registered with handler options (${given.join(", ")}) that the unary fast path does not honour: ` +
+      `move them to the server-wide options, or create the server with unaryFastPath: false`,
   );
 }
 
 /**
- * Serves the common case — a unary call with an uncompressed protobuf body, over gRPC (HTTP/2) or binary gRPC-web
- * (HTTP/1.1 or HTTP/2) — without connect-node's general streaming machinery, which costs several times more CPU
- * per call. Same handlers, same interceptors, same HandlerContext, same status mapping; anything else (streams,
- * gRPC-web text, Connect, compression) goes to connect-node unchanged. Throws at creation when the routes register a service
- * or RPC with handler options, which only connect-node would apply.
+ * Serves the common case — a unary call with an uncompressed body, over gRPC (HTTP/2), binary gRPC-web or
+ * Connect's unary POST with a protobuf or JSON body (HTTP/1.1 or HTTP/2) — without connect-node's general
+ * streaming machinery, which costs several times more CPU per call. Same handlers, same interceptors, same
+ * HandlerContext, same status mapping, same response compression; anything else (streams, gRPC-web text,
+ * Connect GET, compressed requests) goes to connect-node unchanged. Throws at creation when the routes register
+ * a service or RPC with handler options, which only connect-node would apply.
  */
-export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
+export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPath {
   const routes = new Map<string, UnaryRoute>();
   const recorder: ConnectRouter = {
     handlers: [],
@@ -127,7 +172,11 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       (next, interceptor) => interceptor(next as never) as never,
       innermost,
     );
-    entries.set(path, { ...entry, call });
+    const serialization = createMethodSerializationLookup(entry.method, undefined, jsonOptions, {
+      readMaxBytes: options.readMaxBytes,
+      writeMaxBytes: 0xffffffff,
+    });
+    entries.set(path, { ...entry, call, serialization });
   }
 
   // The calls running now, so one listener on the shutdown signal reaches them all instead of one listener per call.
@@ -140,27 +189,33 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
     if (req.method !== "POST") return false;
     const entry = entries.get(req.url ?? "");
     if (!entry) return false;
-    const protocol = protocolOf(req.headers["content-type"], req.httpVersionMajor);
-    if (protocol === undefined) return false;
-    const encoding = req.headers["grpc-encoding"];
-    if (encoding !== undefined && encoding !== "identity") return false;
+    const wire = wireOf(req.headers["content-type"], req.httpVersionMajor);
+    if (wire === undefined || requestEncoding(req, wire) !== undefined) return false;
+    // connect-node refuses a request it cannot build a URL for (HTTP/1.0 without a Host header): so does this path,
+    // by leaving it there.
+    if (req.headers.host === undefined && req.headers[":authority"] === undefined) return false;
     // Nothing a call does may take the process down: a failure to even write the answer (the stream went away
     // in between) ends that stream (or HTTP/1.1 connection) alone.
-    serve(entry, protocol, req, res).catch(() => {
+    serve(entry, wire, req, res).catch(() => {
       if (!("stream" in res)) res.destroy();
       else if (!res.stream.destroyed) res.stream.close(http2constants.NGHTTP2_INTERNAL_ERROR);
     });
     return true;
   };
 
-  async function serve(entry: UnaryEntry, protocol: Protocol, req: FastRequest, res: FastResponse): Promise<void> {
+  async function serve(entry: UnaryEntry, wire: Wire, req: FastRequest, res: FastResponse): Promise<void> {
     const arrived = Date.now();
-    const timeout = parseTimeout(headerValue(req.headers["grpc-timeout"]), options.maxTimeoutMs);
-    const ctx = createCallContext(entry, protocol, req, timeout.timeoutMs, options.contextValues(req));
+    const connect = wire.protocol === "connect";
+    const timeout = connect
+      ? parseConnectTimeout(headerValue(req.headers["connect-timeout-ms"]), options.maxTimeoutMs)
+      : parseTimeout(headerValue(req.headers["grpc-timeout"]), options.maxTimeoutMs);
+    const ctx = createCallContext(entry, wire, req, timeout.timeoutMs, options.contextValues(req));
     const onClose = () => ctx.abort(streamClosed());
     res.once("close", onClose);
     if (options.shutdownSignal.aborted) ctx.abort(options.shutdownSignal.reason);
     else running.add(ctx.controller);
+    // Once the interceptors run, they log the call; an answer given before that is logged here.
+    let intercepted = false;
     try {
       if (timeout.error) throw timeout.error;
       // The deadline counts from the first byte: a client that stops sending its body still gets its answer.
@@ -171,9 +226,13 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
         deadlineAt: timeout.timeoutMs === undefined ? undefined : arrived + timeout.timeoutMs,
         signal: ctx.signal,
         readMaxBytes: options.readMaxBytes,
+        enveloped: !connect,
+        lengthHint: connect ? headerValue(req.headers["content-length"]) : null,
       });
-      const message = decodeMessage(await bodyIn, entry.method);
+      const body = await bodyIn;
+      const message = connect ? parseBody(entry, wire, body) : decodeMessage(body, entry.method);
       ctx.values.set(kCallContext, ctx);
+      intercepted = true;
       const response = await raceSignal(
         entry.call({
           stream: false,
@@ -189,36 +248,74 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
         ctx.signal,
       );
       if (res.closed || res.destroyed) return;
-      const frame = envelope(0, toBinary(entry.method.output, response.message));
-      if (protocol === "grpc") {
-        res.writeHead(200, { ...headersObject(response.header), "content-type": "application/grpc+proto" });
+      // The logging interceptor sets it; a server without one still answers with the id, as connect-node's path does.
+      if (!response.header.has("x-request-id")) response.header.set("x-request-id", ctx.values.get(kRequestId));
+      const out = await compressed(req, wire, entry.serialization.getO(wire.binary).serialize(response.message));
+      if (connect) {
+        const header = trailerMux(response.header, response.trailer);
+        if (out.encoding) header.set("content-encoding", out.encoding);
+        res.writeHead(200, { ...headersObject(header), "content-type": wire.contentType, "content-length": String(out.bytes.byteLength) });
+        res.end(out.bytes);
+        return;
+      }
+      const header = headersObject(response.header);
+      if (out.encoding) header["grpc-encoding"] = out.encoding;
+      const frame = envelope(out.encoding ? 1 : 0, out.bytes);
+      if (wire === grpc) {
+        res.writeHead(200, { ...header, "content-type": wire.contentType });
         res.addTrailers({ ...headersObject(response.trailer), "grpc-status": "0" });
         res.end(frame);
       } else {
         const trailer = new Headers(response.trailer);
         trailer.set("grpc-status", "0");
-        res.writeHead(200, { ...headersObject(response.header), "content-type": "application/grpc-web+proto" });
+        res.writeHead(200, { ...header, "content-type": wire.contentType });
         res.end(Buffer.concat([frame, trailerFrame(trailer)]));
       }
     } catch (e) {
       // A client that reset its stream (or the shutdown cutting it) leaves nothing to answer.
       if (res.closed || res.destroyed || ("stream" in res && (res.stream.destroyed || res.stream.closed))) return;
-      // Anything but a ConnectError is INTERNAL. An error with no message is sent Trailers-Only (one HEADERS frame
-      // that ends the stream), as the gRPC spec asks: clients such as grpc-js retry a call only while no response
-      // headers have arrived, so headers followed by trailers would make every error final.
+      // Anything but a ConnectError is INTERNAL.
       const error = e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e);
+      const requestId = ctx.values.get(kRequestId);
+      if (!intercepted) {
+        options.logger.info("rpc", {
+          service: entry.service.typeName,
+          method: entry.method.name,
+          code: codeName(error.code),
+          duration_ms: Date.now() - arrived,
+          request_id: requestId,
+          reason: error.rawMessage,
+        });
+      }
+      if (!ctx.responseHeader.has("x-request-id")) ctx.responseHeader.set("x-request-id", requestId);
+      // An HTTP/1.1 connection whose request body was not read to its end cannot carry another request.
+      if (!("stream" in res) && !req.complete) res.setHeader("connection", "close");
+      if (connect) {
+        // Connect answers an error with its HTTP status and a JSON body; the error's metadata go in the headers.
+        error.metadata.forEach((value, key) => ctx.responseHeader.set(key, value));
+        const out = await compressed(req, wire, errorToJsonBytes(error, jsonOptions));
+        const header = trailerMux(ctx.responseHeader, ctx.responseTrailer);
+        if (out.encoding) header.set("content-encoding", out.encoding);
+        res.writeHead(codeToHttpStatus(error.code), {
+          ...headersObject(header),
+          "content-type": "application/json",
+          "content-length": String(out.bytes.byteLength),
+        });
+        res.end(out.bytes);
+        return;
+      }
       setTrailerStatus(ctx.responseTrailer, error);
-      if (!ctx.responseHeader.has("x-request-id")) ctx.responseHeader.set("x-request-id", ctx.values.get(kRequestId));
-      if (protocol === "grpc" && "stream" in res) {
+      if (wire === grpc && "stream" in res) {
+        // An error is sent Trailers-Only (one HEADERS frame that ends the stream), as the gRPC spec asks: clients
+        // such as grpc-js retry a call only while no response headers have arrived, so headers followed by
+        // trailers would make every error final.
         res.stream.respond(
-          { ":status": 200, ...headersObject(ctx.responseHeader), ...headersObject(ctx.responseTrailer), "content-type": "application/grpc+proto" },
+          { ":status": 200, ...headersObject(ctx.responseHeader), ...headersObject(ctx.responseTrailer), "content-type": wire.contentType },
           { endStream: true },
         );
       } else if (!res.headersSent) {
-        // An HTTP/1.1 connection whose request body was not read to its end cannot carry another request.
-        if (!("stream" in res) && !req.complete) res.setHeader("connection", "close");
         // gRPC-web has no HTTP trailers: the status goes in a trailer frame of the body, as connect-node sends it.
-        res.writeHead(200, { ...headersObject(ctx.responseHeader), "content-type": "application/grpc-web+proto" });
+        res.writeHead(200, { ...headersObject(ctx.responseHeader), "content-type": wire.contentType });
         res.end(trailerFrame(ctx.responseTrailer));
       }
     } finally {
@@ -226,6 +323,30 @@ export function createGrpcFastPath(options: GrpcFastPathOptions): GrpcFastPath {
       running.delete(ctx.controller);
       ctx.end();
     }
+  }
+}
+
+/**
+ * The answer's bytes, compressed as connect-node would: with the first encoding the client accepts that the
+ * server has, and only from compressMinBytes on.
+ */
+async function compressed(req: FastRequest, wire: Wire, bytes: Uint8Array): Promise<{ bytes: Uint8Array; encoding?: string }> {
+  if (bytes.byteLength < compressMinBytes) return { bytes };
+  const accepted = headerValue(wire.protocol === "connect" ? req.headers["accept-encoding"] : req.headers["grpc-accept-encoding"]);
+  const { response } = compressionNegotiate(acceptCompression, null, accepted, "");
+  if (response === null) return { bytes };
+  return { bytes: await response.compress(bytes), encoding: response.name };
+}
+
+/** A Connect unary body is the bare message, in protobuf or JSON. */
+function parseBody(entry: UnaryEntry, wire: Wire, body: Buffer) {
+  try {
+    return entry.serialization.getI(wire.binary).parse(body);
+  } catch (e) {
+    // connect raises a protobuf that does not parse as INTERNAL; it is the client's error.
+    const error = ConnectError.from(e);
+    if (isParseFailure(error.code, error.rawMessage)) throw new ConnectError(error.rawMessage, Code.InvalidArgument);
+    throw error;
   }
 }
 
@@ -250,7 +371,7 @@ const callEnded = new ConnectError("the call has ended", Code.Canceled);
  * the client's stream closing, the deadline and the shutdown abort it directly instead of through linked
  * controllers, and a call without a deadline sets no timer.
  */
-function createCallContext(entry: UnaryEntry, protocol: Protocol, req: FastRequest, timeoutMs: number | undefined, values: ContextValues): CallContext {
+function createCallContext(entry: UnaryEntry, wire: Wire, req: FastRequest, timeoutMs: number | undefined, values: ContextValues): CallContext {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let timeLeft: () => number | undefined = () => undefined;
@@ -264,7 +385,7 @@ function createCallContext(entry: UnaryEntry, protocol: Protocol, req: FastReque
   return {
     service: entry.service,
     method: entry.method,
-    protocolName: protocol,
+    protocolName: wire.protocol,
     requestMethod: "POST",
     url: req.url ?? "",
     signal: controller.signal,
@@ -288,12 +409,23 @@ function createCallContext(entry: UnaryEntry, protocol: Protocol, req: FastReque
 /**
  * Receives the body of a unary call, with the bounds of request-body.ts's guardBody (the call's deadline, the
  * pause between chunks, the total time; DEADLINE_EXCEEDED) and the size limit, which refuses an oversized message
- * from its envelope header before buffering it. Listens to the stream's events directly: one promise and one timer
- * per call instead of an async iterator, a promise and a timer per chunk. `signal` ends the wait with its reason.
+ * before buffering it: from its envelope header (gRPC, gRPC-web) or its Content-Length (Connect). Listens to the
+ * stream's events directly: one promise and one timer per call instead of an async iterator, a promise and a timer
+ * per chunk. `signal` ends the wait with its reason.
  */
 function receiveBody(
   req: FastRequest,
-  o: { started: number; limits: BodyLimits; deadlineAt: number | undefined; signal: AbortSignal; readMaxBytes: number },
+  o: {
+    started: number;
+    limits: BodyLimits;
+    deadlineAt: number | undefined;
+    signal: AbortSignal;
+    readMaxBytes: number;
+    /** The body is one length-prefixed message (gRPC, gRPC-web), not the bare message (Connect). */
+    enveloped: boolean;
+    /** Connect's Content-Length, which must match what arrives. */
+    lengthHint: string | null;
+  },
 ): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -310,6 +442,8 @@ function receiveBody(
       if (error !== undefined) reject(error);
       else resolve(body ?? Buffer.alloc(0));
     };
+    const tooLarge = (bytes: number, known: boolean) =>
+      new ConnectError(`message size ${known ? `${bytes} ` : ""}is larger than configured readMaxBytes ${o.readMaxBytes}`, Code.ResourceExhausted);
     const arm = () => {
       clearTimeout(timer);
       const wait = nextChunkWait(o.started, Date.now(), o.limits, o.deadlineAt);
@@ -318,19 +452,34 @@ function receiveBody(
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
       size += chunk.length;
-      if (declared < 0 && size >= 5) {
-        declared = (chunks.length === 1 ? chunk : Buffer.concat(chunks, size)).readUInt32BE(1);
-        if (declared > o.readMaxBytes) {
-          return settle(new ConnectError(`message size ${declared} is larger than configured readMaxBytes ${o.readMaxBytes}`, Code.ResourceExhausted));
+      if (!o.enveloped) {
+        if (declared >= 0 && size > declared) return settle(new ConnectError(`protocol error: promised ${declared} bytes, received ${size}`, Code.InvalidArgument));
+        if (size > o.readMaxBytes) return settle(tooLarge(size, false));
+      } else {
+        if (declared < 0 && size >= 5) {
+          declared = (chunks.length === 1 ? chunk : Buffer.concat(chunks, size)).readUInt32BE(1);
+          if (declared > o.readMaxBytes) return settle(tooLarge(declared, true));
         }
+        if (size > o.readMaxBytes + 5) return settle(new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented));
       }
-      if (size > o.readMaxBytes + 5) return settle(new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented));
       arm();
     };
-    const onEnd = () => settle(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    const onEnd = () => {
+      if (!o.enveloped && declared >= 0 && size < declared) {
+        return settle(new ConnectError(`protocol error: promised ${declared} bytes, received ${size}`, Code.InvalidArgument));
+      }
+      settle(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
     const onError = (e: unknown) => settle(e);
     const onAbort = () => settle(ConnectError.from(o.signal.reason ?? new ConnectError("call cancelled", Code.Canceled)));
     if (o.signal.aborted) return onAbort();
+    if (!o.enveloped && o.lengthHint !== null) {
+      const hint = Number.parseInt(o.lengthHint, 10);
+      if (Number.isSafeInteger(hint) && hint >= 0) {
+        if (hint > o.readMaxBytes) return settle(tooLarge(hint, true));
+        declared = hint;
+      }
+    }
     o.signal.addEventListener("abort", onAbort, { once: true });
     req.on("data", onData);
     req.once("end", onEnd);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code, ConnectError, createClient, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
-import { compressionGzip, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { grpcJsClient } from "../../../test/clients.js";
 import { kClientInfo } from "../src/context.js";
@@ -9,12 +10,14 @@ import { createRpcServer, type RpcServer } from "../src/server.js";
 
 /**
  * The lean unary path must behave exactly like connect-node: the same scenarios run against a server with the fast
- * path and one without, over gRPC and over binary gRPC-web on HTTP/1.1 and HTTP/2, and every observable outcome
- * must match.
+ * path and one without, over gRPC, over binary gRPC-web and over Connect (protobuf and JSON) on HTTP/1.1 and
+ * HTTP/2, and every observable outcome must match.
  */
 const aborted: string[] = [];
+/** An answer of `count` keys: from about a dozen on it is past compressMinBytes, so it goes out compressed. */
+const keys = (count: number) => ({ keys: Array.from({ length: count }, (_, i) => ({ kty: "EC", crv: "P-256", kid: `key-${i}`, x: "x".repeat(43), y: "y".repeat(43) })) });
 const routes = (router: ConnectRouter) =>
-  router.service(Health, {
+  router.rpc(AuthService.method.getJwks, () => keys(40)).service(Health, {
     async check(req, ctx: HandlerContext) {
       const [command, arg] = req.service.split(":");
       switch (command) {
@@ -24,6 +27,8 @@ const routes = (router: ConnectRouter) =>
           return { status: Status.SERVING };
         case "fail":
           throw new ConnectError("no such shop: é/ü", Code.FailedPrecondition, { "x-why": "closed" });
+        case "fail-long":
+          throw new ConnectError(`no such shop: ${"ab".repeat(800)}`, Code.NotFound);
         case "boom":
           throw new Error("secret internals");
         case "slow":
@@ -35,6 +40,10 @@ const routes = (router: ConnectRouter) =>
               resolve();
             });
           });
+          return { status: Status.SERVING };
+        case "path":
+          // The fast path's context carries its own controller; connect-node's does not.
+          ctx.responseHeader.set("x-path", "controller" in ctx ? "fast" : "connect-node");
           return { status: Status.SERVING };
         case "ip":
           ctx.responseHeader.set("x-ip", ctx.values.get(kClientInfo).ip);
@@ -56,8 +65,8 @@ const tag: Interceptor = (next) => async (req) => {
 const servers: Record<"fast" | "connect-node", { server: RpcServer; url: string }> = {} as never;
 
 before(async () => {
-  for (const [name, grpcFastPath] of [["fast", true], ["connect-node", false]] as const) {
-    const server = createRpcServer({ routes, interceptors: [tag], maxMessageBytes: 1024, grpcFastPath });
+  for (const [name, unaryFastPath] of [["fast", true], ["connect-node", false]] as const) {
+    const server = createRpcServer({ routes, interceptors: [tag], maxMessageBytes: 1024, unaryFastPath });
     const port = await server.listen(0, "127.0.0.1");
     servers[name] = { server, url: `http://127.0.0.1:${port}` };
   }
@@ -66,18 +75,45 @@ after(async () => {
   for (const s of Object.values(servers)) await s.server.close(100);
 });
 
-type Wire = "gRPC" | "gRPC-web over HTTP/1.1" | "gRPC-web over HTTP/2";
-const client = (url: string, compress = false, wire: Wire = "gRPC") => {
+const wires = [
+  "gRPC",
+  "gRPC-web over HTTP/1.1",
+  "gRPC-web over HTTP/2",
+  "Connect JSON over HTTP/1.1",
+  "Connect JSON over HTTP/2",
+  "Connect protobuf over HTTP/1.1",
+  "Connect protobuf over HTTP/2",
+] as const;
+type Wire = (typeof wires)[number];
+const transport = (url: string, compress: boolean, wire: Wire) => {
   const options = { baseUrl: url, ...(compress ? { sendCompression: compressionGzip, compressMinBytes: 0 } : {}) };
-  return createClient(
-    Health,
-    wire === "gRPC"
-      ? createGrpcTransport({ ...options, idleConnectionTimeoutMs: 500 })
-      : wire === "gRPC-web over HTTP/2"
-        ? createGrpcWebTransport({ ...options, httpVersion: "2", idleConnectionTimeoutMs: 500 })
-        : createGrpcWebTransport({ ...options, httpVersion: "1.1" }),
-  );
+  const h2 = { httpVersion: "2" as const, idleConnectionTimeoutMs: 500 };
+  const h1 = { httpVersion: "1.1" as const };
+  switch (wire) {
+    case "gRPC":
+      return createGrpcTransport({ ...options, idleConnectionTimeoutMs: 500 });
+    case "gRPC-web over HTTP/2":
+      return createGrpcWebTransport({ ...options, ...h2 });
+    case "gRPC-web over HTTP/1.1":
+      return createGrpcWebTransport({ ...options, ...h1 });
+    case "Connect JSON over HTTP/1.1":
+      return createConnectTransport({ ...options, ...h1 });
+    case "Connect JSON over HTTP/2":
+      return createConnectTransport({ ...options, ...h2 });
+    case "Connect protobuf over HTTP/1.1":
+      return createConnectTransport({ ...options, ...h1, useBinaryFormat: true });
+    case "Connect protobuf over HTTP/2":
+      return createConnectTransport({ ...options, ...h2, useBinaryFormat: true });
+  }
 };
+const client = (url: string, compress = false, wire: Wire = "gRPC") => createClient(Health, transport(url, compress, wire));
+
+/** A large answer: the key ids it carries and the encoding it travelled in. */
+async function largeAnswer(url: string, wire: Wire) {
+  let header: Headers | undefined;
+  const res = await createClient(AuthService, transport(url, false, wire)).getJwks({}, { onHeader: (h) => (header = h) });
+  return { kids: res.keys.map((k) => k.kid), encoding: header?.get("grpc-encoding") ?? header?.get("content-encoding") ?? "identity" };
+}
 
 /** Runs a call and reduces its outcome to what a client can observe. */
 async function outcome(call: (onHeader: (h: Headers) => void, onTrailer: (t: Headers) => void) => Promise<{ status: Status }>) {
@@ -92,7 +128,7 @@ async function outcome(call: (onHeader: (h: Headers) => void, onTrailer: (t: Hea
   }
 }
 
-describe("unary gRPC fast path matches connect-node", () => {
+describe("unary fast path matches connect-node", () => {
   const scenarios: [string, (url: string, wire: Wire) => ReturnType<typeof outcome>][] = [
     ["success with headers and trailers", (url, w) => outcome((onHeader, onTrailer) => client(url, false, w).check({ service: "echo" }, { headers: { "x-probe": "p1" }, onHeader, onTrailer }))],
     ["plain success", (url, w) => outcome(() => client(url, false, w).check({ service: "other" }))],
@@ -102,7 +138,7 @@ describe("unary gRPC fast path matches connect-node", () => {
     ["message over the limit", (url, w) => outcome(() => client(url, false, w).check({ service: "x".repeat(2000) }))],
     ["compressed request (served by connect-node either way)", (url, w) => outcome(() => client(url, true, w).check({ service: "echo" }, { headers: { "x-probe": "gz" } }))],
   ];
-  for (const wire of ["gRPC", "gRPC-web over HTTP/1.1", "gRPC-web over HTTP/2"] as const) {
+  for (const wire of wires) {
     for (const [name, run] of scenarios) {
       it(`${wire}: ${name}`, async () => {
         const fast = await run(servers.fast.url, wire);
@@ -110,7 +146,26 @@ describe("unary gRPC fast path matches connect-node", () => {
         assert.deepEqual(fast, reference);
       });
     }
+    it(`${wire}: a large answer, compressed for a client that accepts gzip`, async () => {
+      const fast = await largeAnswer(servers.fast.url, wire);
+      assert.deepEqual(fast, await largeAnswer(servers["connect-node"].url, wire));
+      assert.equal(fast.kids.length, 40);
+      assert.equal(fast.encoding, "gzip");
+    });
   }
+
+  it("serves every uncompressed wire on the fast path, and compressed requests on connect-node's", async () => {
+    const servedBy = async (url: string, wire: Wire, compress: boolean) => {
+      let path: string | null | undefined;
+      await client(url, compress, wire).check({ service: "path" }, { onHeader: (h) => (path = h.get("x-path")) });
+      return path;
+    };
+    for (const wire of wires) {
+      assert.equal(await servedBy(servers.fast.url, wire, false), "fast", wire);
+      assert.equal(await servedBy(servers.fast.url, wire, true), "connect-node", `${wire}, compressed`);
+      assert.equal(await servedBy(servers["connect-node"].url, wire, false), "connect-node", `${wire}, fast path off`);
+    }
+  });
 
   it("gives the expected answers (not just equal ones)", async () => {
     const url = servers.fast.url;
@@ -154,7 +209,61 @@ describe("unary gRPC fast path matches connect-node", () => {
   });
 });
 
-describe("unary gRPC fast path and per-registration handler options", () => {
+describe("Connect requests no client library sends are answered as connect-node answers them", () => {
+  const json = { "content-type": "application/json" };
+  const proto = { "content-type": "application/proto" };
+  const cases: [string, string | Buffer, Record<string, string>][] = [
+    ["broken JSON", '{"service":', json],
+    ["JSON that is not UTF-8", Buffer.concat([Buffer.from('{"service":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), json],
+    ["protobuf that does not parse", Buffer.from([0x0a, 0x05, 0x61]), proto],
+    ["an empty JSON body", "", json],
+    ["an empty protobuf body", "", proto],
+    ["JSON with a charset", '{"service":"echo"}', { "content-type": "application/json; charset=utf-8", "x-probe": "cs" }],
+    ["JSON with a field the message does not have", '{"service":"other","nope":1}', json],
+    ["a body over the size limit", JSON.stringify({ service: "x".repeat(2000) }), json],
+    ["a timeout that is not a number", '{"service":"other"}', { ...json, "connect-timeout-ms": "soon" }],
+    ["an error with metadata", '{"service":"fail"}', json],
+    ["an error body past compressMinBytes, for a client that accepts gzip", JSON.stringify({ service: "fail-long" }), { ...json, "accept-encoding": "gzip" }],
+  ];
+  const answer = async (url: string, body: string | Buffer, headers: Record<string, string>) => {
+    const res = await fetch(`${url}/grpc.health.v1.Health/Check`, { method: "POST", body: typeof body === "string" ? body : new Uint8Array(body), headers });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const pick = ["content-type", "content-encoding", "x-echo", "x-intercepted", "trailer-x-trail", "x-why"];
+    return {
+      status: res.status,
+      headers: Object.fromEntries(pick.map((h) => [h, res.headers.get(h)])),
+      body: res.headers.get("content-type") === "application/json" ? (JSON.parse(bytes.toString()) as unknown) : bytes.toString("base64"),
+      requestId: /.+/.test(res.headers.get("x-request-id") ?? ""),
+    };
+  };
+  for (const [name, body, headers] of cases) {
+    it(name, async () => {
+      const fast = await answer(servers.fast.url, body, headers);
+      assert.deepEqual(fast, await answer(servers["connect-node"].url, body, headers));
+      assert.ok(fast.requestId, "no request id");
+    });
+  }
+
+  it("gives the expected answers (not just equal ones)", async () => {
+    const url = servers.fast.url;
+    const broken = await answer(url, '{"service":', json);
+    assert.equal(broken.status, 400);
+    assert.equal((broken.body as { code: string }).code, "invalid_argument");
+    assert.equal((await answer(url, Buffer.from([0x0a, 0x05, 0x61]), proto)).status, 400);
+    const big = await answer(url, JSON.stringify({ service: "x".repeat(2000) }), json);
+    assert.deepEqual([big.status, (big.body as { code: string }).code], [429, "resource_exhausted"]);
+    const echo = await answer(url, '{"service":"echo"}', { "content-type": "application/json; charset=utf-8", "x-probe": "cs" });
+    assert.equal(echo.status, 200);
+    assert.deepEqual(echo.headers, { "content-type": "application/json", "content-encoding": null, "x-echo": "cs", "x-intercepted": "yes", "trailer-x-trail": "t1", "x-why": null });
+    assert.deepEqual(echo.body, { status: "SERVING" });
+    const long = await answer(url, '{"service":"fail-long"}', { ...json, "accept-encoding": "gzip" });
+    assert.deepEqual([long.status, long.headers["content-encoding"], (long.body as { code: string }).code], [404, "gzip", "not_found"]);
+    const failed = await answer(url, '{"service":"fail"}', json);
+    assert.deepEqual([failed.status, failed.headers["x-why"], failed.body], [400, "closed", { code: "failed_precondition", message: "no such shop: é/ü" }]);
+  });
+});
+
+describe("unary fast path and per-registration handler options", () => {
   // A per-service interceptor: what a later service might add, and what the fast path would silently skip.
   const perService: Interceptor = (next) => async (req) => {
     const res = await next(req);
@@ -180,7 +289,7 @@ describe("unary gRPC fast path and per-registration handler options", () => {
     const server = createRpcServer({
       routes: (router) => router.service(Health, { check }, { interceptors: [perService] }),
       interceptors: [],
-      grpcFastPath: false,
+      unaryFastPath: false,
     });
     try {
       const port = await server.listen(0, "127.0.0.1");
