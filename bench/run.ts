@@ -11,7 +11,9 @@
  *   npm run bench -- --quick            smoke run (≤ 60 s, one round, one shape, fewer scenarios), to a temp dir
  *   options: --seconds N (per run), --warmup N, --rounds N, --shapes 1x64,4x32 (connections x streams),
  *            --only a,b (scenario keys, see the table below), --out DIR
- *   env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres, the server to create the database on)
+ *   env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres, the server to create the database on),
+ *        BENCH_SERVER_NODE_ARGS (node flags for the platform's processes, space-separated, e.g. "--cpu-prof
+ *        --cpu-prof-dir=/tmp/prof" for a profile of each service under the benchmark's load)
  */
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";

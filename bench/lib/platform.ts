@@ -64,12 +64,13 @@ export async function startBenchPlatform(o: BenchPlatformOptions): Promise<Bench
     if (svc === "address") env["ADDRESS_MAX_PER_OWNER"] = "1000";
     return env;
   };
+  const nodeArgs = (process.env["BENCH_SERVER_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
   const servers: Partial<Record<ServiceName, Server>> = {};
   const start = async (svc: ServiceName) => {
     const dataDir = join(o.workDir, `data-${svc}`);
     await mkdir(dataDir, { recursive: true });
     const entry = join(o.compiledDir, "services", svc, "src", "main.js");
-    const s = await spawnServer({ name: svc, args: [entry], compiled: true, env: envOf(svc, dataDir), cwd: o.root, cpus: o.cpus, workDir: o.workDir, ready: platformReady });
+    const s = await spawnServer({ name: svc, args: [...nodeArgs, entry], compiled: true, env: envOf(svc, dataDir), cwd: o.root, cpus: o.cpus, workDir: o.workDir, ready: platformReady });
     servers[svc] = s;
     o.cleanups.push(() => s.stop());
   };
