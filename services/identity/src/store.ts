@@ -21,18 +21,36 @@ export interface IdentityStore {
   direct: IdentityTx;
 }
 
-function createTx(db: Db): IdentityTx {
-  return {
-    ...userQueries(db),
-    ...sessionQueries(db),
-    ...credentialQueries(db),
-    ...outboxQueries(db),
-    ...activityQueries(db),
-    ...throttleQueries(db),
-  };
+const groups = [userQueries, sessionQueries, credentialQueries, outboxQueries, activityQueries, throttleQueries] as const;
+
+interface LazyTx {
+  readonly db: Db;
+  /** Each group's queries over `db`, built the first time one of them is used. */
+  readonly built: object[];
+}
+
+/**
+ * Makes IdentityTx objects whose query groups are built on first use: a transaction (RefreshToken's, say) uses one
+ * or two of the six groups, and copying every query of all six into a fresh object per transaction cost more than
+ * any single statement it ran. The method names come from the groups built over `db`, once.
+ */
+function txFactory(db: Db): (tx: Db) => IdentityTx {
+  const prototype = {};
+  groups.forEach((group, i) => {
+    for (const name of Object.keys(group(db))) {
+      Object.defineProperty(prototype, name, {
+        get(this: LazyTx) {
+          const queries = (this.built[i] ??= group(this.db)) as Record<string, unknown>;
+          return queries[name];
+        },
+      });
+    }
+  });
+  return (tx) => Object.assign(Object.create(prototype) as LazyTx, { db: tx, built: [] }) as unknown as IdentityTx;
 }
 
 export function createIdentityStore(db: Db): IdentityStore {
+  const createTx = txFactory(db);
   return {
     write: (fn) => db.transaction((tx) => fn(createTx(tx))),
     direct: createTx(db),
