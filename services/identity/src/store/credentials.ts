@@ -1,8 +1,20 @@
 import { and, asc, desc, eq, gt, isNotNull, isNull, lt, or, sql } from "drizzle-orm";
-import type { Db } from "@local-e-grocery/platform/db.js";
+import { preparedPerHandle, type Db } from "@local-e-grocery/platform/db.js";
 import { alreadyExists, sqlState } from "@local-e-grocery/platform/errors.js";
 import type { ServiceAccountRecord, SigningKeyRecord } from "../model.js";
 import { passwordResetTokens, serviceAccounts, signingKeys } from "../schema.js";
+
+// IssueServiceToken reads and touches an account on every call: both prepared once.
+const serviceAccountById = preparedPerHandle((db) =>
+  db.select().from(serviceAccounts).where(eq(serviceAccounts.clientId, sql.placeholder("clientId"))).prepare("identity_service_account_by_id"),
+);
+const touchServiceAccount = preparedPerHandle((db) =>
+  db
+    .update(serviceAccounts)
+    .set({ lastUsedTime: sql`${sql.placeholder("time")}::timestamptz` })
+    .where(eq(serviceAccounts.clientId, sql.placeholder("clientId")))
+    .prepare("identity_touch_service_account"),
+);
 
 /** Queries over password reset tokens, service accounts and signing keys. */
 export interface CredentialQueries {
@@ -97,7 +109,7 @@ export function credentialQueries(db: Db): CredentialQueries {
         .limit(limit);
     },
     async findServiceAccount(clientId) {
-      const [account] = await db.select().from(serviceAccounts).where(eq(serviceAccounts.clientId, clientId));
+      const [account] = await serviceAccountById(db).execute({ clientId });
       return account;
     },
     async serviceAccountExists(clientId) {
@@ -109,7 +121,7 @@ export function credentialQueries(db: Db): CredentialQueries {
       return rows.length > 0;
     },
     async touchServiceAccount(clientId, time) {
-      await db.update(serviceAccounts).set({ lastUsedTime: time }).where(eq(serviceAccounts.clientId, clientId));
+      await touchServiceAccount(db).execute({ clientId, time: time.toISOString() });
     },
 
     async lockSigningKeys() {
