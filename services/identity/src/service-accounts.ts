@@ -8,6 +8,9 @@ import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cu
 import type { ServiceAccountRecord } from "./model.js";
 import { isUuid } from "./users.js";
 
+/** How fresh an account's last-used time is kept. */
+const lastUsedResolutionMs = 60_000;
+
 const clientIdPattern = /^svc_[0-9a-f]{24}$/;
 
 /**
@@ -75,7 +78,12 @@ export function createServiceAccounts(deps: Pick<IdentityDeps, "store" | "clock"
       const stored = account ? Buffer.from(account.secretHash, "base64url") : dummyHash;
       const match = stored.length === presented.length && timingSafeEqual(stored, presented);
       if (!account || !match || clientSecret === "") throw invalidClient();
-      await direct.touchServiceAccount(account.clientId, new Date(clock()));
+      const now = clock();
+      // Written at most once a minute per account: a client asking for tokens in a burst would otherwise make a
+      // write of every read, for a time the admin reads to the minute.
+      if (account.lastUsedTime === null || now - account.lastUsedTime.getTime() >= lastUsedResolutionMs) {
+        await direct.touchServiceAccount(account.clientId, new Date(now));
+      }
       const { token, expiresIn } = await deps.signAccessToken({ subject: account.clientId, roles: [Role.SERVICE], sessionId: "", clientId: account.clientId });
       return { accessToken: token, expiresIn };
     },

@@ -57,6 +57,26 @@ for (const backend of backends) {
       assert.ok(serviceAccounts.find((a) => a.clientId === sa.clientId)?.lastUsedTime);
     });
 
+    it("keeps the last-used time to the minute, writing it at most once a minute", async () => {
+      const sa = await createAccount("burst-service");
+      const lastUsed = async () => {
+        const { serviceAccounts } = await t.users.listServiceAccounts({}, bearerOf(admin));
+        const time = serviceAccounts.find((a) => a.clientId === sa.clientId)?.lastUsedTime;
+        return time === undefined ? undefined : Number(time.seconds) * 1000 + Math.floor(time.nanos / 1e6);
+      };
+      assert.equal(await lastUsed(), undefined, "never used");
+      await t.auth.issueServiceToken(sa);
+      const first = await lastUsed();
+      assert.ok(first !== undefined && Math.abs(first - t.clock()) < 5_000, "the first token sets it");
+      t.clock.advance(30_000);
+      await t.auth.issueServiceToken(sa);
+      assert.equal(await lastUsed(), first, "a token within the minute leaves it");
+      t.clock.advance(31_000);
+      await t.auth.issueServiceToken(sa);
+      const third = await lastUsed();
+      assert.ok(third !== undefined && third - first >= 60_000, `a token a minute later moves it (${first} → ${third})`);
+    });
+
     it("refuses wrong secrets and unknown clients with one and the same UNAUTHENTICATED", async () => {
       const sa = await createAccount("billing-service");
       const answers = await Promise.all(

@@ -702,7 +702,7 @@ export type ServiceAccount = Message<"grocery.identity.v1.ServiceAccount"> & {
   createTime?: Timestamp | undefined;
 
   /**
-   * When it last got a token; absent if never.
+   * When it last got a token, to the minute (it is written at most once a minute); absent if never.
    *
    * @generated from field: google.protobuf.Timestamp last_used_time = 4;
    */
