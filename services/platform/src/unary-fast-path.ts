@@ -106,9 +106,9 @@ function requestEncoding(req: FastRequest, wire: Wire): string | undefined {
 
 /**
  * Throws when a registration carries handler options. The fast path builds its calls from the server-wide
- * interceptors and limits only; serving such a service here would silently skip, on unary gRPC alone, whatever
- * the options add (an interceptor, a message limit), while every other protocol applied it. Failing at start-up
- * makes that impossible to miss.
+ * interceptors and limits only; serving such a service here would silently skip whatever the options add (an
+ * interceptor, a message limit) on the calls it serves, while connect-node applied it to the rest. Failing at
+ * start-up makes that impossible to miss.
  */
 function refuseHandlerOptions(what: string, handlerOptions: object | undefined): void {
   const given = Object.entries(handlerOptions ?? {})
