@@ -28,7 +28,6 @@ import { envelope } from "./envelope.js";
 import { codeName, isParseFailure } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { nextChunkWait, type BodyLimits } from "./request-body.js";
-import { raceSignal } from "./signals.js";
 import { acceptCompression, compressMinBytes, jsonOptions } from "./wire-format.js";
 
 type UnaryImpl = (request: unknown, context: HandlerContext) => unknown;
@@ -233,21 +232,22 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       const message = connect ? parseBody(entry, wire, body) : decodeMessage(body, entry.method);
       ctx.values.set(kCallContext, ctx);
       intercepted = true;
-      const response = await raceSignal(
-        entry.call({
-          stream: false,
-          service: entry.service,
-          method: entry.method,
-          requestMethod: "POST",
-          url: ctx.url,
-          signal: ctx.signal,
-          header: ctx.requestHeader,
-          contextValues: ctx.values,
-          message,
-        }),
-        ctx.signal,
-      );
+      const response = await entry.call({
+        stream: false,
+        service: entry.service,
+        method: entry.method,
+        requestMethod: "POST",
+        url: ctx.url,
+        signal: ctx.signal,
+        header: ctx.requestHeader,
+        contextValues: ctx.values,
+        message,
+      });
       if (res.closed || res.destroyed) return;
+      // As in connect-node, a call whose signal fired (its deadline, say) answers with the reason, whatever the
+      // handler returned after it. Bounding a handler that ignores the signal is an interceptor's work
+      // (interceptors.ts's call bound), so it holds on both paths.
+      if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason);
       // The logging interceptor sets it; a server without one still answers with the id, as connect-node's path does.
       if (!response.header.has("x-request-id")) response.header.set("x-request-id", ctx.values.get(kRequestId));
       const out = await compressed(req, wire, entry.serialization.getO(wire.binary).serialize(response.message));
