@@ -164,8 +164,8 @@ export function rollbackCancelled(db: Db): Db {
 
 /**
  * A query built once per database handle rather than on every call: `build` makes it with `sql.placeholder`s and
- * ends in `.prepare(name)`, which skips drizzle's query building and, on PostgreSQL, makes postgres.js send it as
- * a prepared statement (drizzle sends every other query unprepared), so the server plans it once per connection.
+ * ends in `.prepare(name)`, which skips drizzle's query building on every call (every statement is prepared on
+ * PostgreSQL either way, see preparingEveryQuery).
  * A transaction handle gets its own, dropped with it.
  */
 export function preparedPerHandle<Q>(build: (db: Db) => Q): (db: Db) => Q {
