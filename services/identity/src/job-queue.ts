@@ -64,19 +64,22 @@ export function createJobQueue<T>(options: JobQueueOptions<T>): JobQueue<T> {
     while (running < concurrency && waiting.length > 0) {
       const { job, notBefore } = waiting.shift() as { job: T; notBefore: number };
       running++;
+      // Timers count from the event loop's cached clock, which lags when a turn was long: one may fire a few
+      // milliseconds before `notBefore`, and then waits out the rest.
+      const start = () => {
+        const left = notBefore - performance.now();
+        if (left > 0) {
+          setTimeout(start, left);
+          return;
+        }
+        Promise.resolve()
+          .then(() => run(job))
+          .catch((e: unknown) => logger.error(`${name} failed`, { error: e }))
+          .finally(finish);
+      };
       // Outside the queuing call's scope: the call has answered, and its end must not cancel the job's
       // transactions. The timer is not unref'd: an accepted job keeps the process up until it has run.
-      detachedFromCall(() =>
-        setTimeout(
-          () => {
-            Promise.resolve()
-              .then(() => run(job))
-              .catch((e: unknown) => logger.error(`${name} failed`, { error: e }))
-              .finally(finish);
-          },
-          Math.max(0, notBefore - performance.now()),
-        ),
-      );
+      detachedFromCall(() => setTimeout(start, Math.max(0, notBefore - performance.now())));
     }
   };
 
