@@ -824,7 +824,9 @@ describe("fuzzing", () => {
    * rule keeps protecting the fuzzing admin from demoting, disabling or deleting itself.
    */
   async function heal(caller: Caller | undefined, method: DescMethod) {
-    if (!caller || !method.parent.typeName.startsWith("grocery.identity.")) return;
+    if (!method.parent.typeName.startsWith("grocery.identity.")) return;
+    await deliveriesSettled();
+    if (!caller) return;
     try {
       await callJson(tp.url, "grocery.identity.v1.UserService/GetMe", {}, caller.token);
     } catch {
@@ -836,6 +838,23 @@ describe("fuzzing", () => {
     const admins = await callJson<{ users?: { id: string }[] }>(tp.url, "grocery.identity.v1.UserService/ListUsers", { role: "ROLE_ADMIN", pageSize: 100 }, caller.token);
     for (const u of admins.users ?? []) {
       if (u.id !== caller.userId) await callJson(tp.url, "grocery.identity.v1.UserService/UpdateUserRoles", { userId: u.id, roles: ["ROLE_CUSTOMER"] }, caller.token);
+    }
+  }
+
+  /**
+   * Waits until identity owes the other services nothing: an accepted call (DeleteUser, DisableUser, a role
+   * change) has consequences the dispatcher delivers after the answer, and they must land before the next case's
+   * first snapshot, or that case would see rows change under it.
+   */
+  async function deliveriesSettled() {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [row] = rowsOf<{ n: number }>(
+        await tp.platform.database.db.execute(sql`select count(*)::int as n from identity.outbox_deliveries where status = 'pending'`),
+      );
+      if ((row?.n ?? 0) === 0) return;
+      assert.ok(Date.now() < deadline, `${row?.n} deliveries still pending after 10 s`);
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 
