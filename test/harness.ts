@@ -244,7 +244,8 @@ async function exists(path: string): Promise<boolean> {
 
 /** Waits until the platform is serving at least `n` calls, so a test can act while they are running. */
 export async function untilInFlight(tp: TestPlatform, n: number): Promise<void> {
-  for (let i = 0; i < 500 && tp.platform.inFlight < n; i++) await sleep(5);
+  // Up to 10 s: on a loaded machine a client's first call can take seconds to reach the server.
+  for (let i = 0; i < 2000 && tp.platform.inFlight < n; i++) await sleep(5);
   if (tp.platform.inFlight < n) throw new Error(`expected ${n} calls in flight, saw ${tp.platform.inFlight}`);
 }
 
