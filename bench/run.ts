@@ -602,9 +602,10 @@ try {
     await rm(pgliteDir, { recursive: true, force: true });
   }
   const peak: Record<string, number | undefined> = Object.fromEntries(platformServers().map((s) => [s.name, peakRssMb(s.pid)]));
-  const errorLogs = Object.fromEntries(platformServers().map((s) => [s.name, errorLines(s.logFile).length]));
+  const errorsOf = platformServers().map((s) => [s.name, errorLines(s.logFile)] as const);
+  const errorLogs = Object.fromEntries(errorsOf.map(([name, lines]) => [name, lines.length]));
   // The first few in full: the work directory with the logs is deleted at the end.
-  const errorSamples = Object.fromEntries(platformServers().map((s) => [s.name, errorLines(s.logFile).slice(0, 5).map((l) => l.slice(0, 2000))]));
+  const errorSamples = Object.fromEntries(errorsOf.map(([name, lines]) => [name, lines.slice(0, 5).map((l) => l.slice(0, 2000))]));
   const results: BenchResults = {
     date: new Date().toISOString(),
     quick,

@@ -113,10 +113,6 @@ const indexRead = new RegExp(`\\benv(?:\\[\\s*["']${name}["']\\s*\\]|\\.${name}\
 const nameList = new RegExp(`\\[((?:\\s*["']${name}["']\\s*,?)+)\\]\\s*(?:as const)?\\s*;[^\\n]*\\n[^\\n]*env`, "g");
 const template = /`\$\{[^}]+\}(_[A-Z][A-Z0-9_]*)`/g;
 
-/**
- * Follows the relative imports (static and `import("…")`) from `entry` (a .ts file under the repository) through
- * services/ — gen/ holds no configuration — and collects the environment variables those files read.
- */
 /** Each workspace package's name, folder and `"./*.js"` export target, read once. */
 let workspaceExports: Map<string, { folder: string; target: string }> | undefined;
 function workspaceExportsOf(): Map<string, { folder: string; target: string }> {
@@ -140,6 +136,10 @@ function workspaceFile(specifier: string): string {
   return join(root, found.folder, found.target.replace("*.js", rest.join("/")));
 }
 
+/**
+ * Follows the relative imports (static and `import("…")`) from `entry` (a .ts file under the repository) through
+ * services/ — gen/ holds no configuration — and collects the environment variables those files read.
+ */
 export async function envReadsOf(entry: string): Promise<EnvReads> {
   const names = new Map<string, string>();
   const required = new Set<string>();

@@ -1,7 +1,7 @@
 import type http from "node:http";
 import type http2 from "node:http2";
 import { constants as http2constants } from "node:http2";
-import { create, fromBinary, isMessage, type DescMessage, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { create, isMessage, type DescMessage, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -97,10 +97,10 @@ function wireOf(contentType: string | undefined, httpVersionMajor: number): Wire
   return type === undefined || type.stream ? undefined : type.binary ? connectProto : connectJson;
 }
 
-/** The request's compression, when it has one: such calls go to connect-node, which inflates them. */
-function requestEncoding(req: FastRequest, wire: Wire): string | undefined {
+/** Whether the request's body is compressed: such calls go to connect-node, which inflates them. */
+function isCompressed(req: FastRequest, wire: Wire): boolean {
   const encoding = wire.protocol === "connect" ? req.headers["content-encoding"] : req.headers["grpc-encoding"];
-  return encoding === "identity" ? undefined : (encoding as string | undefined);
+  return encoding !== undefined && encoding !== "identity";
 }
 
 /**
@@ -189,7 +189,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
     const entry = entries.get(req.url ?? "");
     if (!entry) return false;
     const wire = wireOf(req.headers["content-type"], req.httpVersionMajor);
-    if (wire === undefined || requestEncoding(req, wire) !== undefined) return false;
+    if (wire === undefined || isCompressed(req, wire)) return false;
     // connect-node refuses a request it cannot build a URL for (HTTP/1.0 without a Host header): so does this path,
     // by leaving it there.
     if (req.headers.host === undefined && req.headers[":authority"] === undefined) return false;
@@ -219,7 +219,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       if (timeout.error) throw timeout.error;
       // The deadline counts from the first byte: a client that stops sending its body still gets its answer.
       // A stream the client leaves half open after the answer is reset by the session's write-stall watch.
-      const bodyIn = receiveBody(req, {
+      const body = await receiveBody(req, {
         started: arrived,
         limits: options.body,
         deadlineAt: timeout.timeoutMs === undefined ? undefined : arrived + timeout.timeoutMs,
@@ -228,8 +228,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
         enveloped: !connect,
         lengthHint: connect ? headerValue(req.headers["content-length"]) : null,
       });
-      const body = await bodyIn;
-      const message = connect ? parseBody(entry, wire, body) : decodeMessage(body, entry.method);
+      const message = parseMessage(entry, wire, connect ? body : unenvelope(body));
       ctx.values.set(kCallContext, ctx);
       intercepted = true;
       const response = await entry.call({
@@ -252,10 +251,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
       if (!response.header.has("x-request-id")) response.header.set("x-request-id", ctx.values.get(kRequestId));
       const out = await compressed(req, wire, entry.serialization.getO(wire.binary).serialize(response.message));
       if (connect) {
-        const header = trailerMux(response.header, response.trailer);
-        if (out.encoding) header.set("content-encoding", out.encoding);
-        res.writeHead(200, { ...headersObject(header), "content-type": wire.contentType, "content-length": String(out.bytes.byteLength) });
-        res.end(out.bytes);
+        writeConnectAnswer(res, 200, wire.contentType, trailerMux(response.header, response.trailer), out);
         return;
       }
       const header = headersObject(response.header);
@@ -294,14 +290,7 @@ export function createUnaryFastPath(options: UnaryFastPathOptions): UnaryFastPat
         // Connect answers an error with its HTTP status and a JSON body; the error's metadata go in the headers.
         error.metadata.forEach((value, key) => ctx.responseHeader.set(key, value));
         const out = await compressed(req, wire, errorToJsonBytes(error, jsonOptions));
-        const header = trailerMux(ctx.responseHeader, ctx.responseTrailer);
-        if (out.encoding) header.set("content-encoding", out.encoding);
-        res.writeHead(codeToHttpStatus(error.code), {
-          ...headersObject(header),
-          "content-type": "application/json",
-          "content-length": String(out.bytes.byteLength),
-        });
-        res.end(out.bytes);
+        writeConnectAnswer(res, codeToHttpStatus(error.code), "application/json", trailerMux(ctx.responseHeader, ctx.responseTrailer), out);
         return;
       }
       setTrailerStatus(ctx.responseTrailer, error);
@@ -338,10 +327,20 @@ async function compressed(req: FastRequest, wire: Wire, bytes: Uint8Array): Prom
   return { bytes: await response.compress(bytes), encoding: response.name };
 }
 
-/** A Connect unary body is the bare message, in protobuf or JSON. */
-function parseBody(entry: UnaryEntry, wire: Wire, body: Buffer) {
+/**
+ * A Connect unary answer: the bare message or error, its trailers among the headers (`trailer-` prefixed, as
+ * `header` already holds them).
+ */
+function writeConnectAnswer(res: FastResponse, status: number, contentType: string, header: Headers, out: { bytes: Uint8Array; encoding?: string }): void {
+  if (out.encoding) header.set("content-encoding", out.encoding);
+  res.writeHead(status, { ...headersObject(header), "content-type": contentType, "content-length": String(out.bytes.byteLength) });
+  res.end(out.bytes);
+}
+
+/** The request message from its bytes: protobuf (every wire but Connect JSON) or JSON. */
+function parseMessage(entry: UnaryEntry, wire: Wire, bytes: Uint8Array) {
   try {
-    return entry.serialization.getI(wire.binary).parse(body);
+    return entry.serialization.getI(wire.binary).parse(bytes);
   } catch (e) {
     // connect raises a protobuf that does not parse as INTERNAL; it is the client's error.
     const error = ConnectError.from(e);
@@ -488,8 +487,8 @@ function receiveBody(
   });
 }
 
-/** The single length-prefixed message of a unary call's body. */
-function decodeMessage(data: Buffer, method: DescMethodUnary) {
+/** The bytes of the single length-prefixed message of a unary call's body (gRPC, gRPC-web). */
+function unenvelope(data: Buffer): Buffer {
   if (data.length < 5) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
   if ((data[0]! & 0b1) === 0b1) throw new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal);
   const length = data.readUInt32BE(1);
@@ -499,11 +498,7 @@ function decodeMessage(data: Buffer, method: DescMethodUnary) {
       data.length < 5 + length ? Code.InvalidArgument : Code.Unimplemented,
     );
   }
-  try {
-    return fromBinary(method.input, data.subarray(5));
-  } catch (e) {
-    throw new ConnectError(`parse binary: ${e instanceof Error ? e.message : String(e)}`, Code.InvalidArgument);
-  }
+  return data.subarray(5);
 }
 
 function headerValue(v: string | string[] | undefined): string | null {

@@ -180,17 +180,19 @@ describe("unary fast path matches connect-node", () => {
     assert.equal((await outcome(() => client(url).check({ service: "x".repeat(2000) }))).code, Code.ResourceExhausted);
   });
 
-  it("aborts the handler's signal on deadline and on client cancel", async () => {
-    aborted.length = 0;
-    await outcome(() => client(servers.fast.url).check({ service: "slow:deadline" }, { timeoutMs: 50 }));
-    const controller = new AbortController();
-    const call = outcome(() => client(servers.fast.url).check({ service: "slow:cancel" }, { signal: controller.signal }));
-    await new Promise((r) => setTimeout(r, 50));
-    controller.abort();
-    assert.equal((await call).code, Code.Canceled);
-    for (let i = 0; i < 50 && aborted.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(aborted.sort(), ["cancel", "deadline"]);
-  });
+  for (const wire of wires) {
+    it(`${wire}: aborts the handler's signal on deadline and on client cancel`, async () => {
+      aborted.length = 0;
+      await outcome(() => client(servers.fast.url, false, wire).check({ service: "slow:deadline" }, { timeoutMs: 50 }));
+      const controller = new AbortController();
+      const call = outcome(() => client(servers.fast.url, false, wire).check({ service: "slow:cancel" }, { signal: controller.signal }));
+      await new Promise((r) => setTimeout(r, 50));
+      controller.abort();
+      assert.equal((await call).code, Code.Canceled);
+      for (let i = 0; i < 50 && aborted.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(aborted.sort(), ["cancel", "deadline"]);
+    });
+  }
 
   it("runs the interceptors and context values, and serves @grpc/grpc-js", async () => {
     order.length = 0;

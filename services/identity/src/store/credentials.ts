@@ -4,7 +4,7 @@ import { alreadyExists, sqlState } from "@local-e-grocery/platform/errors.js";
 import type { ServiceAccountRecord, SigningKeyRecord } from "../model.js";
 import { passwordResetTokens, serviceAccounts, signingKeys } from "../schema.js";
 
-// IssueServiceToken reads and touches an account on every call: both prepared once.
+// IssueServiceToken reads an account on every call and touches it at most once a minute: both prepared once.
 const serviceAccountById = preparedPerHandle((db) =>
   db.select().from(serviceAccounts).where(eq(serviceAccounts.clientId, sql.placeholder("clientId"))).prepare("identity_service_account_by_id"),
 );
