@@ -15,6 +15,11 @@ import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_p
 import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { UserDataService } from "@local-e-grocery/gen/grocery/userdata/v1/userdata_service_pb.js";
+import { readAddressConfig } from "@local-e-grocery/address/config.js";
+import { defaultCartConfig, readCartConfig } from "@local-e-grocery/cart/config.js";
+import { readIdentityConfig } from "@local-e-grocery/identity/config.js";
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS } from "@local-e-grocery/platform/auth/verify-token.js";
+import { readPurgeTombstoneTtlMs } from "@local-e-grocery/platform/user-data.js";
 import { bearer, bearerInterceptor, clientFor, codeOf } from "./clients.js";
 import { backends, concurrencySkip, createTestClock, registerAndLogin, servicesNamed, startTestPlatform, type TestClock, type TestPlatform, type TestUser } from "./harness.js";
 
@@ -214,3 +219,14 @@ for (const backend of backends) {
     });
   });
 }
+
+describe("the default purge tombstone", () => {
+  it("outlasts a token identity issued just before the purge, past the verifiers' tolerance, with a minute to spare", () => {
+    const tokenLifetimeSeconds = readIdentityConfig({}).accessTokenTtl;
+    const outlastMs = (tokenLifetimeSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS + 60) * 1000;
+    assert.ok(readPurgeTombstoneTtlMs({}) >= outlastMs, `tombstone ${readPurgeTombstoneTtlMs({})} ms < ${outlastMs} ms`);
+    assert.equal(defaultCartConfig.purgeTombstoneTtlMs, readPurgeTombstoneTtlMs({}));
+    assert.equal(readCartConfig({}).purgeTombstoneTtlMs, readPurgeTombstoneTtlMs({}));
+    assert.equal(readAddressConfig({}).purgeTombstoneTtlMs, readPurgeTombstoneTtlMs({}));
+  });
+});

@@ -70,8 +70,11 @@ export const strippedRequestHeaders = [
 
 /** A client deadline (grpc-timeout) counts, up to the 5 minutes the services allow a call anyway. */
 const grpcTimeoutHeaderMax = "300s";
-/** Unary-only services: a bound for calls that carry no deadline of their own. */
-const unaryRouteTimeout = "60s";
+/**
+ * Unary calls that carry no deadline of their own end after this. It is a max_stream_duration, not a route
+ * `timeout`: once a route sets max_stream_duration (as grpc_timeout_header_max needs), Envoy ignores `timeout`.
+ */
+const unaryStreamDuration = "60s";
 
 /** The cluster of a grocery service: `grocery.<name>.v1.X` is served by `<name>`; health goes to identity. */
 export function clusterOf(service: DescService): string {
@@ -130,9 +133,10 @@ function routeAction(service: DescService, streaming: boolean, extra: Yaml = {})
   return {
     cluster: clusterOf(service),
     // A stream (health Watch) must not be cut by a fixed or an idle timeout; the client's deadline alone bounds it.
-    timeout: streaming ? "0s" : unaryRouteTimeout,
-    ...(streaming ? { idle_timeout: "0s" } : {}),
-    max_stream_duration: { grpc_timeout_header_max: streaming ? "0s" : grpcTimeoutHeaderMax },
+    ...(streaming ? { timeout: "0s", idle_timeout: "0s" } : {}),
+    max_stream_duration: streaming
+      ? { grpc_timeout_header_max: "0s" }
+      : { max_stream_duration: unaryStreamDuration, grpc_timeout_header_max: grpcTimeoutHeaderMax },
     ...extra,
   };
 }

@@ -10,7 +10,7 @@ export interface AddressConfig {
   readonly defaultRadiusKm: number;
   /** Largest FindNearbyShops radius; larger requests are capped to it (ADDRESS_MAX_RADIUS_KM). */
   readonly maxRadiusKm: number;
-  /** How long a purged user's address writes stay refused, in ms: the access token lifetime (PURGE_TOMBSTONE_TTL). */
+  /** How long a purged user's address writes stay refused, in ms, outlasting the access token lifetime (PURGE_TOMBSTONE_TTL). */
   readonly purgeTombstoneTtlMs: number;
 }
 

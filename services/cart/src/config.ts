@@ -2,7 +2,7 @@ import { CartItemSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_pb.js"
 import { CreateCartRequestSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { envDuration, envInt, type Env } from "@local-e-grocery/platform/config.js";
 import { schemaMaximum } from "@local-e-grocery/platform/field-rules.js";
-import { readPurgeTombstoneTtlMs } from "@local-e-grocery/platform/user-data.js";
+import { DEFAULT_PURGE_TOMBSTONE_TTL_SECONDS, readPurgeTombstoneTtlMs } from "@local-e-grocery/platform/user-data.js";
 
 /** The cart rules' limits; each has a documented default and an environment variable. */
 export interface CartConfig {
@@ -16,7 +16,7 @@ export interface CartConfig {
   readonly maxNameLength: number;
   /** CART_REQUEST_ID_TTL: how long an AddItem request_id is remembered, in seconds. */
   readonly requestIdTtlSeconds: number;
-  /** PURGE_TOMBSTONE_TTL: how long a purged user's cart writes stay refused, in ms (the access token lifetime). */
+  /** PURGE_TOMBSTONE_TTL: how long a purged user's cart writes stay refused, in ms (outlasting the access token lifetime). */
   readonly purgeTombstoneTtlMs: number;
 }
 
@@ -26,7 +26,7 @@ export const defaultCartConfig: CartConfig = {
   maxQuantity: 999,
   maxNameLength: 64,
   requestIdTtlSeconds: 24 * 3600,
-  purgeTombstoneTtlMs: 15 * 60_000,
+  purgeTombstoneTtlMs: DEFAULT_PURGE_TOMBSTONE_TTL_SECONDS * 1000,
 };
 
 /** Reads the cart settings; throws ConfigError naming the variable at fault. */

@@ -1,15 +1,22 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { UserDataService } from "@local-e-grocery/gen/grocery/userdata/v1/userdata_service_pb.js";
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS } from "./auth/verify-token.js";
 import { envDuration, type Env } from "./config.js";
 import type { ServiceModule } from "./service-module.js";
 
 /**
- * PURGE_TOMBSTONE_TTL: how long a purged user's writes stay refused, in milliseconds. It must cover the lifetime
- * of an access token issued just before the purge (15 minutes), since such a token stays valid until it expires.
- * Read once here so every service holding user data refuses for the same time.
+ * The default tombstone outlasts a token issued just before the purge: its lifetime (identity's default
+ * ACCESS_TOKEN_TTL, 15 minutes), the verifiers' tolerance past `exp`, and a minute for the clocks of identity and
+ * of the purging service disagreeing, since the tombstone is timed by the one and the token by the other.
+ */
+export const DEFAULT_PURGE_TOMBSTONE_TTL_SECONDS = 15 * 60 + DEFAULT_CLOCK_TOLERANCE_SECONDS + 60;
+
+/**
+ * PURGE_TOMBSTONE_TTL: how long a purged user's writes stay refused, in milliseconds. Read once here so every
+ * service holding user data refuses for the same time.
  */
 export function readPurgeTombstoneTtlMs(env: Env): number {
-  return Math.round(envDuration(env, "PURGE_TOMBSTONE_TTL", 15 * 60) * 1000);
+  return Math.round(envDuration(env, "PURGE_TOMBSTONE_TTL", DEFAULT_PURGE_TOMBSTONE_TTL_SECONDS) * 1000);
 }
 
 export type UserDataHolder = Required<Pick<ServiceModule, "purgeUser">> & Pick<ServiceModule, "setUserStanding">;

@@ -132,7 +132,7 @@ export const UserDataService: GenService<{
    * AddItem request ids; addresses), each service in one transaction, and answers how many rows went. It is
    * idempotent: repeating it answers 0 and succeeds, and an unknown user is not an error. It also leaves a
    * tombstone for the user id that refuses the user's writes with PERMISSION_DENIED until an access token issued
-   * before the purge has expired (PURGE_TOMBSTONE_TTL, default 15 minutes), so a still-valid token of the deleted
+   * before the purge has expired (PURGE_TOMBSTONE_TTL, default 16 minutes 30 seconds), so a still-valid token of the deleted
    * user cannot create data that outlives the purge.
    *
    * @generated from rpc grocery.userdata.v1.UserDataService.PurgeUser

@@ -18,6 +18,9 @@ export interface TokenVerifierOptions {
 
 export type TokenVerifier = (token: string) => Promise<Principal>;
 
+/** How far past `exp` (and before `nbf`) a token is still accepted, for clocks that disagree a little. */
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;
+
 export class InvalidTokenError extends Error {
   override readonly name = "InvalidTokenError";
 }
@@ -28,7 +31,7 @@ export class InvalidTokenError extends Error {
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
-  const tolerance = options.clockToleranceSeconds ?? 30;
+  const tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   const cacheSize = options.cacheSize ?? 10_000;
   const verified = new Map<string, Principal>();
 
