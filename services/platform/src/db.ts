@@ -149,6 +149,8 @@ function preparingEveryQuery<S extends object>(sql: S): S {
  * Makes every transaction of a cancelled call roll back: one whose call was cancelled before it began never
  * starts, and one whose call was cancelled while it ran is rolled back instead of committed. Work for a client
  * that went away (a reset stream, a passed deadline) is thus undone, never half-kept.
+ * A statement already running is not cancelled: a cancel request opens a connection to PostgreSQL of its own, so a
+ * client resetting streams in a loop would turn each reset into a connection; statement_timeout bounds it instead.
  */
 export function rollbackCancelled(db: Db): Db {
   const transaction = db.transaction.bind(db);

@@ -70,7 +70,7 @@ export function unauthenticated(message = "unauthenticated"): DomainError {
 }
 
 /** Postgres SQLSTATEs that mean the database is unreachable or going away, not that the query is wrong. */
-const unavailableStates = new Set(["57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006", "53300"]);
+const unavailableStates = new Set(["57P01", "57P02", "57P03", "25P03", "08000", "08001", "08003", "08004", "08006", "53300"]);
 const unavailableErrnos = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT"]);
 
 /** True when `e` says the database could not be reached (→ UNAVAILABLE rather than INTERNAL). */
@@ -98,11 +98,6 @@ export function codeName(code: Code | "OK"): string {
 }
 
 /**
- * Converts anything thrown by a handler into the ConnectError a client sees. A DomainError's field violations
- * go into the error details as one google.rpc.BadRequest, which connect writes on every protocol (gRPC and
- * gRPC-web: grpc-status-details-bin; Connect: the JSON `details`), so clients need not parse the message.
- */
-/**
  * True for connect's own words for a request message that does not parse, which it raises as INTERNAL although
  * the client is at fault.
  */
@@ -110,6 +105,24 @@ export function isParseFailure(code: number, message: string): boolean {
   return code === Code.Internal && message.startsWith("parse binary:");
 }
 
+/**
+ * SQLSTATEs of a statement PostgreSQL gave up on because of other transactions, not because it is wrong: the
+ * statement (and its transaction) was rolled back, so repeating the call is safe. A serialization failure or a
+ * deadlock is ABORTED (a concurrency conflict, AIP-193); a statement cut by DATABASE_STATEMENT_TIMEOUT, typically
+ * waiting for a lock held too long, is DEADLINE_EXCEEDED.
+ */
+const conflictStates: ReadonlyMap<string, { code: Code; message: string }> = new Map([
+  ["40001", { code: Code.Aborted, message: "conflicting concurrent change, try again" }],
+  ["40P01", { code: Code.Aborted, message: "conflicting concurrent change, try again" }],
+  ["55P03", { code: Code.Aborted, message: "conflicting concurrent change, try again" }],
+  ["57014", { code: Code.DeadlineExceeded, message: "the database did not answer in time, try again" }],
+]);
+
+/**
+ * Converts anything thrown by a handler into the ConnectError a client sees. A DomainError's field violations
+ * go into the error details as one google.rpc.BadRequest, which connect writes on every protocol (gRPC and
+ * gRPC-web: grpc-status-details-bin; Connect: the JSON `details`), so clients need not parse the message.
+ */
 export function toConnectError(e: unknown): { error: ConnectError; unexpected: boolean } {
   if (e instanceof DomainError) {
     const details =
@@ -126,6 +139,8 @@ export function toConnectError(e: unknown): { error: ConnectError; unexpected: b
   if (isDatabaseUnavailable(e)) {
     return { error: new ConnectError("service unavailable, try again", Code.Unavailable, undefined, undefined, e), unexpected: false };
   }
+  const conflict = conflictStates.get(sqlState(e) ?? "");
+  if (conflict) return { error: new ConnectError(conflict.message, conflict.code, undefined, undefined, e), unexpected: false };
   if (e instanceof Error && e.name === "AbortError") return { error: ConnectError.from(e), unexpected: false };
   return { error: new ConnectError("internal error", Code.Internal, undefined, undefined, e), unexpected: true };
 }
