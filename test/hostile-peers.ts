@@ -148,3 +148,52 @@ export function sessionClosedWithin(session: http2.ClientHttp2Session, withinMs:
     });
   });
 }
+
+/** One raw HTTP/2 frame (RFC 9113 §4.1), for peers that break the rules Node's own client keeps. */
+export function h2Frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header.writeUInt8(type, 3);
+  header.writeUInt8(flags, 4);
+  header.writeUInt32BE(streamId & 0x7fffffff, 5);
+  return Buffer.concat([header, payload]);
+}
+
+export const H2 = { DATA: 0x0, HEADERS: 0x1, RST_STREAM: 0x3, SETTINGS: 0x4, GOAWAY: 0x7, END_STREAM: 0x1, END_HEADERS: 0x4, ACK: 0x1 } as const;
+
+/** A header block of literal fields without indexing or Huffman coding (RFC 7541 §6.2.2); names and values < 127 bytes. */
+export function hpackLiterals(headers: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    parts.push(Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value));
+  }
+  return Buffer.concat(parts);
+}
+
+export interface ParsedFrame {
+  type: number;
+  flags: number;
+  streamId: number;
+  payload: Buffer;
+}
+
+/** The complete frames in what a server sent after the connection preface. */
+export function parseH2Frames(bytes: Buffer): ParsedFrame[] {
+  const frames: ParsedFrame[] = [];
+  for (let at = 0; at + 9 <= bytes.length; ) {
+    const length = bytes.readUIntBE(at, 3);
+    if (at + 9 + length > bytes.length) break;
+    frames.push({ type: bytes.readUInt8(at + 3), flags: bytes.readUInt8(at + 4), streamId: bytes.readUInt32BE(at + 5) & 0x7fffffff, payload: bytes.subarray(at + 9, at + 9 + length) });
+    at += 9 + length;
+  }
+  return frames;
+}
+
+/** Polls `condition` every 10 ms until it holds, failing with `what` after `withinMs`. */
+export async function until(condition: () => boolean, withinMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
