@@ -1,10 +1,11 @@
 /**
  * The mesh as separate processes on PostgreSQL, started as an operator starts them: identity delivers account
  * deletions to cart and address over balanced, authenticated gRPC, across restarts of either side, never twice
- * at once from two identity replicas, and keeps delivering while one of two cart replicas is down.
+ * at once from two identity replicas; while one of two cart replicas is down, every call to the cart list succeeds
+ * on its own (the balancer leaves the dead replica out), and the replica is used again once back.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { sql } from "drizzle-orm";
 import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
@@ -12,7 +13,9 @@ import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_
 import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { openDatabase, rowsOf, type Database } from "@local-e-grocery/platform/db.js";
+import { createServiceClient, readServiceTarget } from "@local-e-grocery/platform/service-client.js";
 import { bearerInterceptor, clientFor } from "./clients.js";
 import { emptyDatabase, registerAndLogin, type DataHandle, type TestUser } from "./harness.js";
 import { startServiceProcess, type ServiceProcess } from "./service-process.js";
@@ -36,8 +39,18 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 15
   }
 }
 
-/** PurgeUser calls a cart or address process answered OK, by user id, from its own call log. */
-const purgesServed = (p: ServiceProcess) => p.logs.filter((l) => l.msg === "rpc" && l["method"] === "PurgeUser" && l["code"] === "ok").length;
+/** Calls of `method` a process answered OK, from its own call log. */
+const served = (p: ServiceProcess, method: string) => p.logs.filter((l) => l.msg === "rpc" && l["method"] === method && l["code"] === "ok").length;
+const purgesServed = (p: ServiceProcess) => served(p, "PurgeUser");
+const checksServed = (p: ServiceProcess) => served(p, "Check");
+
+/** Whether a connection to `port` on loopback is refused (nothing listens there any more). */
+const refused = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => (socket.destroy(), resolve(false)));
+    socket.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+  });
 
 describe("the mesh as separate processes", { skip: !postgres && "needs PostgreSQL (TEST_DATABASE_URL)" }, () => {
   let data: DataHandle;
@@ -46,11 +59,12 @@ describe("the mesh as separate processes", { skip: !postgres && "needs PostgreSQ
   const running = new Set<ServiceProcess>();
   let common: Record<string, string>;
 
+  const cartList = () => ports.cart.map((p) => `127.0.0.1:${p}`).join(",");
   const start = async (service: "identity" | "cart" | "address", port: number, extra: Record<string, string> = {}) => {
     const own: Record<string, string> =
       service === "identity"
         ? {
-            CART_SERVICE_ADDR: ports.cart.map((p) => `127.0.0.1:${p}`).join(","),
+            CART_SERVICE_ADDR: cartList(),
             ADDRESS_SERVICE_ADDR: ports.address.map((p) => `127.0.0.1:${p}`).join(","),
             ADMIN_USERNAME: admin.username,
             ADMIN_EMAIL: admin.email,
@@ -137,7 +151,7 @@ describe("the mesh as separate processes", { skip: !postgres && "needs PostgreSQ
     await Promise.all([stop(identityAgain), stop(cartAgain), stop(address)]);
   });
 
-  it("two identity replicas deliver each deletion once, spread over two cart replicas; with one cart replica killed deliveries go on, and it gets calls again once back", async () => {
+  it("two identity replicas deliver each deletion once, spread over two cart replicas; with one cart replica killed every call still succeeds, and it gets calls again once back", async () => {
     const identities = [await start("identity", ports.identity[0]!), await start("identity", ports.identity[1]!)];
     const carts = [await start("cart", ports.cart[0]!), await start("cart", ports.cart[1]!)];
     const address = await start("address", ports.address[0]!);
@@ -154,16 +168,39 @@ describe("the mesh as separate processes", { skip: !postgres && "needs PostgreSQ
     assert.equal(purgesServed(address), users.length);
     assert.ok(purgesServed(carts[0]!) > 0 && purgesServed(carts[1]!) > 0, `round robin reached both cart replicas: ${purgesServed(carts[0]!)} / ${purgesServed(carts[1]!)}`);
 
-    await stop(carts[1]!, "kill");
-    const survivor = purgesServed(carts[0]!);
-    const more: TestUser[] = [];
-    for (let i = 0; i < 6; i++) more.push(await holder(identities[0]!.url, carts[0]!.url, address.url));
-    for (const u of more) await deleteMe(identities[0]!.url, u);
-    await until("deliveries with one cart replica down", async () => {
-      for (const u of more) if ((await undelivered(u.userId)).length !== 0) return false;
-      return true;
-    });
-    assert.equal(purgesServed(carts[0]!) - survivor, more.length, "the live replica took every call");
+    // A mesh client as identity holds one (service-client.ts, the cart list), connected to both replicas before
+    // one is killed. Health.Check has no idempotency level, so the client never retries it: each call after the
+    // kill succeeds on its own only if the balancer no longer picks the dead replica.
+    const probe = createServiceClient(Health, { target: readServiceTarget({ CART_SERVICE_ADDR: cartList() }, "CART_SERVICE_ADDR")!, deadlineMs: 2000 });
+    try {
+      await until("the probe client reaches both cart replicas", async () => {
+        await probe.client.check({});
+        return checksServed(carts[0]!) > 0 && checksServed(carts[1]!) > 0;
+      });
+      const logsBefore = identities.map((p) => p.logs.length);
+      await stop(carts[1]!, "kill");
+      // A call racing the kill may still go out on a connection being closed (what retries of idempotent calls
+      // are for). The kernel closed the replica's connections before its exit was reported; a refused connection
+      // attempt takes this process's event loop round at least once more, so the client has read their end.
+      await until("the killed replica's port refuses connections", () => refused(ports.cart[1]!));
+      for (let i = 0; i < 20; i++) assert.equal((await probe.client.check({})).status, ServingStatus.SERVING, `call ${i + 1} after the kill`);
+
+      const survivor = purgesServed(carts[0]!);
+      const more: TestUser[] = [];
+      for (let i = 0; i < 6; i++) more.push(await holder(identities[0]!.url, carts[0]!.url, address.url));
+      for (const u of more) await deleteMe(identities[0]!.url, u);
+      await until("deliveries with one cart replica down", async () => {
+        for (const u of more) if ((await undelivered(u.userId)).length !== 0) return false;
+        return true;
+      });
+      assert.equal(purgesServed(carts[0]!) - survivor, more.length, "the live replica took every call");
+      // Delivered is not enough: the outbox would get there by its own retries even if every first attempt went
+      // to the dead replica. No attempt of either identity replica failed.
+      const failed = identities.flatMap((p, i) => p.logs.slice(logsBefore[i]).filter((l) => l.msg?.startsWith("event delivery failed")));
+      assert.deepEqual(failed, [], "an event delivery failed while one cart replica was down");
+    } finally {
+      probe.close();
+    }
 
     const back = await start("cart", ports.cart[1]!);
     const again: TestUser[] = [];
