@@ -159,7 +159,7 @@ export function h2Frame(type: number, flags: number, streamId: number, payload: 
   return Buffer.concat([header, payload]);
 }
 
-export const H2 = { DATA: 0x0, HEADERS: 0x1, RST_STREAM: 0x3, SETTINGS: 0x4, GOAWAY: 0x7, END_STREAM: 0x1, END_HEADERS: 0x4, ACK: 0x1 } as const;
+export const H2 = { DATA: 0x0, HEADERS: 0x1, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, END_STREAM: 0x1, END_HEADERS: 0x4, ACK: 0x1 } as const;
 
 /** A header block of literal fields without indexing or Huffman coding (RFC 7541 §6.2.2); names and values < 127 bytes. */
 export function hpackLiterals(headers: Record<string, string>): Buffer {

@@ -13,7 +13,7 @@ import { RegisterRequestSchema } from "@local-e-grocery/gen/grocery/identity/v1/
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
 import { clientFor } from "../clients.js";
 import { openTestDatabase, startTestPlatform, uniqueName, type TestPlatform } from "../harness.js";
-import { grpcFrame, h2Call, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../hostile-peers.js";
+import { grpcFrame, H2, h2Call, h2Frame, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../hostile-peers.js";
 import { sql } from "drizzle-orm";
 import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { proofReport } from "./report.js";
@@ -155,6 +155,26 @@ describe("hostile transport", () => {
     } finally {
       busy.destroy();
     }
+  });
+
+  it("HTTP/2: a session that opens no stream is closed after the idle timeout, however many PINGs and SETTINGS it sends", async () => {
+    const peer = await rawPeer(tp.port, Buffer.concat([h2Preface, h2Frame(H2.SETTINGS, 0, 0)]));
+    report.add({ cases: 1, faults: 1 });
+    let n = 0;
+    // Frames every 200 ms, well inside the 1 s idle timeout, none of them a stream.
+    const chatter = setInterval(() => {
+      if (peer.socket.destroyed) return;
+      const ping = Buffer.alloc(8);
+      ping.writeUInt32BE(n++, 4);
+      peer.socket.write(n % 2 === 0 ? h2Frame(H2.SETTINGS, 0, 0) : h2Frame(H2.PING, 0, 0, ping));
+    }, 200);
+    try {
+      const closedMs = await peer.closedWithin(1000 + slackMs);
+      assert.ok(n >= 3, `only ${n} frames were sent before the close at ${closedMs} ms`);
+    } finally {
+      clearInterval(chatter);
+    }
+    await canary();
   });
 
   it("HTTP/2: a reader that advertises a zero window has its streams cut after the write-stall timeout", async () => {
