@@ -1,4 +1,5 @@
 import { UserDataService } from "@local-e-grocery/gen/grocery/userdata/v1/userdata_service_pb.js";
+import { backoffDelayMs } from "@local-e-grocery/platform/backoff.js";
 import type { Logger } from "@local-e-grocery/platform/logger.js";
 import type { Mesh } from "@local-e-grocery/platform/mesh.js";
 import { createPollingLoop, type PollingLoop } from "@local-e-grocery/platform/polling-loop.js";
@@ -24,6 +25,15 @@ export interface EventDispatcherOptions {
   /** Deliveries claimed per pass; they go out concurrently. */
   batchSize?: number;
   random?: () => number;
+}
+
+/**
+ * How long a delivery that failed its `attempts`-th time waits before the next attempt: 250 ms at first, doubled
+ * per further failure, capped at `maxRetryDelayMs` (EVENT_RETRY_MAX_DELAY), jittered down to half so that
+ * deliveries failing together (a destination that went down) do not all come back in one burst.
+ */
+export function deliveryRetryDelayMs(attempts: number, maxRetryDelayMs: number, random: () => number = Math.random): number {
+  return backoffDelayMs(attempts, { initialMs: 250, maxMs: maxRetryDelayMs, random });
 }
 
 /**
@@ -65,7 +75,7 @@ export function createEventDispatcher(options: EventDispatcherOptions): PollingL
         try {
           await deliver(row);
         } catch (e) {
-          const delayMs = Math.min(options.maxRetryDelayMs, 250 * 2 ** Math.min(20, row.attempts - 1)) * (0.5 + random() / 2);
+          const delayMs = deliveryRetryDelayMs(row.attempts, options.maxRetryDelayMs, random);
           logger.warn("event delivery failed, will retry", { event_id: row.eventId, topic: row.topic, destination: row.destination, attempts: row.attempts, retry_in_ms: Math.round(delayMs), error: e });
           await store.direct.deferDelivery(row.eventId, row.destination, new Date(clock() + delayMs), (e instanceof Error ? e.message : String(e)).slice(0, 500));
           return 0;

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { backoffDelayMs } from "./backoff.js";
 import type { Clock } from "./service-module.js";
 
 /** A SERVICE access token for internal calls, as identity issued it. */
@@ -52,8 +53,7 @@ export function createServiceTokenSource(options: ServiceTokenSourceOptions): Se
       } catch (e) {
         failures++;
         lastError = e;
-        const backoff = Math.min(maxBackoffMs, initialBackoffMs * 2 ** (failures - 1));
-        retryAt = options.clock() + backoff * (0.5 + random() / 2);
+        retryAt = options.clock() + backoffDelayMs(failures, { initialMs: initialBackoffMs, maxMs: maxBackoffMs, random });
         throw unavailable(e);
       } finally {
         inFlight = undefined;
