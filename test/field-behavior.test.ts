@@ -1,16 +1,18 @@
 /**
  * google.api.field_behavior in the protos says to readers and tools what the field rules enforce: a field the
- * validator requires is marked REQUIRED, and what the services assign (ids, versions, times) is OUTPUT_ONLY or,
- * for a resource's own id, IDENTIFIER. A new field that breaks either agreement fails here.
+ * validator requires, by its own rule or by a request's message rule naming it, is marked REQUIRED (or, for the
+ * id an Update names its resource by, IDENTIFIER), and what the services assign (ids, versions, times) is
+ * OUTPUT_ONLY or, for a resource's own id, IDENTIFIER. A new field that breaks either agreement fails here.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { getOption, hasOption, type DescField, type DescMessage } from "@bufbuild/protobuf";
-import { field as fieldRules } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { field as fieldRules, message as messageRules } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { AddressSchema } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
 import { CartItemSchema, CartSchema } from "@local-e-grocery/gen/grocery/cart/v1/cart_pb.js";
 import { UserSchema } from "@local-e-grocery/gen/grocery/identity/v1/user_pb.js";
 import { FieldBehavior, field_behavior as fieldBehavior } from "@local-e-grocery/gen/google/api/field_behavior_pb.js";
+import { fieldAt, messageRuleSubject } from "@local-e-grocery/platform/validate-interceptor.js";
 import { generatedServices } from "./generated-services.js";
 
 const behaviours = (f: DescField): FieldBehavior[] => (hasOption(f, fieldBehavior) ? getOption(f, fieldBehavior) : []);
@@ -40,6 +42,24 @@ describe("field behaviour annotations", () => {
         if (getOption(f, fieldRules).required && !behaviours(f).includes(FieldBehavior.REQUIRED)) missing.push(`${m.typeName}.${f.name}`);
       }
     }
+    assert.deepEqual(missing, []);
+  });
+
+  it("mark REQUIRED, or IDENTIFIER, every field a request's message rule requires", async () => {
+    const missing: string[] = [];
+    let named = 0;
+    for (const m of await messages()) {
+      for (const rule of getOption(m, messageRules).cel) {
+        const subject = messageRuleSubject(rule.id);
+        if (subject === undefined) continue;
+        const f = fieldAt(m, subject);
+        assert.ok(f, `${m.typeName} rule ${rule.id} names a field`);
+        named++;
+        const marked = behaviours(f).some((b) => b === FieldBehavior.REQUIRED || b === FieldBehavior.IDENTIFIER);
+        if (rule.id.endsWith("-required") && !marked) missing.push(`${m.typeName} ${rule.id}`);
+      }
+    }
+    assert.ok(named > 0, "the protos hold message rules that name their field");
     assert.deepEqual(missing, []);
   });
 

@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument, notFound, permissionDenied, resourceExhausted } from "@local-e-grocery/platform/errors.js";
+import { failedPrecondition, notFound, permissionDenied, resourceExhausted } from "@local-e-grocery/platform/errors.js";
 import { checkExpectedVersion } from "@local-e-grocery/platform/expected-version.js";
 import { cursorId, cursorNumber, decodeScopedPageToken, decodeTimeCursor, encodeScopedPageToken, encodeTimeCursor, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "@local-e-grocery/platform/pagination.js";
 import type { Clock, UserStanding } from "@local-e-grocery/platform/service-module.js";
@@ -128,8 +128,8 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
   return {
     async create(caller, input) {
       const kind = input.kind;
-      // Address is also UpdateAddress's message, where an unset kind means "unchanged", so this is not a field rule.
-      if (kind === undefined) throw invalidArgument("address.kind", "required");
+      // CreateAddressRequest's rules require the kind; a call without one reaching here is a bug, not bad input.
+      if (kind === undefined) throw new Error("create: address.kind is required by the schema");
       requireShopOwner(caller, kind);
       const fields = validateAddress({ ...input, kind });
       return store.write(async (tx) => {
@@ -162,10 +162,8 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
     },
 
     async update(caller, request) {
-      // Address.id is output only on CreateAddress, so its being required on UpdateAddress is not a field rule.
-      if (request.id === "") throw invalidArgument("address.id", "required");
+      // UpdateAddressRequest's rules require the id, and a kind when the mask names it.
       const { fields } = request;
-      if (fields.has("kind") && request.input.kind === undefined) throw invalidArgument("address.kind", "required");
       const id = addressId(request.id);
       return store.write(async (tx) => {
         await lockLiveOwner(tx, caller.ownerId);

@@ -58,7 +58,26 @@ describe("address field rules over the wire (pglite)", () => {
       assert.deepEqual(badRequestFields(await errorOf(client.deleteAddress({ addressId: "" }))), ["address_id"]);
       await assertNothingStored();
     });
+
+    it(`${protocol}: the requests' own rules on the shared Address are named by its field, and nothing is stored`, async () => {
+      const client = addressClient(tp.url, user.accessToken, protocol);
+      const kindless = client.createAddress({ address: home({ kind: AddressKind.UNSPECIFIED, label: "Home\u0007" }) });
+      assert.deepEqual(badRequestFields(await errorOf(kindless)), ["address.label", "address.kind"]);
+      assert.deepEqual(badRequestFields(await errorOf(client.updateAddress({ address: { line1: "Elsewhere" }, updateMask: { paths: ["line1"] } }))), ["address.id"]);
+      for (const paths of [["kind"], ["*"], ["line1", "kind"]]) {
+        const update = client.updateAddress({ address: { id: addressId, line1: "Elsewhere" }, updateMask: { paths } });
+        assert.deepEqual(badRequestFields(await errorOf(update)), ["address.kind"], paths.join());
+      }
+      await assertNothingStored();
+    });
   }
+
+  it("an update whose mask leaves kind out needs none", async () => {
+    const client = addressClient(tp.url, user.accessToken, "connect");
+    const updated = (await client.updateAddress({ address: { id: addressId, label: "Home" }, updateMask: { paths: ["label"] } })).address!;
+    assert.equal(updated.kind, AddressKind.HOME);
+    await assertNothingStored();
+  });
 
   it("@grpc/grpc-js (the unary fast path) gets the same google.rpc.Status in grpc-status-details-bin", async () => {
     const client = grpcJsClient(tp.url);

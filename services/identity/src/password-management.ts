@@ -43,9 +43,11 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
   /**
    * ResetPasswordRequest.new_password carries no field rule, because the interceptor would check it before the
    * token and an unusable token must get its one answer whatever the password. Its length rule is the one of
-   * ChangePasswordRequest.new_password (same field name), applied here once the token is known to be good.
+   * ChangePasswordRequest.new_password (same field name), applied here once the token is known to be good. A
+   * reset has no current password: the stand-in only keeps that field's rule out of the check.
    */
-  const checkNewPasswordLength = (newPassword: string) => checkRequest(ChangePasswordRequestSchema, create(ChangePasswordRequestSchema, { newPassword }));
+  const checkNewPasswordLength = (newPassword: string) =>
+    checkRequest(ChangePasswordRequestSchema, create(ChangePasswordRequestSchema, { currentPassword: "(reset)", newPassword }));
 
   const setPassword = async (
     tx: IdentityTx,

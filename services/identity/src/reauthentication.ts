@@ -6,11 +6,11 @@ import type { UserRecord } from "./model.js";
 /**
  * Checks a signed-in user's password before a sensitive change (password, email, account deletion). Wrong
  * passwords count against the user and the client IP like failed logins, so a stolen access token cannot be
- * used to guess the password; a locked counter answers RESOURCE_EXHAUSTED. A wrong or missing password is
- * INVALID_ARGUMENT naming `field`.
+ * used to guess the password; a locked counter answers RESOURCE_EXHAUSTED. A wrong password is INVALID_ARGUMENT
+ * naming `field`. That a password was sent at all is the request's field rule (for UpdateMe, which needs one
+ * only to change the email, its own check); an empty one here is merely wrong.
  */
 export async function confirmPassword(deps: Pick<IdentityDeps, "throttle" | "passwords">, user: UserRecord, password: string, client: ClientInfo, field: string): Promise<void> {
-  if (password === "") throw invalidArgument(field, "is required");
   const keys = [deps.throttle.userKey(user.id), ...deps.throttle.ipKeys(client.ip)];
   // A slot is reserved before the check, as for logins, so concurrent guesses cannot outrun the lock.
   const attempt = await deps.throttle.admit(keys);

@@ -75,6 +75,16 @@ describe("identity field rules over the wire (pglite)", () => {
         assert.equal((await errorOf(users.revokeSession({ sessionId: "nope" }, bearerOf(a)))).code, Code.NotFound);
       });
 
+      it("re-authenticating requests require the password, and an empty one changes nothing", async () => {
+        const users = clientFor(UserService, t.tp.url, protocol);
+        const auth = clientFor(AuthService, t.tp.url, protocol);
+        assert.deepEqual(badRequestFields(await errorOf(users.deleteMe({ password: "" }, bearerOf(a)))), ["password"]);
+        const change = auth.changePassword({ currentPassword: "", newPassword: "short" }, bearerOf(a));
+        assert.deepEqual(badRequestFields(await errorOf(change)), ["current_password", "new_password"]);
+        // The account is still there, with its password.
+        await auth.login({ login: a.username, password: a.password });
+      });
+
       it("credentials checks carry no rules: malformed answers like wrong, with no BadRequest", async () => {
         const auth = clientFor(AuthService, t.tp.url, protocol);
         const wrong = await errorOf(auth.login({ login: a.username, password: "not the password" }));

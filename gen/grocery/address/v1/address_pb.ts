@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/address/v1/address.proto.
  */
 export const file_grocery_address_v1_address: GenFile = /*@__PURE__*/
-  fileDesc("CiBncm9jZXJ5L2FkZHJlc3MvdjEvYWRkcmVzcy5wcm90bxISZ3JvY2VyeS5hZGRyZXNzLnYxImMKBkxhdExuZxIrCghsYXRpdHVkZRgBIAEoAUIZukgWEhRAARkAAAAAAIBWQCkAAAAAAIBWwBIsCglsb25naXR1ZGUYAiABKAFCGbpIFhIUQAEZAAAAAACAZkApAAAAAACAZsAixAYKB0FkZHJlc3MSDwoCaWQYASABKAlCA+BBCBI3CgRraW5kGAIgASgOMh8uZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3NLaW5kQgi6SAWCAQIQARIcCgVsYWJlbBgDIAEoCUINukgKcgiI+K2xAgEYMhIlCg5yZWNpcGllbnRfbmFtZRgEIAEoCUINukgKcgiI+K2xAgEYZBIhCgxwaG9uZV9udW1iZXIYBSABKAlCC7pICHIGsPitsQIBEiAKBWxpbmUxGAYgASgJQhHgQQK6SAtyCYj4rbECARjIARIdCgVsaW5lMhgHIAEoCUIOukgLcgmI+K2xAgEYyAESIAoIbGFuZG1hcmsYCCABKAlCDrpIC3IJiPitsQIBGMgBEh4KBGNpdHkYCSABKAlCEOBBArpICnIIiPitsQIBGGQSHwoIZGlzdHJpY3QYCiABKAlCDbpICnIIiPitsQIBGGQSHAoFc3RhdGUYCyABKAlCDbpICnIIiPitsQIBGGQSIgoLcG9zdGFsX2NvZGUYDCABKAlCDbpICnIIiPitsQIBGBAStQEKDGNvdW50cnlfY29kZRgNIAEoCUKeAeBBArpIlwG6AZABChRncm9jZXJ5LmNvdW50cnlfY29kZRI1bXVzdCBiZSBhbiBJU08gMzE2Ni0xIGFscGhhLTIgY291bnRyeSBjb2RlIHN1Y2ggYXMgSU4aQXRoaXMubWF0Y2hlcygnXltcXHB7Wn1cXHh7RkVGRn1dKltBLVphLXpdezJ9W1xccHtafVxceHtGRUZGfV0qJCcp2AEBEiwKCGxvY2F0aW9uGA4gASgLMhouZ3JvY2VyeS5hZGRyZXNzLnYxLkxhdExuZxIgCglzaG9wX25hbWUYDyABKAlCDbpICnIIiPitsQIBGGQSFwoKaXNfZGVmYXVsdBgQIAEoCEID4EEDEhQKB3ZlcnNpb24YESABKANCA+BBAxI0CgtjcmVhdGVfdGltZRgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAyqIAQoLQWRkcmVzc0tpbmQSHAoYQUREUkVTU19LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQUREUkVTU19LSU5EX0hPTUUQARIVChFBRERSRVNTX0tJTkRfV09SSxACEhYKEkFERFJFU1NfS0lORF9PVEhFUhADEhUKEUFERFJFU1NfS0lORF9TSE9QEARiBnByb3RvMw", [file_buf_validate_validate, file_google_api_field_behavior, file_google_protobuf_timestamp, file_grocery_validate_v1_rules]);
+  fileDesc("CiBncm9jZXJ5L2FkZHJlc3MvdjEvYWRkcmVzcy5wcm90bxISZ3JvY2VyeS5hZGRyZXNzLnYxImMKBkxhdExuZxIrCghsYXRpdHVkZRgBIAEoAUIZukgWEhRAARkAAAAAAIBWQCkAAAAAAIBWwBIsCglsb25naXR1ZGUYAiABKAFCGbpIFhIUQAEZAAAAAACAZkApAAAAAACAZsAixwYKB0FkZHJlc3MSDwoCaWQYASABKAlCA+BBCBI6CgRraW5kGAIgASgOMh8uZ3JvY2VyeS5hZGRyZXNzLnYxLkFkZHJlc3NLaW5kQgvgQQK6SAWCAQIQARIcCgVsYWJlbBgDIAEoCUINukgKcgiI+K2xAgEYMhIlCg5yZWNpcGllbnRfbmFtZRgEIAEoCUINukgKcgiI+K2xAgEYZBIhCgxwaG9uZV9udW1iZXIYBSABKAlCC7pICHIGsPitsQIBEiAKBWxpbmUxGAYgASgJQhHgQQK6SAtyCYj4rbECARjIARIdCgVsaW5lMhgHIAEoCUIOukgLcgmI+K2xAgEYyAESIAoIbGFuZG1hcmsYCCABKAlCDrpIC3IJiPitsQIBGMgBEh4KBGNpdHkYCSABKAlCEOBBArpICnIIiPitsQIBGGQSHwoIZGlzdHJpY3QYCiABKAlCDbpICnIIiPitsQIBGGQSHAoFc3RhdGUYCyABKAlCDbpICnIIiPitsQIBGGQSIgoLcG9zdGFsX2NvZGUYDCABKAlCDbpICnIIiPitsQIBGBAStQEKDGNvdW50cnlfY29kZRgNIAEoCUKeAeBBArpIlwG6AZABChRncm9jZXJ5LmNvdW50cnlfY29kZRI1bXVzdCBiZSBhbiBJU08gMzE2Ni0xIGFscGhhLTIgY291bnRyeSBjb2RlIHN1Y2ggYXMgSU4aQXRoaXMubWF0Y2hlcygnXltcXHB7Wn1cXHh7RkVGRn1dKltBLVphLXpdezJ9W1xccHtafVxceHtGRUZGfV0qJCcp2AEBEiwKCGxvY2F0aW9uGA4gASgLMhouZ3JvY2VyeS5hZGRyZXNzLnYxLkxhdExuZxIgCglzaG9wX25hbWUYDyABKAlCDbpICnIIiPitsQIBGGQSFwoKaXNfZGVmYXVsdBgQIAEoCEID4EEDEhQKB3ZlcnNpb24YESABKANCA+BBAxI0CgtjcmVhdGVfdGltZRgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAyqIAQoLQWRkcmVzc0tpbmQSHAoYQUREUkVTU19LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQUREUkVTU19LSU5EX0hPTUUQARIVChFBRERSRVNTX0tJTkRfV09SSxACEhYKEkFERFJFU1NfS0lORF9PVEhFUhADEhUKEUFERFJFU1NfS0lORF9TSE9QEARiBnByb3RvMw", [file_buf_validate_validate, file_google_api_field_behavior, file_google_protobuf_timestamp, file_grocery_validate_v1_rules]);
 
 /**
  * LatLng is a point on the WGS84 ellipsoid in decimal degrees (like google.type.LatLng). A coordinate
@@ -49,15 +49,17 @@ export const LatLngSchema: GenMessage<LatLng> = /*@__PURE__*/
 /**
  * Address is one entry of a user's address book: a delivery address, or the premises of a shop. Text fields are
  * stored with surrounding spaces trimmed; their length limits count the characters as sent, and none may hold a
- * control character. Which fields are required is checked on the address as stored (after an UpdateAddress
- * merges its masked fields), so it is not a field rule here.
+ * control character. Which text fields are required is checked on the address as stored (after an UpdateAddress
+ * merges its masked fields), so it is not a field rule here; that a request names a kind, and UpdateAddress an
+ * id, are rules of CreateAddressRequest and UpdateAddressRequest.
  *
  * @generated from message grocery.address.v1.Address
  */
 export type Address = Message<"grocery.address.v1.Address"> & {
   /**
-   * Output only, except that UpdateAddress reads it to name the address to change. Server-assigned id (UUID). An
-   * id that names no address of the caller, malformed ones included, answers NOT_FOUND, so it is not a field rule.
+   * Output only, except that UpdateAddress reads it to name the address to change (and requires it). Server-assigned
+   * id (UUID). An id that names no address of the caller, malformed ones included, answers NOT_FOUND, so its form
+   * is not a field rule.
    *
    * @generated from field: string id = 1;
    */
