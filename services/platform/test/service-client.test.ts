@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel as IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, createContextValues, createHandlerContext, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
@@ -109,7 +110,7 @@ describe("internal gRPC client", () => {
     }
   });
 
-  it("retries UNAVAILABLE for idempotent methods only", async () => {
+  it("retries UNAVAILABLE for the methods an `idempotent` option names, and only those", async () => {
     const flaky = () => start(async (n) => {
       if (n % 2 === 1) throw new ConnectError("replica restarting", Code.Unavailable);
       return Status.SERVING;
@@ -125,6 +126,42 @@ describe("internal gRPC client", () => {
     assert.equal(await codeOf(once.client.check({})), "Unavailable");
     assert.equal(unsafe.seen.length, 1, "a call that is not idempotent was sent again");
     once.close();
+  });
+
+  it("by default retries UNAVAILABLE for the methods whose proto sets an idempotency level, and only those", async () => {
+    // The rule read from the descriptors, not an override: PurgeUser is IDEMPOTENT, GetJwks NO_SIDE_EFFECTS,
+    // Login has no level (a retried login could count a failure twice).
+    assert.equal(UserDataService.method.purgeUser.idempotency, IdempotencyLevel.IDEMPOTENT);
+    assert.equal(AuthService.method.getJwks.idempotency, IdempotencyLevel.NO_SIDE_EFFECTS);
+    assert.equal(AuthService.method.login.idempotency, IdempotencyLevel.IDEMPOTENCY_UNKNOWN);
+    // Every method's odd-numbered attempts fail as a replica that is restarting would.
+    const attempts = new Map<string, number>();
+    const flaky: Interceptor = (next) => (req) => {
+      const n = (attempts.get(req.method.name) ?? 0) + 1;
+      attempts.set(req.method.name, n);
+      if (n % 2 === 1) throw new ConnectError("replica restarting", Code.Unavailable);
+      return next(req);
+    };
+    const server = createRpcServer({
+      interceptors: [flaky],
+      routes: (router) => {
+        router.service(UserDataService, { purgeUser: () => ({ rowsDeleted: 3n }) });
+        router.service(AuthService, { getJwks: () => ({ keys: [{ kid: "k1" }] }), login: () => ({ accessToken: "a" }) });
+      },
+    });
+    servers.push(server);
+    const port = await server.listen(0, "127.0.0.1");
+    const userData = createServiceClient(UserDataService, { target: target(port), deadlineMs: 2000 });
+    const auth = createServiceClient(AuthService, { target: target(port), deadlineMs: 2000 });
+    try {
+      assert.equal((await userData.client.purgeUser({ userId: randomUUID() })).rowsDeleted, 3n);
+      assert.equal((await auth.client.getJwks({})).keys[0]?.kid, "k1");
+      assert.equal(await codeOf(auth.client.login({ login: "someone", password: "a password" })), "Unavailable");
+      assert.deepEqual(Object.fromEntries(attempts), { PurgeUser: 2, GetJwks: 2, Login: 1 });
+    } finally {
+      userData.close();
+      auth.close();
+    }
   });
 
   it("cancels the call when its caller goes away", async () => {
