@@ -1,3 +1,4 @@
+import { normaliseCurrencyCode } from "@local-e-grocery/platform/currency-code.js";
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from "@local-e-grocery/platform/errors.js";
 import type { CartConfig } from "./config.js";
 import { maxAmountMinor, sumLines, type Money } from "./money.js";
@@ -60,7 +61,8 @@ export interface NewItemInput {
 
 /**
  * The item of an AddItem call, whose shape the schema has checked; field names in errors are those of the
- * request (`item.…`). INVALID_ARGUMENT for a quantity above the configured limit or a line total beyond int64.
+ * request (`item.…`). INVALID_ARGUMENT for a quantity above the configured limit, a currency code that names no
+ * currency, or a line total beyond int64.
  */
 export function parseNewItem(raw: NewItemInput | undefined, config: Pick<CartConfig, "maxQuantity">): NewItem {
   // The schema makes item and unit_price required; a caller skipping it is a bug, not bad input.
@@ -75,7 +77,7 @@ export function parseNewItem(raw: NewItemInput | undefined, config: Pick<CartCon
     productId: raw.productId,
     shopId: raw.shopId,
     name: raw.name.trim(),
-    currencyCode: price.currencyCode,
+    currencyCode: normaliseCurrencyCode(price.currencyCode, "item.unit_price.currency_code"),
     unitPriceMinor: price.amountMinor,
     quantity,
   };

@@ -189,6 +189,7 @@ for (const backend of backends) {
         { cartId: c.id, item: item({ quantity: -1 }) },
         { cartId: c.id, item: item({ quantity: 1000 }) },
         { cartId: c.id, item: item({ currencyCode: "euro" }) },
+        { cartId: c.id, item: item({ currencyCode: "XYZ" }) },
         { cartId: c.id, item: item({ amountMinor: -1n }) },
         { cartId: c.id, item: item(), requestId: "not-a-uuid" },
         { cartId: "", item: item() },
@@ -220,6 +221,12 @@ for (const backend of backends) {
       await cart.clearCart({ cartId: c.id });
       const got = (await cart.addItem({ cartId: c.id, item: item({ productId: "tea", currencyCode: "GBP" }) })).cart;
       assert.equal(got?.subtotal?.currencyCode, "GBP");
+      // A code in another case is the same currency, answered in upper case.
+      const more = (await cart.addItem({ cartId: c.id, item: item({ productId: "jam", currencyCode: " gbp " }) })).cart;
+      assert.deepEqual(
+        more?.items.map((i) => i.unitPrice?.currencyCode),
+        ["GBP", "GBP"],
+      );
     });
 
     it("AddItem: totals beyond int64 are refused, never wrapped", async () => {

@@ -118,12 +118,22 @@ describe("items", () => {
     bad({ name: "" }, "item.name");
     bad({ name: "x".repeat(201) }, "item.name");
     bad({ unitPrice: undefined }, "item.unit_price");
-    bad({ unitPrice: { currencyCode: "eur", amountMinor: 1n } }, "item.unit_price.currency_code");
+    bad({ unitPrice: { currencyCode: "euro", amountMinor: 1n } }, "item.unit_price.currency_code");
+    bad({ unitPrice: { currencyCode: "E1R", amountMinor: 1n } }, "item.unit_price.currency_code");
+    bad({ unitPrice: { currencyCode: " ", amountMinor: 1n } }, "item.unit_price.currency_code");
+    bad({ unitPrice: { currencyCode: "", amountMinor: 1n } }, "item.unit_price.currency_code");
     bad({ unitPrice: { currencyCode: "EUR", amountMinor: -1n } }, "item.unit_price.amount_minor");
     bad({ quantity: 0 }, "item.quantity");
     bad({ quantity: -5 }, "item.quantity");
     // Above the configured limit (999) but within the schema's (100000): the domain check names the same field.
     throwsCode(() => parseNewItem({ ...raw, quantity: 1000 }, config), Code.InvalidArgument, "item.quantity");
+  });
+  it("stores the currency code in upper case, and refuses one that names no currency", () => {
+    const price = (currencyCode: string) => ({ ...raw, unitPrice: { currencyCode, amountMinor: 129n } });
+    validate(AddItemRequestSchema, { cartId, item: price(" eur ") });
+    assert.equal(parseNewItem(price(" eur "), config).currencyCode, "EUR");
+    validate(AddItemRequestSchema, { cartId, item: price("XYZ") });
+    throwsCode(() => parseNewItem(price("XYZ"), config), Code.InvalidArgument, "item.unit_price.currency_code");
   });
   it("refuses a single line whose total cannot be represented", () => {
     throwsCode(

@@ -57,18 +57,7 @@ export function normaliseLanguageCode(raw: string, field = "language_code"): str
   throw invalidArgument(field, "must be a BCP 47 language tag such as en or de-AT");
 }
 
-let currencies: Set<string> | undefined;
-/**
- * An ISO 4217 code in upper case; empty clears. The schema admits three letters; whether they name a currency is
- * data (Intl's list), so INVALID_ARGUMENT on `field` for an unknown one (such as "XYZ") is raised here.
- */
-export function normaliseCurrencyCode(raw: string, field = "currency_code"): string {
-  const code = raw.trim().toUpperCase();
-  if (code === "") return "";
-  currencies ??= new Set(Intl.supportedValuesOf("currency"));
-  if (!currencies.has(code)) throw invalidArgument(field, "must be an ISO 4217 currency code such as EUR");
-  return code;
-}
+export { normaliseCurrencyCode } from "@local-e-grocery/platform/currency-code.js";
 
 export const notificationChannelNames = ["email", "sms", "push"] as const;
 export type NotificationChannelName = (typeof notificationChannelNames)[number];

@@ -93,6 +93,7 @@ for (const backend of backends) {
         [{ user: user({ preferences: create(PreferencesSchema, { languageCode: "x-private" }) }), updateMask: mask("preferences.language_code") }, "user.preferences.language_code"],
         [{ user: user({ preferences: create(PreferencesSchema, { currencyCode: "EURO" }) }), updateMask: mask("preferences.currency_code") }, "user.preferences.currency_code"],
         [{ user: user({ preferences: create(PreferencesSchema, { currencyCode: "XYZ" }) }), updateMask: mask("preferences.currency_code") }, "user.preferences.currency_code"],
+        [{ user: user({ preferences: create(PreferencesSchema, { currencyCode: " " }) }), updateMask: mask("preferences.currency_code") }, "user.preferences.currency_code"],
         [{ user: user({ preferences: create(PreferencesSchema, { notificationChannels: [NotificationChannel.UNSPECIFIED] }) }), updateMask: mask("preferences.notification_channels") }, "user.preferences.notification_channels"],
         [{ user: user({ preferences: create(PreferencesSchema, { notificationChannels: [99 as NotificationChannel] }) }), updateMask: mask("preferences") }, "user.preferences.notification_channels"],
         [{ user: user({ displayName: "bad\u0007name" }), updateMask: mask("display_name") }, "user.display_name"],

@@ -20,7 +20,7 @@ import { sharedTestPlatform, type SharedTestPlatform } from "../../../test/share
 /** An AddItem request breaking three rules at once: product_id, the currency code and the quantity. */
 const badItem = (cartId: string) => ({
   cartId,
-  item: { productId: "milk 1l", shopId: "shop-1", name: "Milk", unitPrice: { currencyCode: "eur", amountMinor: 129n }, quantity: 0 },
+  item: { productId: "milk 1l", shopId: "shop-1", name: "Milk", unitPrice: { currencyCode: "euro", amountMinor: 129n }, quantity: 0 },
 });
 const badItemFields = ["item.product_id", "item.unit_price.currency_code", "item.quantity"];
 
