@@ -23,6 +23,7 @@ import { Namespace, Service } from "kubernetes-models/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { readAddressConfig } from "@local-e-grocery/address/config.js";
 import { readCartConfig } from "@local-e-grocery/cart/config.js";
 import { readIdentityConfig } from "@local-e-grocery/identity/config.js";
@@ -46,6 +47,17 @@ function list(value: unknown, where: string): unknown[] {
 }
 function maps(value: unknown, where: string): Obj[] {
   return list(value, where).map((v, i) => map(v, `${where}[${i}]`));
+}
+/** Every value stored under `key`, at any depth. */
+function valuesOf(value: unknown, key: string, out: unknown[] = []): unknown[] {
+  if (Array.isArray(value)) for (const v of value) valuesOf(v, key, out);
+  else if (typeof value === "object" && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === key) out.push(v);
+      valuesOf(v, key, out);
+    }
+  }
+  return out;
 }
 function str(value: unknown, where: string): string {
   assert.equal(typeof value, "string", `${where} should be a string`);
@@ -372,6 +384,7 @@ const modelOf: Record<string, { validate(doc: Obj): void; type: string; module: 
       ["Deployment", (d: Obj) => new Deployment(d as never).validate(), "IDeployment", "kubernetes-models/apps/v1/Deployment"],
       ["PodDisruptionBudget", (d: Obj) => new PodDisruptionBudget(d as never).validate(), "IPodDisruptionBudget", "kubernetes-models/policy/v1/PodDisruptionBudget"],
       ["HorizontalPodAutoscaler", (d: Obj) => new HorizontalPodAutoscaler(d as never).validate(), "IHorizontalPodAutoscaler", "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler"],
+      ["NetworkPolicy", (d: Obj) => new NetworkPolicy(d as never).validate(), "INetworkPolicy", "kubernetes-models/networking.k8s.io/v1/NetworkPolicy"],
     ] as const
   ).map(([kind, validate, type, module]) => [kind, { validate, type, module }]),
 );
@@ -449,6 +462,17 @@ describe("deploy/k8s", () => {
     assert.throws(() => modelOf["Deployment"]?.validate(wrongType.doc), /grpc\/port must be integer/);
     const missing = broken((d) => delete map(d["spec"], "spec")["selector"]);
     assert.throws(() => modelOf["Deployment"]?.validate(missing.doc), /selector/);
+
+    const policy = ofKind("NetworkPolicy")[0];
+    assert.ok(policy);
+    const brokenPolicy = (edit: (spec: Obj) => void): Manifest => {
+      const doc = structuredClone(policy.doc);
+      edit(map(doc["spec"], "spec"));
+      return { ...policy, doc };
+    };
+    assert.match(typeCheck([brokenPolicy((spec) => (spec["podSelecter"] = spec["podSelector"]))]).join("\n"), /podSelecter/);
+    assert.throws(() => modelOf["NetworkPolicy"]?.validate(brokenPolicy((spec) => (spec["policyTypes"] = ["Inbound"])).doc), /policyTypes/);
+    assert.throws(() => modelOf["NetworkPolicy"]?.validate(brokenPolicy((spec) => delete spec["podSelector"]).doc), /podSelector/);
   });
 
   it("runs each service from the image's compiled entry points, with native gRPC probes on the port it listens on", () => {
@@ -561,6 +585,60 @@ describe("deploy/k8s", () => {
     }
   });
 
+  it("gives every backend a NetworkPolicy admitting its port only from the edge and the other backends, and from every pod that calls it", () => {
+    const policies = ofKind("NetworkPolicy");
+    const edge = deployments.filter((d) => runsOf(d) === undefined);
+    const backends = deployments.filter((d) => runsOf(d) !== undefined);
+    const selectorOf = (p: Manifest) => {
+      const selector = map(map(p.doc["spec"], "spec")["podSelector"], `${p.name} podSelector`);
+      assert.equal(selector["matchExpressions"], undefined, `${p.name}: matchLabels only, so these checks read the selector whole`);
+      return map(selector["matchLabels"], `${p.name} podSelector.matchLabels`);
+    };
+    /** The services a backend's environment names a host of (`dns:///cart:8080`, `http://identity:8080/…`). */
+    const callees = (d: Manifest) =>
+      Object.values(k8sEnv(containersOf(d)[0] ?? {})).flatMap((v) =>
+        [...v.matchAll(/\/\/\/?([a-z0-9.-]+):\d+/g)].flatMap((m) => services.filter((s) => k8sTopology.hostsOf(s).includes(m[1] ?? ""))),
+      );
+    for (const e of edge) assert.deepEqual(policies.filter((p) => selects(selectorOf(p), podLabels(e))).map((p) => p.name), [], `${e.name}: the public door is left open`);
+
+    for (const d of backends) {
+      const service = runsOf(d) ?? "identity";
+      const own = policies.filter((p) => selects(selectorOf(p), podLabels(d)));
+      assert.equal(own.length, 1, `${service}: one NetworkPolicy selects its pods`);
+      const spec = map(own[0]?.doc["spec"], "spec");
+      assert.deepEqual(spec["policyTypes"], ["Ingress"], `${service}: ingress is restricted`);
+      const port = maps(containersOf(d)[0]?.["ports"], "ports").find((p) => p["name"] === "grpc");
+      const admitted = new Set<string>();
+      for (const [i, rule] of maps(spec["ingress"], `${service} ingress`).entries()) {
+        const where = `${service} ingress[${i}]`;
+        // A rule without ports admits every port, one without peers every source.
+        const ports = maps(rule["ports"], `${where} ports`);
+        assert.ok(ports.length > 0, `${where}: names its ports`);
+        for (const p of ports) {
+          assert.ok(p["port"] === port?.["containerPort"] || p["port"] === port?.["name"], `${where}: only the gRPC port ${String(port?.["containerPort"])}`);
+          assert.equal(p["protocol"] ?? "TCP", "TCP");
+          assert.equal(p["endPort"], undefined, `${where}: one port, not a range`);
+        }
+        const peers = maps(rule["from"], `${where} from`);
+        assert.ok(peers.length > 0, `${where}: names its sources`);
+        for (const peer of peers) {
+          assert.deepEqual(Object.keys(peer), ["podSelector"], `${where}: pods of this namespace only (no namespaceSelector, no ipBlock)`);
+          const selector = map(peer["podSelector"], `${where} podSelector`);
+          assert.equal(selector["matchExpressions"], undefined, `${where}: matchLabels only`);
+          const labels = map(selector["matchLabels"] ?? {}, `${where} matchLabels`);
+          assert.ok(Object.keys(labels).length > 0, `${where}: an empty selector admits every pod of the namespace`);
+          for (const m of deployments) if (selects(labels, podLabels(m))) admitted.add(m.name);
+        }
+      }
+      const allowed = new Set([...edge, ...backends].filter((m) => m !== d).map((m) => m.name));
+      for (const name of admitted) assert.ok(allowed.has(name), `${service} admits ${name}, which is neither the edge nor another backend`);
+      for (const e of edge) assert.ok(admitted.has(e.name), `${service} admits the edge (${e.name}), which routes to it`);
+      for (const caller of backends.filter((b) => b !== d && callees(b).includes(service))) {
+        assert.ok(admitted.has(caller.name), `${service} admits ${caller.name}, whose environment names it`);
+      }
+    }
+  });
+
   it("runs Envoy with envoy.yaml from a ConfigMap generated from the same file, probed over gRPC, with room for its heap", async () => {
     const generators = maps(kustomization["configMapGenerator"], "configMapGenerator");
     const generator = generators.find((g) => g["name"] === "envoy-config");
@@ -599,5 +677,10 @@ describe("deploy/k8s", () => {
     assert.notEqual(map(service.doc["spec"], "spec")["clusterIP"], "None");
     const published = k8sServices.filter((s) => ["LoadBalancer", "NodePort"].includes(String(map(s.doc["spec"], "spec")["type"])));
     assert.deepEqual(published.map((s) => s.name), [service.name], "only the edge is reachable from outside the cluster");
+    // The services trust the one X-Forwarded-For hop Envoy appends, the peer it sees: with the Service's
+    // default (Cluster) that peer is a node, and identity's per-IP throttles would count nodes, not clients.
+    assert.equal(map(service.doc["spec"], "spec")["externalTrafficPolicy"], "Local", "the edge Service keeps client source addresses");
+    assert.ok(valuesOf(envoy, "use_remote_address").every((v) => v === true) && valuesOf(envoy, "use_remote_address").length > 0, "Envoy appends the peer address it sees");
+    assert.ok(valuesOf(envoy, "xff_num_trusted_hops").every((v) => v === 0), "Envoy trusts no X-Forwarded-For a client sends");
   });
 });
