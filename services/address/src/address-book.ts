@@ -1,5 +1,6 @@
 import { failedPrecondition, notFound, permissionDenied, resourceExhausted } from "@local-e-grocery/platform/errors.js";
 import { checkExpectedVersion } from "@local-e-grocery/platform/expected-version.js";
+import { canonicalUuid } from "@local-e-grocery/platform/ids.js";
 import { cursorId, cursorNumber, decodeScopedPageToken, decodeTimeCursor, encodeScopedPageToken, encodeTimeCursor, pageOf, resolvePageSize, type Page, type PageSizeOptions } from "@local-e-grocery/platform/pagination.js";
 import type { Clock, UserStanding } from "@local-e-grocery/platform/service-module.js";
 import { accountDeleted } from "@local-e-grocery/platform/tombstones.js";
@@ -79,8 +80,6 @@ export interface AddressBookOptions {
 /** Address lists hold 20 items unless asked for fewer, and 100 at most (AIP-158). */
 export const addressPageSizes: PageSizeOptions = { defaultSize: 20, maxSize: 100 };
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The standing a purge leaves: hidden, at int64's largest sequence, which no SetUserStanding can exceed. The standing
  * is kept, not deleted, when the user is purged: the purge deletes the shops anyway and the tombstone refuses new
@@ -97,8 +96,9 @@ export function createAddressBook({ store, config, clock, newId }: AddressBookOp
    * why this is not a field rule (the schema only makes the id fields required).
    */
   const addressId = (id: string): string => {
-    if (!uuidPattern.test(id)) throw notFound("address");
-    return id.toLowerCase();
+    const canonical = canonicalUuid(id);
+    if (canonical === undefined) throw notFound("address");
+    return canonical;
   };
 
   const requireShopOwner = (caller: Caller, kind: AddressKind) => {

@@ -1,5 +1,6 @@
 import { normaliseCurrencyCode } from "@local-e-grocery/platform/currency-code.js";
 import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from "@local-e-grocery/platform/errors.js";
+import { canonicalUuid } from "@local-e-grocery/platform/ids.js";
 import type { CartConfig } from "./config.js";
 import { maxAmountMinor, sumLines, type Money } from "./money.js";
 import type { CartLine, NewItem } from "./model.js";
@@ -11,15 +12,14 @@ import type { CartLine, NewItem } from "./model.js";
  * cart.proto / cart_service.proto and enforced by the platform's validate interceptor before a handler runs.
  */
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * A cart id from a request, lower-cased. Anything that is not a UUID cannot name a cart and is NOT_FOUND, exactly
  * like another user's cart, so ids reveal nothing; that is why this is not a field rule.
  */
 export function parseCartId(raw: string): string {
-  if (!uuidPattern.test(raw)) throw notFound("cart");
-  return raw.toLowerCase();
+  const id = canonicalUuid(raw);
+  if (id === undefined) throw notFound("cart");
+  return id;
 }
 
 /** An AddItem request_id (a UUID by the schema), lower-cased so case variants are one id; empty means none. */

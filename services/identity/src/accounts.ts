@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import type { Principal } from "@local-e-grocery/platform/context.js";
 import { unauthenticated } from "@local-e-grocery/platform/errors.js";
+import { isUuid } from "@local-e-grocery/platform/ids.js";
 import type { Logger } from "@local-e-grocery/platform/logger.js";
 import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { AccessTokenSigner } from "./access-tokens.js";
@@ -16,7 +17,7 @@ import { enqueueMail } from "./outbox.js";
 import type { SessionRecord, UserRecord } from "./model.js";
 import { isLive, openSessionIn, refreshExpiresIn, revokeSession, rotateRefreshToken, type SessionPolicy } from "./sessions.js";
 import type { IdentityStore, IdentityTx } from "./store.js";
-import { isUuid, roleClaims, rolesOf } from "./users.js";
+import { roleClaims, rolesOf } from "./users.js";
 import { checkPassword, normaliseDisplayName, normaliseEmail, normaliseUsername } from "./validation.js";
 
 export interface AccountsDeps {

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { isUuid } from "@local-e-grocery/platform/ids.js";
 import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";
 import type { ActivityRecord } from "./model.js";
 import type { IdentityTx } from "./store.js";
-import { isUuid } from "./users.js";
 
 /** What can happen to an account; stored by these names, mapped to ActivityKind in the API. */
 export const activityKinds = [

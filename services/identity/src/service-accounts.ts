@@ -2,11 +2,11 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import type { Principal } from "@local-e-grocery/platform/context.js";
 import { notFound, unauthenticated } from "@local-e-grocery/platform/errors.js";
+import { isUuid } from "@local-e-grocery/platform/ids.js";
 import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { decodeNameCursor, encodeNameCursor, identityPageSizes } from "./page-cursors.js";
 import type { ServiceAccountRecord } from "./model.js";
-import { isUuid } from "./users.js";
 
 /** How fresh an account's last-used time is kept. */
 const lastUsedResolutionMs = 60_000;

@@ -1,12 +1,12 @@
 import type { Principal } from "@local-e-grocery/platform/context.js";
 import { notFound } from "@local-e-grocery/platform/errors.js";
+import { isUuid } from "@local-e-grocery/platform/ids.js";
 import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
 import type { IdentityDeps } from "./identity-deps.js";
 import { decodeTimeCursor, encodeTimeCursor, identityPageSizes } from "./page-cursors.js";
 import type { SessionRecord } from "./model.js";
 import { listLiveSessions, revokeSession, sessionEnd } from "./sessions.js";
-import { isUuid } from "./users.js";
 
 export interface SessionView {
   session: SessionRecord;

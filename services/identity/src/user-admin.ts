@@ -2,6 +2,7 @@ import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { roleToClaim } from "@local-e-grocery/platform/auth/roles.js";
 import type { Principal } from "@local-e-grocery/platform/context.js";
 import { notFound } from "@local-e-grocery/platform/errors.js";
+import { isUuid } from "@local-e-grocery/platform/ids.js";
 import { pageOf, resolvePageSize, type Page } from "@local-e-grocery/platform/pagination.js";
 import { deleteAccount } from "./account-deletion.js";
 import { recordActivity, type ClientInfo } from "./activity.js";
@@ -12,7 +13,7 @@ import { revokeAllSessions } from "./sessions.js";
 import { recordStanding } from "./user-events.js";
 import type { UserRecord } from "./model.js";
 import type { IdentityTx } from "./store.js";
-import { isUuid, roleClaims } from "./users.js";
+import { roleClaims } from "./users.js";
 
 /**
  * Roles an administrator may grant, in the order they are stored; SERVICE belongs to service accounts only.

@@ -12,7 +12,3 @@ export function rolesOf(user: Pick<UserRecord, "roles">): Role[] {
 export function roleClaims(roles: readonly Role[]): string[] {
   return [...new Set(roles)].map(roleToClaim);
 }
-
-export function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
-}

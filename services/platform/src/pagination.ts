@@ -10,6 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { invalidArgument } from "./errors.js";
+import { canonicalUuid } from "./ids.js";
 
 /** A page of results and the token of the next one (empty on the last page). */
 export interface Page<T> {
@@ -135,14 +136,12 @@ export function cursorTime(value: unknown): Date | undefined {
   return value >= cursorTimeRange.min && value <= cursorTimeRange.max ? new Date(value) : undefined;
 }
 
-const canonicalUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /**
  * An id key: a UUID in the lowercase form PostgreSQL prints and every service generates. Any other spelling is
  * not one a method wrote, and a string that is no UUID at all would fail the `::uuid` cast in SQL.
  */
 export function cursorId(value: unknown): string | undefined {
-  return typeof value === "string" && canonicalUuid.test(value) ? value : undefined;
+  return typeof value === "string" && canonicalUuid(value) === value ? value : undefined;
 }
 
 /** The values a numeric key may take, both ends included. */

@@ -1,9 +1,9 @@
 import { and, arrayContains, asc, eq, gt, ne, or, sql } from "drizzle-orm";
 import { preparedPerHandle, type Db } from "@local-e-grocery/platform/db.js";
 import { alreadyExists, sqlState } from "@local-e-grocery/platform/errors.js";
+import { isUuid } from "@local-e-grocery/platform/ids.js";
 import type { ProfileChange, UserRecord } from "../model.js";
 import { users } from "../schema.js";
-import { isUuid } from "../users.js";
 
 export type NewUser = Pick<UserRecord, "id" | "username" | "email" | "passwordHash" | "roles" | "displayName" | "createTime" | "updateTime">;
 
