@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { ActivityKind } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { codeOf } from "../../../test/clients.js";
-import { backends } from "../../../test/harness.js";
+import { backends, concurrencySkip } from "../../../test/harness.js";
 import { createLogger } from "@local-e-grocery/platform/logger.js";
 import { buildPlatform, readPlatformConfig, type Platform } from "@local-e-grocery/platform/platform.js";
 import { identityService } from "../src/service.js";
@@ -122,7 +122,9 @@ for (const backend of backends) {
       const secondAdmin = await login(t, second.username, second.password);
       await t.users.updateUserRoles({ userId: second.userId, roles: [Role.CUSTOMER] }, bearerOf(secondAdmin));
       assert.equal((await admins()).length, 1);
-      // Two administrators demoting each other at once: one of them stays.
+    });
+
+    it("leaves one of two administrators demoting each other at once", { skip: concurrencySkip(backend) }, async () => {
       const [x, y] = [await newAccount(t), await newAccount(t)];
       for (const a of [x, y]) await t.users.updateUserRoles({ userId: a.userId, roles: [Role.ADMIN] }, bearerOf(admin));
       const [xa, ya] = [await login(t, x.username, x.password), await login(t, y.username, y.password)];
