@@ -78,9 +78,11 @@ describe("job queue", () => {
 
   it("refuses a job with RESOURCE_EXHAUSTED when maxPending are queued or running, and takes jobs again once they end", async () => {
     const g = gate();
+    const started: string[] = [];
     const ran: string[] = [];
     const { q } = queue<string>(
       async (job) => {
+        started.push(job);
         await g.opened;
         ran.push(job);
       },
@@ -89,8 +91,9 @@ describe("job queue", () => {
     q.push("a");
     q.push("b");
     assert.equal(codeOf(() => q.push("c")), Code.ResourceExhausted);
-    await sleep(5);
-    // Running or waiting, both still count.
+    // One running and one waiting (concurrency 1): both still count.
+    await until(() => started.length === 1);
+    assert.deepEqual(started, ["a"]);
     assert.equal(codeOf(() => q.push("c")), Code.ResourceExhausted);
     g.open();
     await until(() => q.pending === 0);
@@ -119,24 +122,25 @@ describe("job queue", () => {
 
   it("close waits for queued and running jobs, then refuses new ones with UNAVAILABLE", async () => {
     const g = gate();
-    const ran: number[] = [];
+    const events: string[] = [];
     const { q } = queue<number>(
       async (n) => {
+        events.push(`start ${n}`);
         await g.opened;
-        ran.push(n);
+        events.push(`end ${n}`);
       },
       { startDelayMs: 0 },
     );
     q.push(1);
     q.push(2);
-    let closed = false;
-    const closing = q.close().then(() => (closed = true));
+    // Job 1 running, job 2 queued behind it.
+    await until(() => events.length === 1);
+    const closing = q.close().then(() => events.push("closed"));
     assert.equal(codeOf(() => q.push(3)), Code.Unavailable);
-    await sleep(10);
-    assert.equal(closed, false, "close waits for the accepted jobs");
     g.open();
     await closing;
-    assert.deepEqual(ran, [1, 2]);
+    // The order, not a pause, shows that close waited: it resolved only after both accepted jobs had ended.
+    assert.deepEqual(events, ["start 1", "end 1", "start 2", "end 2", "closed"]);
     // Idempotent, and immediate once idle.
     await q.close();
     assert.equal(codeOf(() => q.push(4)), Code.Unavailable);
