@@ -11,6 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const marker = "/* local-e-grocery: guarded */";
 const reserveMarker = "/* local-e-grocery: reserves BEGIN */";
 const queueMarker = "/* local-e-grocery: queue from its head */";
+const lostSessionMarker = "/* local-e-grocery: nothing runs on a lost session */";
 
 const patches = [
   {
@@ -85,6 +86,34 @@ const patches = [
       {
         find: "    !query && onopen(connection)\n",
         replace: "    !query && !connection.reserved && onopen(connection)\n",
+        count: 1,
+      },
+    ],
+  },
+  {
+    // A transaction's callback goes on issuing statements after its connection was lost (the transaction itself
+    // is already rejected). On the dead connection each such statement, the transaction's own COMMIT or
+    // ROLLBACK included, used to wait in the deferred write; the pool meanwhile reconnects that connection for
+    // the next caller, and when the write found no socket it failed everything on the connection, the new
+    // session's first statement too: one call after every lost connection answered UNAVAILABLE for nothing.
+    // The repair fails a statement at once when its connection has no socket, so nothing of a lost session
+    // reaches the next one. `true` keeps the pool from moving the closed connection out of its queue.
+    package: "postgres",
+    version: "3.4.9",
+    marker: lostSessionMarker,
+    files: ["src/connection.js", "cjs/src/connection.js", "cf/src/connection.js"],
+    edits: [
+      {
+        find: "  function execute(q) {\n    if (terminated)\n      return queryError(q, Errors.connection('CONNECTION_DESTROYED', options))\n",
+        replace:
+          "  function execute(q) {\n" +
+          "    if (terminated)\n" +
+          "      return queryError(q, Errors.connection('CONNECTION_DESTROYED', options))\n" +
+          `    ${lostSessionMarker}\n` +
+          "    if (!socket) {\n" +
+          "      queryError(q, Errors.connection('CONNECTION_CLOSED', options))\n" +
+          "      return true\n" +
+          "    }\n",
         count: 1,
       },
     ],
