@@ -58,6 +58,18 @@ describe("validate interceptor over the wire (pglite)", () => {
       const goodItem = { productId: "milk", shopId: "shop-1", name: "Milk", unitPrice: { currencyCode: "EUR", amountMinor: 1n }, quantity: 1 };
       const requestId = await errorOf(carts.addItem({ cartId, item: goodItem, requestId: "retry-1" }, bearer(user.accessToken)));
       assert.deepEqual(badRequestFields(requestId), ["request_id"]);
+      // A negative expected_version is bad input on every method that takes one, not a stale version (ABORTED).
+      const auth = bearer(user.accessToken);
+      const line = { productId: "milk", shopId: "shop-1" };
+      const negative = [
+        () => carts.renameCart({ cartId, name: "renamed", expectedVersion: -1n }, auth),
+        () => carts.deleteCart({ cartId, expectedVersion: -1n }, auth),
+        () => carts.addItem({ cartId, item: goodItem, expectedVersion: -1n }, auth),
+        () => carts.updateItemQuantity({ cartId, ...line, quantity: 2, expectedVersion: -1n }, auth),
+        () => carts.removeItem({ cartId, ...line, expectedVersion: -(2n ** 63n) }, auth),
+        () => carts.clearCart({ cartId, expectedVersion: -1n }, auth),
+      ];
+      for (const call of negative) assert.deepEqual(badRequestFields(await errorOf(call())), ["expected_version"]);
       await assertNothingStored();
     });
   }

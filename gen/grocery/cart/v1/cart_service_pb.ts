@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file grocery/cart/v1/cart_service.proto.
  */
 export const file_grocery_cart_v1_cart_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJncm9jZXJ5L2NhcnQvdjEvY2FydF9zZXJ2aWNlLnByb3RvEg9ncm9jZXJ5LmNhcnQudjEiMQoRQ3JlYXRlQ2FydFJlcXVlc3QSHAoEbmFtZRgBIAEoCUIOukgLcgmY+K2xAgEYgAgiOQoSQ3JlYXRlQ2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCIsCg5HZXRDYXJ0UmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQEiNgoPR2V0Q2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCJCChBMaXN0Q2FydHNSZXF1ZXN0EhoKCXBhZ2Vfc2l6ZRgBIAEoBUIHukgEGgIoABISCgpwYWdlX3Rva2VuGAIgASgJIlIKEUxpc3RDYXJ0c1Jlc3BvbnNlEiQKBWNhcnRzGAEgAygLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIoEBChFSZW5hbWVDYXJ0UmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQESHAoEbmFtZRgCIAEoCUIOukgLcgmY+K2xAgEYgAgSHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoA0gAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjkKElJlbmFtZUNhcnRSZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQiYwoRRGVsZXRlQ2FydFJlcXVlc3QSGgoHY2FydF9pZBgBIAEoCUIJ4EECukgDyAEBEh0KEGV4cGVjdGVkX3ZlcnNpb24YAiABKANIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiIUChJEZWxldGVDYXJ0UmVzcG9uc2UitQEKDkFkZEl0ZW1SZXF1ZXN0EhoKB2NhcnRfaWQYASABKAlCCeBBArpIA8gBARIyCgRpdGVtGAIgASgLMhkuZ3JvY2VyeS5jYXJ0LnYxLkNhcnRJdGVtQgngQQK6SAPIAQESHQoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoA0gAiAEBEh8KCnJlcXVlc3RfaWQYBCABKAlCC7pICNgBAXIDsAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjYKD0FkZEl0ZW1SZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQi2wEKGVVwZGF0ZUl0ZW1RdWFudGl0eVJlcXVlc3QSGgoHY2FydF9pZBgBIAEoCUIJ4EECukgDyAEBEigKCnByb2R1Y3RfaWQYAiABKAlCFOBBArpIDsgBAXIJkPitsQIBGIABEiUKB3Nob3BfaWQYAyABKAlCFOBBArpIDsgBAXIJkPitsQIBGIABEh0KCHF1YW50aXR5GAQgASgFQgu6SAgaBhigjQYoABIdChBleHBlY3RlZF92ZXJzaW9uGAUgASgDSACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQQoaVXBkYXRlSXRlbVF1YW50aXR5UmVzcG9uc2USIwoEY2FydBgBIAEoCzIVLmdyb2NlcnkuY2FydC52MS5DYXJ0IrQBChFSZW1vdmVJdGVtUmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQESKAoKcHJvZHVjdF9pZBgCIAEoCUIU4EECukgOyAEBcgmQ+K2xAgEYgAESJQoHc2hvcF9pZBgDIAEoCUIU4EECukgOyAEBcgmQ+K2xAgEYgAESHQoQZXhwZWN0ZWRfdmVyc2lvbhgEIAEoA0gAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjkKElJlbW92ZUl0ZW1SZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQiYgoQQ2xlYXJDYXJ0UmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQESHQoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoA0gAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjgKEUNsZWFyQ2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydDKwBgoLQ2FydFNlcnZpY2USVQoKQ3JlYXRlQ2FydBIiLmdyb2NlcnkuY2FydC52MS5DcmVhdGVDYXJ0UmVxdWVzdBojLmdyb2NlcnkuY2FydC52MS5DcmVhdGVDYXJ0UmVzcG9uc2USUQoHR2V0Q2FydBIfLmdyb2NlcnkuY2FydC52MS5HZXRDYXJ0UmVxdWVzdBogLmdyb2NlcnkuY2FydC52MS5HZXRDYXJ0UmVzcG9uc2UiA5ACARJXCglMaXN0Q2FydHMSIS5ncm9jZXJ5LmNhcnQudjEuTGlzdENhcnRzUmVxdWVzdBoiLmdyb2NlcnkuY2FydC52MS5MaXN0Q2FydHNSZXNwb25zZSIDkAIBElUKClJlbmFtZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlc3BvbnNlElUKCkRlbGV0ZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlc3BvbnNlEkwKB0FkZEl0ZW0SHy5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlcXVlc3QaIC5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlc3BvbnNlEm0KElVwZGF0ZUl0ZW1RdWFudGl0eRIqLmdyb2NlcnkuY2FydC52MS5VcGRhdGVJdGVtUXVhbnRpdHlSZXF1ZXN0GisuZ3JvY2VyeS5jYXJ0LnYxLlVwZGF0ZUl0ZW1RdWFudGl0eVJlc3BvbnNlElUKClJlbW92ZUl0ZW0SIi5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlc3BvbnNlElIKCUNsZWFyQ2FydBIhLmdyb2NlcnkuY2FydC52MS5DbGVhckNhcnRSZXF1ZXN0GiIuZ3JvY2VyeS5jYXJ0LnYxLkNsZWFyQ2FydFJlc3BvbnNlGgjK8xgEEgIBAmIGcHJvdG8z", [file_buf_validate_validate, file_google_api_field_behavior, file_grocery_auth_v1_auth, file_grocery_cart_v1_cart, file_grocery_validate_v1_rules]);
+  fileDesc("CiJncm9jZXJ5L2NhcnQvdjEvY2FydF9zZXJ2aWNlLnByb3RvEg9ncm9jZXJ5LmNhcnQudjEiMQoRQ3JlYXRlQ2FydFJlcXVlc3QSHAoEbmFtZRgBIAEoCUIOukgLcgmY+K2xAgEYgAgiOQoSQ3JlYXRlQ2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCIsCg5HZXRDYXJ0UmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQEiNgoPR2V0Q2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydCJCChBMaXN0Q2FydHNSZXF1ZXN0EhoKCXBhZ2Vfc2l6ZRgBIAEoBUIHukgEGgIoABISCgpwYWdlX3Rva2VuGAIgASgJIlIKEUxpc3RDYXJ0c1Jlc3BvbnNlEiQKBWNhcnRzGAEgAygLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIooBChFSZW5hbWVDYXJ0UmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQESHAoEbmFtZRgCIAEoCUIOukgLcgmY+K2xAgEYgAgSJgoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoA0IHukgEIgIoAEgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjkKElJlbmFtZUNhcnRSZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQibAoRRGVsZXRlQ2FydFJlcXVlc3QSGgoHY2FydF9pZBgBIAEoCUIJ4EECukgDyAEBEiYKEGV4cGVjdGVkX3ZlcnNpb24YAiABKANCB7pIBCICKABIAIgBAUITChFfZXhwZWN0ZWRfdmVyc2lvbiIUChJEZWxldGVDYXJ0UmVzcG9uc2UivgEKDkFkZEl0ZW1SZXF1ZXN0EhoKB2NhcnRfaWQYASABKAlCCeBBArpIA8gBARIyCgRpdGVtGAIgASgLMhkuZ3JvY2VyeS5jYXJ0LnYxLkNhcnRJdGVtQgngQQK6SAPIAQESJgoQZXhwZWN0ZWRfdmVyc2lvbhgDIAEoA0IHukgEIgIoAEgAiAEBEh8KCnJlcXVlc3RfaWQYBCABKAlCC7pICNgBAXIDsAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjYKD0FkZEl0ZW1SZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQi5AEKGVVwZGF0ZUl0ZW1RdWFudGl0eVJlcXVlc3QSGgoHY2FydF9pZBgBIAEoCUIJ4EECukgDyAEBEigKCnByb2R1Y3RfaWQYAiABKAlCFOBBArpIDsgBAXIJkPitsQIBGIABEiUKB3Nob3BfaWQYAyABKAlCFOBBArpIDsgBAXIJkPitsQIBGIABEh0KCHF1YW50aXR5GAQgASgFQgu6SAgaBhigjQYoABImChBleHBlY3RlZF92ZXJzaW9uGAUgASgDQge6SAQiAigASACIAQFCEwoRX2V4cGVjdGVkX3ZlcnNpb24iQQoaVXBkYXRlSXRlbVF1YW50aXR5UmVzcG9uc2USIwoEY2FydBgBIAEoCzIVLmdyb2NlcnkuY2FydC52MS5DYXJ0Ir0BChFSZW1vdmVJdGVtUmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQESKAoKcHJvZHVjdF9pZBgCIAEoCUIU4EECukgOyAEBcgmQ+K2xAgEYgAESJQoHc2hvcF9pZBgDIAEoCUIU4EECukgOyAEBcgmQ+K2xAgEYgAESJgoQZXhwZWN0ZWRfdmVyc2lvbhgEIAEoA0IHukgEIgIoAEgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjkKElJlbW92ZUl0ZW1SZXNwb25zZRIjCgRjYXJ0GAEgASgLMhUuZ3JvY2VyeS5jYXJ0LnYxLkNhcnQiawoQQ2xlYXJDYXJ0UmVxdWVzdBIaCgdjYXJ0X2lkGAEgASgJQgngQQK6SAPIAQESJgoQZXhwZWN0ZWRfdmVyc2lvbhgCIAEoA0IHukgEIgIoAEgAiAEBQhMKEV9leHBlY3RlZF92ZXJzaW9uIjgKEUNsZWFyQ2FydFJlc3BvbnNlEiMKBGNhcnQYASABKAsyFS5ncm9jZXJ5LmNhcnQudjEuQ2FydDKwBgoLQ2FydFNlcnZpY2USVQoKQ3JlYXRlQ2FydBIiLmdyb2NlcnkuY2FydC52MS5DcmVhdGVDYXJ0UmVxdWVzdBojLmdyb2NlcnkuY2FydC52MS5DcmVhdGVDYXJ0UmVzcG9uc2USUQoHR2V0Q2FydBIfLmdyb2NlcnkuY2FydC52MS5HZXRDYXJ0UmVxdWVzdBogLmdyb2NlcnkuY2FydC52MS5HZXRDYXJ0UmVzcG9uc2UiA5ACARJXCglMaXN0Q2FydHMSIS5ncm9jZXJ5LmNhcnQudjEuTGlzdENhcnRzUmVxdWVzdBoiLmdyb2NlcnkuY2FydC52MS5MaXN0Q2FydHNSZXNwb25zZSIDkAIBElUKClJlbmFtZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVuYW1lQ2FydFJlc3BvbnNlElUKCkRlbGV0ZUNhcnQSIi5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuRGVsZXRlQ2FydFJlc3BvbnNlEkwKB0FkZEl0ZW0SHy5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlcXVlc3QaIC5ncm9jZXJ5LmNhcnQudjEuQWRkSXRlbVJlc3BvbnNlEm0KElVwZGF0ZUl0ZW1RdWFudGl0eRIqLmdyb2NlcnkuY2FydC52MS5VcGRhdGVJdGVtUXVhbnRpdHlSZXF1ZXN0GisuZ3JvY2VyeS5jYXJ0LnYxLlVwZGF0ZUl0ZW1RdWFudGl0eVJlc3BvbnNlElUKClJlbW92ZUl0ZW0SIi5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlcXVlc3QaIy5ncm9jZXJ5LmNhcnQudjEuUmVtb3ZlSXRlbVJlc3BvbnNlElIKCUNsZWFyQ2FydBIhLmdyb2NlcnkuY2FydC52MS5DbGVhckNhcnRSZXF1ZXN0GiIuZ3JvY2VyeS5jYXJ0LnYxLkNsZWFyQ2FydFJlc3BvbnNlGgjK8xgEEgIBAmIGcHJvdG8z", [file_buf_validate_validate, file_google_api_field_behavior, file_grocery_auth_v1_auth, file_grocery_cart_v1_cart, file_grocery_validate_v1_rules]);
 
 /**
  * Request of CartService.CreateCart.
@@ -184,7 +184,8 @@ export type RenameCartRequest = Message<"grocery.cart.v1.RenameCartRequest"> & {
   name: string;
 
   /**
-   * When set, the change applies only if the cart is still at this version (otherwise ABORTED).
+   * When set, the change applies only if the cart is still at this version (otherwise ABORTED, and nothing
+   * changes); 0, a version no cart has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 3;
    */
@@ -234,7 +235,8 @@ export type DeleteCartRequest = Message<"grocery.cart.v1.DeleteCartRequest"> & {
   cartId: string;
 
   /**
-   * When set, the cart is deleted only if it is still at this version (otherwise ABORTED).
+   * When set, the cart is deleted only if it is still at this version (otherwise ABORTED, and nothing is
+   * deleted); 0, a version no cart has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 2;
    */
@@ -285,7 +287,8 @@ export type AddItemRequest = Message<"grocery.cart.v1.AddItemRequest"> & {
   item?: CartItem | undefined;
 
   /**
-   * When set, the change applies only if the cart is still at this version (otherwise ABORTED).
+   * When set, the change applies only if the cart is still at this version (otherwise ABORTED, and nothing
+   * changes); 0, a version no cart has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 3;
    */
@@ -364,7 +367,8 @@ export type UpdateItemQuantityRequest = Message<"grocery.cart.v1.UpdateItemQuant
   quantity: number;
 
   /**
-   * When set, the change applies only if the cart is still at this version (otherwise ABORTED).
+   * When set, the change applies only if the cart is still at this version (otherwise ABORTED, and nothing
+   * changes); 0, a version no cart has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 5;
    */
@@ -428,7 +432,8 @@ export type RemoveItemRequest = Message<"grocery.cart.v1.RemoveItemRequest"> & {
   shopId: string;
 
   /**
-   * When set, the change applies only if the cart is still at this version (otherwise ABORTED).
+   * When set, the change applies only if the cart is still at this version (otherwise ABORTED, and nothing
+   * changes); 0, a version no cart has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 4;
    */
@@ -478,7 +483,8 @@ export type ClearCartRequest = Message<"grocery.cart.v1.ClearCartRequest"> & {
   cartId: string;
 
   /**
-   * When set, the change applies only if the cart is still at this version (otherwise ABORTED).
+   * When set, the change applies only if the cart is still at this version (otherwise ABORTED, and nothing
+   * changes); 0, a version no cart has, is therefore ABORTED. Negative values are INVALID_ARGUMENT.
    *
    * @generated from field: optional int64 expected_version = 2;
    */
