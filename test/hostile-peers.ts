@@ -197,3 +197,15 @@ export async function until(condition: () => boolean, withinMs: number, what: st
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** Sends `body` on a new stream and resolves with how many response bytes arrived before it closed. */
+export function h2Body(session: http2.ClientHttp2Session, path: string, body: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    let bytes = 0;
+    stream.on("data", (chunk: Buffer) => (bytes += chunk.length));
+    stream.on("error", reject);
+    stream.on("close", () => resolve(bytes));
+    stream.end(body);
+  });
+}

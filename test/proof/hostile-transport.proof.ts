@@ -11,9 +11,10 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { RegisterRequestSchema } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-grocery/gen/grpc/health/v1/health_pb.js";
+import { ServerReflectionRequestSchema } from "@local-e-grocery/gen/grpc/reflection/v1/reflection_pb.js";
 import { clientFor } from "../clients.js";
 import { openTestDatabase, startTestPlatform, uniqueName, type TestPlatform } from "../harness.js";
-import { grpcFrame, H2, h2Call, h2Frame, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../hostile-peers.js";
+import { grpcFrame, H2, h2Body, h2Call, h2Frame, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../hostile-peers.js";
 import { sql } from "drizzle-orm";
 import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { proofReport } from "./report.js";
@@ -190,6 +191,45 @@ describe("hostile transport", () => {
     } finally {
       session.destroy();
     }
+  });
+
+  it("HTTP/2: zero-window readers of large answers on many streams pin bounded memory, released when they are cut", async () => {
+    // Reflection answers with a file and its dependencies (buf/validate among them): tens of KiB per stream, which
+    // the server holds for as long as the reader's window stays shut.
+    const request = grpcFrame(
+      toBinary(ServerReflectionRequestSchema, create(ServerReflectionRequestSchema, { messageRequest: { case: "fileContainingSymbol", value: "grocery.identity.v1.UserService" } })),
+    );
+    const open = await h2Session(tp.url);
+    const answer = await h2Body(open, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", request);
+    open.destroy();
+    assert.ok(answer > 20_000, `a reflection answer is ${answer} bytes`);
+
+    const rssBefore = process.memoryUsage().rss;
+    /** One round of 10 zero-window sessions × 100 streams; resolves with the peak RSS growth while it ran. */
+    const round = async () => {
+      const sessions = await Promise.all(Array.from({ length: 10 }, () => h2Session(tp.url, { initialWindowSize: 0 })));
+      try {
+        const calls = sessions.flatMap((s) => Array.from({ length: 100 }, () => h2Call(s, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", request)));
+        report.add({ cases: 1, faults: calls.length });
+        let peakMiB = 0;
+        const sampler = setInterval(() => (peakMiB = Math.max(peakMiB, (process.memoryUsage().rss - rssBefore) / 2 ** 20)), 50);
+        const served = await canary();
+        const outcomes = await Promise.all(calls);
+        clearInterval(sampler);
+        assert.ok(served < 3000, `canary took ${served} ms`);
+        for (const o of outcomes) assert.ok(o.rstCode === http2.constants.NGHTTP2_CANCEL && o.ms < 1000 + slackMs, `stream ended after ${o.ms} ms, status ${o.grpcStatus}, reset ${o.rstCode}`);
+        return { peakMiB, pinnedMiB: (outcomes.length * answer) / 2 ** 20 };
+      } finally {
+        for (const s of sessions) s.destroy();
+      }
+    };
+    // What a stalled reader can pin is bounded by the streams it may hold (and MAX_CALLS_IN_FLIGHT per process)
+    // times the answer's size, for WRITE_STALL_TIMEOUT: growth stays within a small multiple of that, and a second
+    // round reuses what the first released instead of adding to it.
+    const first = await round();
+    assert.ok(first.peakMiB < 4 * first.pinnedMiB + 100, `RSS grew by ${first.peakMiB.toFixed(0)} MiB while ${first.pinnedMiB.toFixed(0)} MiB of answers were pinned`);
+    const second = await round();
+    assert.ok(second.peakMiB < first.peakMiB + 50, `a second round grew RSS to ${second.peakMiB.toFixed(0)} MiB over the start, the first to ${first.peakMiB.toFixed(0)} MiB`);
   });
 
   it("rapid reset: Register streams reset as soon as they are sent create no account and do not stall other clients", async () => {
