@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AddressService } from "@local-e-grocery/gen/grocery/address/v1/address_service_pb.js";
 import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
+import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
 import { AddressKind } from "@local-e-grocery/gen/grocery/address/v1/address_pb.js";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
@@ -17,6 +18,7 @@ import { bearerInterceptor, clientFor } from "./clients.js";
 import { backends, registerAndLogin, startTestPlatform, type TestPlatform, type TestUser } from "./harness.js";
 
 const id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+const admin = { username: "forger_admin", email: "forger-admin@grocery.example", password: "parsnips past midnight" };
 
 /**
  * Times no list issues: beyond year 9999 (printed "+010000-…", refused by PostgreSQL's timestamptz input), the
@@ -56,6 +58,7 @@ for (const backend of backends) {
     let tp: TestPlatform;
     let customer: TestUser;
     let shopOwner: TestUser;
+    let adminToken: string;
     const clients = (user: TestUser) => ({
       users: clientFor(UserService, tp.url, "grpc", [bearerInterceptor(user.accessToken)]),
       carts: clientFor(CartService, tp.url, "grpc", [bearerInterceptor(user.accessToken)]),
@@ -63,7 +66,8 @@ for (const backend of backends) {
     });
 
     before(async () => {
-      tp = await startTestPlatform({ backend });
+      tp = await startTestPlatform({ backend, env: { ADMIN_USERNAME: admin.username, ADMIN_EMAIL: admin.email, ADMIN_PASSWORD: admin.password } });
+      adminToken = (await clientFor(AuthService, tp.url).login({ login: admin.username, password: admin.password })).accessToken;
       customer = await registerAndLogin(tp.url);
       shopOwner = await registerAndLogin(tp.url, { role: Role.SHOP_OWNER });
       // Something to list, so a query that got through would have rows to compare against.
@@ -97,6 +101,41 @@ for (const backend of backends) {
         const first = await call("");
         if (first.nextPageToken !== "") await call(first.nextPageToken);
       }
+    });
+
+    it("ListUsers refuses names that are not text or too long, and tokens of another filter", async () => {
+      const users = clientFor(UserService, tp.url, "grpc", [bearerInterceptor(adminToken)]);
+      const scope = "users::";
+      for (const [what, keyJson] of [
+        ["a number", "[7]"],
+        ["null", "[null]"],
+        ["an object", '[{"username":"a"}]'],
+        ["two keys", '["a","b"]'],
+        ["a NUL", '["a\\u0000b"]'],
+        ["255 characters", JSON.stringify(["a".repeat(255)])],
+      ] as const) {
+        assert.equal(await refusal(users.listUsers({ pageSize: 1, pageToken: scopedRaw(scope, keyJson) })), "INVALID_ARGUMENT", what);
+      }
+      const first = await users.listUsers({ pageSize: 1 });
+      assert.notEqual(first.nextPageToken, "", "more than one user to page through");
+      assert.equal(await refusal(users.listUsers({ pageSize: 1, loginPrefix: "a", pageToken: first.nextPageToken })), "INVALID_ARGUMENT", "a token of another prefix");
+      assert.equal((await users.listUsers({ pageSize: 1, pageToken: first.nextPageToken })).users.length, 1, "the token it issued works");
+    });
+
+    it("ListPendingDeliveries refuses times outside the range, ids that are not UUIDs and destinations that are not names", async () => {
+      const users = clientFor(UserService, tp.url, "grpc", [bearerInterceptor(adminToken)]);
+      const token = (t: unknown, i: unknown = id, destination: unknown = "cart") => encodeScopedPageToken("pending-deliveries", [t, i, destination]);
+      for (const time of forgedTimes) {
+        assert.equal(await refusal(users.listPendingDeliveries({ pageToken: token(time) })), "INVALID_ARGUMENT", String(time));
+      }
+      for (const i of ["not-a-uuid", id.toUpperCase(), 7]) {
+        assert.equal(await refusal(users.listPendingDeliveries({ pageToken: token(1_764_000_000_000, i) })), "INVALID_ARGUMENT", String(i));
+      }
+      for (const destination of [7, null, "x".repeat(65), "a\u0000b"]) {
+        assert.equal(await refusal(users.listPendingDeliveries({ pageToken: token(1_764_000_000_000, id, destination) })), "INVALID_ARGUMENT", String(destination));
+      }
+      assert.equal(await refusal(users.listPendingDeliveries({ pageToken: scopedRaw("pending-deliveries", `[1e999,"${id}","cart"]`) })), "INVALID_ARGUMENT");
+      await users.listPendingDeliveries({ pageToken: token(0) });
     });
 
     it("ListCarts refuses times outside the range and ids that are not UUIDs", async () => {
