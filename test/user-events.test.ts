@@ -81,6 +81,8 @@ for (const backend of backends) {
           USER_DATA_SERVICES: "cart,address,loyalty",
           LOYALTY_SERVICE_ADDR: `127.0.0.1:${await closedPort()}`,
           EVENT_RETRY_MAX_DELAY: "500ms",
+          // Listening on one address that is not 127.0.0.1: the process must call itself there, not on loopback.
+          HOST: "127.0.0.2",
         },
       });
       const login = await clientFor(AuthService, tp.url, "grpc").login({ login: admin.username, password: admin.password });

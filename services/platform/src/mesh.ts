@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
 import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { ConfigError, envDuration, envOptional, type Env } from "./config.js";
@@ -25,8 +26,8 @@ export interface MeshOptions {
 
 /** The platform's side of the mesh: clients are handed out at build time and start calling once it listens. */
 export interface PlatformMesh extends Mesh {
-  /** This process listens on `port`: loopback clients may call. */
-  listening(port: number): void;
+  /** This process listens on `port` of `host`: its own clients may call there. */
+  listening(port: number, host: string): void;
   /**
    * Where SERVICE tokens come from. A process running identity signs its own; any other gets them from
    * identity's IssueServiceToken with SERVICE_CLIENT_ID and SERVICE_CLIENT_SECRET (no defaults), which are only
@@ -44,7 +45,7 @@ export function readServiceCallTimeoutMs(env: Env): number {
 export function createMesh(options: MeshOptions): PlatformMesh {
   const { env } = options;
   const deadlineMs = readServiceCallTimeoutMs(env);
-  let port: number | undefined;
+  let self: string | undefined;
   let token: (() => Promise<string>) | undefined;
   const closers: (() => void)[] = [];
   let wanted = false;
@@ -57,8 +58,8 @@ export function createMesh(options: MeshOptions): PlatformMesh {
       throw new ConfigError(`${variable} is required: ${name} does not run in this process and is called by it`);
     }
     return () => {
-      if (port === undefined) throw new Error(`${name} is called before this process listens`);
-      return { kind: "list", uri: `ipv4:127.0.0.1:${port}` };
+      if (self === undefined) throw new Error(`${name} is called before this process listens`);
+      return { kind: "list", uri: self };
     };
   };
 
@@ -91,8 +92,8 @@ export function createMesh(options: MeshOptions): PlatformMesh {
       wanted = true;
       return lazyClient(service, targetOf(name), true);
     },
-    listening(p) {
-      port = p;
+    listening(port, host) {
+      self = selfAddress(host, port);
     },
     useTokens(signer) {
       if (signer) {
@@ -119,4 +120,17 @@ export function createMesh(options: MeshOptions): PlatformMesh {
       for (const close of closers.splice(0)) close();
     },
   };
+}
+
+/**
+ * The address this process reaches itself at: loopback when it listens on every address (or by name), else the one
+ * address it listens on, which loopback would not reach.
+ */
+export function selfHost(host: string): string {
+  return host === "" || host === "0.0.0.0" || host === "::" || isIP(host) === 0 ? "127.0.0.1" : host;
+}
+
+function selfAddress(host: string, port: number): string {
+  const self = selfHost(host);
+  return isIP(self) === 6 ? `ipv6:[${self}]:${port}` : `ipv4:${self}:${port}`;
 }

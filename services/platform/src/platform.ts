@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { file_google_rpc_error_details } from "@local-e-grocery/gen/google/rpc/error_details_pb.js";
@@ -17,7 +18,7 @@ import { createAvailability, createAvailabilityInterceptor } from "./availabilit
 import { createCallScopeInterceptor } from "./call-scope.js";
 import { createCallBoundInterceptor, createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
 import { createLogger, flushStdoutLogs, type Logger, type LogLevel } from "./logger.js";
-import { createMesh } from "./mesh.js";
+import { createMesh, selfHost } from "./mesh.js";
 import { createValidateInterceptor } from "./validate-interceptor.js";
 import { reflectionRoutes } from "./reflection.js";
 import { createRpcServer, defaultConnectionLimits, type ConnectionLimits, type HttpRoute } from "./server.js";
@@ -223,7 +224,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     // Modules start once the port is known: their loopback calls (the all-in-one mode) can go out at once.
     const port = await server.listen(config.port, config.host);
     listening = server;
-    mesh.listening(port);
+    mesh.listening(port, config.host);
     // Liveness says the process serves, whatever the database does: restarting cannot cure an outage.
     health.set(livenessHealthName, ServingStatus.SERVING);
     for (const m of modules) await m.start?.();
@@ -231,7 +232,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
     let closing: Promise<void> | undefined;
     return {
       port,
-      url: `http://127.0.0.1:${port}`,
+      url: urlOf(config.host, port),
       config,
       database,
       get inFlight() {
@@ -324,4 +325,10 @@ export async function runMain(definitions: readonly ServiceDefinition[], banner?
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
+}
+
+/** The URL a client on this machine calls the platform at. */
+function urlOf(host: string, port: number): string {
+  const self = selfHost(host);
+  return `http://${isIP(self) === 6 ? `[${self}]` : self}:${port}`;
 }
