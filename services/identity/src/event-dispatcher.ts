@@ -55,10 +55,11 @@ export function createEventDispatcher(options: EventDispatcherOptions): PollingL
     const client = clients.get(row.destination);
     if (!client) throw new Error(`${row.destination} is not in USER_DATA_SERVICES`);
     const userId = row.payload.user_id ?? "";
+    const call = typeof row.payload.request_id === "string" ? { requestId: row.payload.request_id } : {};
     if (row.topic === "user.deleted") {
-      await client.purgeUser({ userId });
+      await client.purgeUser({ userId }, call);
     } else if (row.topic === "user.disabled" || row.topic === "user.enabled" || row.topic === "user.roles_changed") {
-      await client.setUserStanding({ userId, enabled: row.payload.enabled === true, shopOwner: row.payload.shop_owner === true, sequence: BigInt(row.seq) });
+      await client.setUserStanding({ userId, enabled: row.payload.enabled === true, shopOwner: row.payload.shop_owner === true, sequence: BigInt(row.seq) }, call);
     } else {
       throw new Error(`no delivery for topic ${row.topic}`);
     }

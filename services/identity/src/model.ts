@@ -103,7 +103,7 @@ export interface ClaimedDelivery {
   /** Attempts so far, this one included. */
   attempts: number;
   topic: string;
-  payload: { user_id?: string; enabled?: boolean; shop_owner?: boolean };
+  payload: { user_id?: string; enabled?: boolean; shop_owner?: boolean; request_id?: string };
   /** The event's outbox sequence, as decimal text. */
   seq: string;
 }

@@ -1,3 +1,4 @@
+import { currentRequestId } from "@local-e-grocery/platform/call-scope.js";
 import type { Logger } from "@local-e-grocery/platform/logger.js";
 import { createPollingLoop, type PollingLoop } from "@local-e-grocery/platform/polling-loop.js";
 import type { Clock } from "@local-e-grocery/platform/service-module.js";
@@ -11,10 +12,12 @@ export async function enqueueMail(tx: IdentityTx, clock: Clock, mail: Mail): Pro
 
 /**
  * Records a domain event for other services in the caller's transaction (such as `user.deleted`), owed to each of
- * `destinations`; the event dispatcher (event-dispatcher.ts) delivers it to each after commit.
+ * `destinations`; the event dispatcher (event-dispatcher.ts) delivers it to each after commit. The request id of
+ * the call that caused it goes with it, so each delivery's log lines, here and at the destination, name that call.
  */
 export async function enqueueEvent(tx: IdentityTx, clock: Clock, destinations: readonly string[], topic: string, payload: Record<string, unknown>): Promise<void> {
-  await tx.insertEvent({ topic, payload, destinations, now: new Date(clock()) });
+  const requestId = currentRequestId();
+  await tx.insertEvent({ topic, payload: requestId ? { ...payload, request_id: requestId } : payload, destinations, now: new Date(clock()) });
 }
 
 export interface MailDispatcherOptions {

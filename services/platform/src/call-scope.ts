@@ -1,8 +1,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { kRequestId } from "./context.js";
 
 interface CallScope {
   readonly signal: AbortSignal;
+  readonly requestId: string;
   /** Set once the handler settled: connect aborts every call's signal when it ends, which is not a cancellation. */
   settled: boolean;
 }
@@ -17,7 +19,7 @@ const scope = new AsyncLocalStorage<CallScope>();
 /** Runs each call's handler inside its scope; work it starts (transactions included) can see its cancellation. */
 export function createCallScopeInterceptor(): Interceptor {
   return (next) => async (req) => {
-    const call: CallScope = { signal: req.signal, settled: false };
+    const call: CallScope = { signal: req.signal, requestId: req.contextValues.get(kRequestId), settled: false };
     try {
       return await scope.run(call, () => next(req));
     } finally {
@@ -30,6 +32,14 @@ export function createCallScopeInterceptor(): Interceptor {
 export function throwIfCallCancelled(): void {
   const call = scope.getStore();
   if (call && !call.settled && call.signal.aborted) throw ConnectError.from(call.signal.reason);
+}
+
+/**
+ * The request id of the call whose work is running, for work it leaves behind (an event delivered later), so
+ * the calls that work makes carry the id of the call that caused them; undefined outside calls.
+ */
+export function currentRequestId(): string | undefined {
+  return scope.getStore()?.requestId || undefined;
 }
 
 /** Runs `fn` outside any call, for background work a call only schedules: the call's end must not cancel it. */

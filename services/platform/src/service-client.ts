@@ -55,6 +55,8 @@ export interface CallOptions {
   ctx?: HandlerContext;
   /** Shorter deadline for this call. */
   timeoutMs?: number;
+  /** The request id to send when no `ctx` carries one: that of the call whose work this is (an event it wrote). */
+  requestId?: string;
   signal?: AbortSignal;
 }
 
@@ -103,7 +105,7 @@ export function createServiceClient<S extends DescService>(service: S, options: 
       const callerLeft = call.ctx ? call.ctx.timeoutMs() : undefined;
       const timeoutMs = Math.min(options.deadlineMs, call.timeoutMs ?? Infinity, callerLeft ?? Infinity);
       const metadata = new grpc.Metadata();
-      const requestId = call.ctx?.values.get(kRequestId);
+      const requestId = call.ctx?.values.get(kRequestId) || call.requestId;
       if (requestId) metadata.set("x-request-id", requestId);
       if (options.token) metadata.set("authorization", `Bearer ${await options.token()}`);
       const signals = [call.signal, call.ctx?.signal].filter((s): s is AbortSignal => s !== undefined);
