@@ -20,6 +20,7 @@ import { ServerReflection as ReflectionV1alpha } from "@local-e-grocery/gen/grpc
 import { accessPolicyOf } from "@local-e-grocery/platform/auth/access-interceptor.js";
 import { readIdentityConfig } from "@local-e-grocery/identity/config.js";
 import { readPlatformConfig } from "@local-e-grocery/platform/platform.js";
+import { idempotencyKeyHeader, requestIdField } from "@local-e-grocery/platform/idempotency-key.js";
 import { edgeModel, pagePaths, rateLimited, renderEnvoyYaml, strippedRequestHeaders } from "../scripts/envoy/generate.js";
 import { generatedServices } from "./generated-services.js";
 
@@ -132,12 +133,16 @@ const routes = maps(virtualHost["routes"], "routes");
 
 // ---- Envoy's route matching, for the matchers this config uses ----------------------------------------------
 
-const simulatedMatchFields = new Set(["prefix", "path", "safe_regex", "case_sensitive"]);
+const simulatedMatchFields = new Set(["prefix", "path", "safe_regex", "case_sensitive", "headers"]);
 
 /** RouteMatch semantics: prefix on the whole :path, path and safe_regex (RE2, full match) without the query. */
-function matches(matchValue: unknown, path: string): boolean {
+function matches(matchValue: unknown, path: string, headers: Readonly<Record<string, string>> = {}): boolean {
   const match = map(matchValue, "match");
   for (const key of Object.keys(match)) assert.ok(simulatedMatchFields.has(key), `this test cannot simulate match field "${key}"`);
+  for (const h of match["headers"] === undefined ? [] : maps(match["headers"], "match.headers")) {
+    for (const key of Object.keys(h)) assert.ok(key === "name" || key === "present_match", `this test cannot simulate header match field "${key}"`);
+    if ((str(h["name"], "header name").toLowerCase() in headers) !== (h["present_match"] === true)) return false;
+  }
   const caseSensitive = match["case_sensitive"] !== false;
   const fold = (s: string) => (caseSensitive ? s : s.toLowerCase());
   const withoutQuery = path.split("?")[0] ?? "";
@@ -148,12 +153,12 @@ function matches(matchValue: unknown, path: string): boolean {
 }
 
 /** The first entry whose match accepts the path, as Envoy picks routes and jwt_authn rules. */
-function firstMatch(entries: readonly Obj[], path: string): Obj | undefined {
-  return entries.find((e) => matches(e["match"], path));
+function firstMatch(entries: readonly Obj[], path: string, headers: Readonly<Record<string, string>> = {}): Obj | undefined {
+  return entries.find((e) => matches(e["match"], path, headers));
 }
 
-function routeFor(path: string): Obj {
-  return map(firstMatch(routes, path), `the route for ${path}`);
+function routeFor(path: string, headers: Readonly<Record<string, string>> = {}): Obj {
+  return map(firstMatch(routes, path, headers), `the route for ${path}`);
 }
 
 /** The cluster of the service that issues tokens (AuthService's). */
@@ -265,13 +270,13 @@ function composeServicesOf(cluster: string): string[] {
 // ---- tests --------------------------------------------------------------------------------------------------
 
 /** The route action of the route a path reaches (fails for a path answered directly). */
-function actionFor(path: string): Obj {
-  return map(routeFor(path)["route"], `route action for ${path}`);
+function actionFor(path: string, headers: Readonly<Record<string, string>> = {}): Obj {
+  return map(routeFor(path, headers)["route"], `route action for ${path}`);
 }
 
 /** The retry conditions in force for a path: its route's retry_policy, else the virtual host's. */
-function retryOnFor(path: string): string[] {
-  const policy = actionFor(path)["retry_policy"] ?? virtualHost["retry_policy"];
+function retryOnFor(path: string, headers: Readonly<Record<string, string>> = {}): string[] {
+  const policy = actionFor(path, headers)["retry_policy"] ?? virtualHost["retry_policy"];
   if (policy === undefined) return [];
   return str(map(policy, "retry_policy")["retry_on"], "retry_on").split(",").map((s) => s.trim());
 }
@@ -417,8 +422,21 @@ describe("edge routes (envoy.yaml) against the protos", () => {
       }
     }
     assert.deepEqual(wrong, []);
-    // AddItem with a request_id is safe to repeat, but Envoy cannot see a field in the body: not retried here.
-    assert.ok(!retryOnFor("/grocery.cart.v1.CartService/AddItem").includes("unavailable"));
+  });
+
+  it("retries UNAVAILABLE for a write with a request_id only when the call carries it in the Idempotency-Key header", () => {
+    const keyed = routedRpcs.filter((r) => requestIdField(r.method) !== undefined && !isIdempotent(r.method));
+    assert.deepEqual(keyed.map((r) => r.path), ["/grocery.cart.v1.CartService/AddItem"], "the writes a request id makes safe to repeat");
+    for (const rpc of keyed) {
+      assert.ok(retryOnFor(rpc.path, { [idempotencyKeyHeader]: "x" }).includes("unavailable"), `${rpc.path} with the header is retried`);
+      assert.ok(!retryOnFor(rpc.path).includes("unavailable"), `${rpc.path} without it is not: the edge cannot read the body`);
+      assert.equal(clusterOfRoute(routeFor(rpc.path, { [idempotencyKeyHeader]: "x" })), clusterOfRoute(routeFor(rpc.path)), "both go to the same cluster");
+      assert.deepEqual(map(routeFor(rpc.path, { [idempotencyKeyHeader]: "x" })["route"], "route")["max_stream_duration"], actionFor(rpc.path)["max_stream_duration"], "with the same bounds");
+    }
+    // Any other RPC is routed the same with or without the header.
+    for (const rpc of routedRpcs.filter((r) => !keyed.includes(r))) {
+      assert.deepEqual(routeFor(rpc.path, { [idempotencyKeyHeader]: "x" }), routeFor(rpc.path), `${rpc.path} ignores the header`);
+    }
   });
 
   it("rate-limits Login and RequestPasswordReset by local_ratelimit descriptors on their own routes, answering RESOURCE_EXHAUSTED", () => {
@@ -511,11 +529,11 @@ describe("edge filters, JWT provider, CORS and listener", () => {
   });
 
   it("allows the platform's browser origins and the gRPC-web and Connect headers", () => {
-    const wantAllow = ["authorization", "content-type", "x-grpc-web", "x-user-agent", "connect-protocol-version", "connect-timeout-ms", "grpc-timeout"];
+    const wantAllow = ["authorization", "content-type", "x-grpc-web", "x-user-agent", "connect-protocol-version", "connect-timeout-ms", "grpc-timeout", idempotencyKeyHeader];
     const wantExpose = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
     const split = (v: unknown) => str(v, "header list").split(",").map((s) => s.trim().toLowerCase());
-    for (const rpc of routedRpcs) {
-      const policy = map(perFilterConfig(routeFor(rpc.path), filterNames.cors), `CORS policy for ${rpc.path}`);
+    for (const [rpc, headers] of routedRpcs.flatMap((r) => [[r, {}], [r, { [idempotencyKeyHeader]: "x" }]] as const)) {
+      const policy = map(perFilterConfig(routeFor(rpc.path, headers), filterNames.cors), `CORS policy for ${rpc.path}`);
       assert.equal(policy["@type"], "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy");
       const origins = maps(policy["allow_origin_string_match"], "allow_origin_string_match").map((m) => str(m["exact"], "exact origin"));
       assert.deepEqual(origins.sort(), [...platformDefaults.corsOrigins].sort(), `origins for ${rpc.path}`);

@@ -18,6 +18,7 @@ import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { stringify } from "yaml";
 import { accessPolicyOf } from "@local-e-grocery/platform/auth/access-interceptor.js";
 import { readPlatformConfig } from "@local-e-grocery/platform/platform.js";
+import { idempotencyKeyHeader, requestIdField } from "@local-e-grocery/platform/idempotency-key.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 export const templatePath = join(root, "edge/envoy.template.yaml");
@@ -208,6 +209,15 @@ export function edgeModel(services: readonly DescService[]): EdgeModel {
       routes.push({
         name: `idempotent ${pathOf(m).slice(1)}`,
         match: { path: pathOf(m) },
+        route: routeAction(s, false, { retry_policy: retryPolicy("connect-failure,refused-stream,unavailable") }),
+      });
+    }
+    // A write carrying its request id in the Idempotency-Key header (the service holds the header to the body's
+    // request_id) is as safe to repeat as a read; without the header the edge cannot know, and does not retry.
+    for (const m of s.methods.filter((x) => requestIdField(x) && !isIdempotent(x) && !rateLimited[pathOf(x)])) {
+      routes.push({
+        name: `keyed ${pathOf(m).slice(1)}`,
+        match: { path: pathOf(m), headers: [{ name: idempotencyKeyHeader, present_match: true }] },
         route: routeAction(s, false, { retry_policy: retryPolicy("connect-failure,refused-stream,unavailable") }),
       });
     }

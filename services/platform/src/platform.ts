@@ -18,6 +18,7 @@ import { createAvailability, createAvailabilityInterceptor } from "./availabilit
 import { createCallScopeInterceptor } from "./call-scope.js";
 import { createCallBoundInterceptor, createErrorInterceptor, createLoggingInterceptor } from "./interceptors.js";
 import { createLogger, flushStdoutLogs, type Logger, type LogLevel } from "./logger.js";
+import { createIdempotencyKeyInterceptor } from "./idempotency-key.js";
 import { createMesh, selfHost } from "./mesh.js";
 import { createValidateInterceptor } from "./validate-interceptor.js";
 import { reflectionRoutes } from "./reflection.js";
@@ -198,6 +199,7 @@ export async function buildPlatform(config: PlatformConfig, definitions: readonl
         createAccessInterceptor({ verify, checkPrincipal, logger, publicServices: standardServices }),
         // Field rules (buf.validate) after auth, before admission: a malformed call never takes an expensive slot.
         createValidateInterceptor(),
+        createIdempotencyKeyInterceptor(),
         createAdmissionInterceptor(config.admission),
         createErrorInterceptor(logger),
       ],

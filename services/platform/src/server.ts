@@ -115,7 +115,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const rpc = createRpcAdapter({ routes: options.routes, interceptors: options.interceptors, logger, ...common });
   const fast = options.unaryFastPath === false ? undefined : createUnaryFastPath({ routes: options.routes, interceptors: options.interceptors, logger, ...common });
   const corsOrigins = new Set(options.corsOrigins ?? []);
-  const allowHeaders = [...connectCors.allowedHeaders, "Authorization", "X-Request-Id"].join(", ");
+  const allowHeaders = [...connectCors.allowedHeaders, "Authorization", "X-Request-Id", "Idempotency-Key"].join(", ");
   const exposeHeaders = [...connectCors.exposedHeaders, "X-Request-Id"].join(", ");
   const allowMethods = connectCors.allowedMethods.join(", ");
   let draining = false;

@@ -297,6 +297,8 @@ export type AddItemRequest = Message<"grocery.cart.v1.AddItemRequest"> & {
   /**
    * Optional UUID naming this request: a retry with the same request_id returns the first result and adds
    * nothing. Request ids are kept for at least 24 hours; reusing one for a different request is INVALID_ARGUMENT.
+   * A call may repeat it in an Idempotency-Key header, which lets the edge retry the call on UNAVAILABLE; the
+   * header must then equal this field (INVALID_ARGUMENT otherwise).
    *
    * @generated from field: string request_id = 4;
    */
