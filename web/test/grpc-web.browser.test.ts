@@ -1,6 +1,7 @@
 /**
  * The browser client in a real Chromium, on the page as `npm start` serves it: built by web/build.ts and served
- * by the platform itself at `/` (WEB_DIR), on the same origin as the API, under its Content-Security-Policy.
+ * at `/` (WEB_DIR) by `npm start`'s own entry point (services/main.ts, compiled and run with node by the test
+ * runner) in a process of its own, on the same origin as the API, under its Content-Security-Policy.
  * Two more origins serve the same files to check CORS: one listed in CORS_ORIGINS, one not.
  *
  * Needs /usr/bin/chromium (Debian's `chromium` package; CHROMIUM_PATH overrides). Without it the suite is
@@ -17,7 +18,8 @@ import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type Page, type Request } from "playwright-core";
-import { callJson, startTestPlatform, uniqueName, type TestPlatform } from "../../test/harness.js";
+import { callJson, emptyDatabase, uniqueName, type DataHandle } from "../../test/harness.js";
+import { startServiceProcess, type ServiceProcess } from "../../test/service-process.js";
 import { buildWeb, writeWebConfig } from "../build.js";
 
 const chromiumPath = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
@@ -29,7 +31,8 @@ describe("browser client over gRPC-web", { timeout: 120_000 }, () => {
   let dir: string | undefined;
   let allowed: StaticServer | undefined;
   let blocked: StaticServer | undefined;
-  let tp: TestPlatform | undefined;
+  let data: DataHandle | undefined;
+  let tp: ServiceProcess | undefined;
   let browser: Browser | undefined;
 
   before(async () => {
@@ -43,7 +46,11 @@ describe("browser client over gRPC-web", { timeout: 120_000 }, () => {
     const web = buildWeb({ outDir: dir });
     // Started side by side; allSettled so that `after` can close whatever did start when one part fails.
     const started = await Promise.allSettled([
-      web.then(() => startTestPlatform({ backend: "pglite", env: { CORS_ORIGINS: allowed?.origin ?? "", WEB_DIR: dir ?? "" } })).then((p) => (tp = p)),
+      // `npm start`'s entry point in a process of its own (compiled, run with node, when the test runner built it),
+      // on an embedded database of its own.
+      Promise.all([web, emptyDatabase("pglite")])
+        .then(([, d]) => startServiceProcess("services/main.ts", { ...(data = d).env, CORS_ORIGINS: allowed?.origin ?? "", WEB_DIR: dir ?? "" }))
+        .then((p) => (tp = p)),
       chromium
         .launch({
           executablePath: chromiumPath,
@@ -58,7 +65,8 @@ describe("browser client over gRPC-web", { timeout: 120_000 }, () => {
 
   after(async () => {
     await browser?.close();
-    await tp?.close();
+    await tp?.stop();
+    await data?.drop();
     await allowed?.close();
     await blocked?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
