@@ -80,6 +80,8 @@ export interface StreamOutcome {
   ms: number;
   /** From the request to the grpc-status arriving (-1 when none came). */
   statusMs: number;
+  /** grpc-status-details-bin, from headers or trailers ("" when none came). */
+  statusDetails: string;
 }
 
 /** Opens a stream on `session`, sends `body` (ending the stream unless `keepOpen`), and waits for it to close. */
@@ -94,9 +96,11 @@ export function h2Call(
     let grpcStatus = "";
     let httpStatus = 0;
     let statusMs = -1;
-    const status = (v: unknown) => {
+    let statusDetails = "";
+    const status = (v: unknown, details: unknown) => {
       if (v === undefined) return;
       grpcStatus = String(v);
+      statusDetails = typeof details === "string" ? details : "";
       statusMs = Date.now() - started;
     };
     let stream: http2.ClientHttp2Stream;
@@ -109,17 +113,17 @@ export function h2Call(
         ...options.headers,
       });
     } catch {
-      resolve({ grpcStatus: "", httpStatus, rstCode: -1, ms: 0, statusMs });
+      resolve({ grpcStatus: "", httpStatus, rstCode: -1, ms: 0, statusMs, statusDetails });
       return;
     }
     stream.on("response", (h) => {
       httpStatus = Number(h[":status"] ?? 0);
-      status(h["grpc-status"]);
+      status(h["grpc-status"], h["grpc-status-details-bin"]);
     });
-    stream.on("trailers", (t) => status(t["grpc-status"]));
+    stream.on("trailers", (t) => status(t["grpc-status"], t["grpc-status-details-bin"]));
     stream.on("data", () => {});
     stream.on("error", () => {});
-    stream.on("close", () => resolve({ grpcStatus, httpStatus, rstCode: stream.rstCode ?? 0, ms: Date.now() - started, statusMs }));
+    stream.on("close", () => resolve({ grpcStatus, httpStatus, rstCode: stream.rstCode ?? 0, ms: Date.now() - started, statusMs, statusDetails }));
     if (options.keepOpen) stream.write(body);
     else stream.end(body);
   });

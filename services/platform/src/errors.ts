@@ -98,11 +98,21 @@ export function codeName(code: Code | "OK"): string {
 }
 
 /**
- * True for connect's own words for a request message that does not parse, which it raises as INTERNAL although
- * the client is at fault.
+ * True for connect's own words for a request message that does not parse: protobuf it raises as INTERNAL
+ * although the client is at fault, JSON as INVALID_ARGUMENT but without the google.rpc.BadRequest every other
+ * INVALID_ARGUMENT carries. Either is answered as malformedRequest().
  */
 export function isParseFailure(code: number, message: string): boolean {
-  return code === Code.Internal && message.startsWith("parse binary:");
+  return (code === Code.Internal && message.startsWith("parse binary:")) || (code === Code.InvalidArgument && message.startsWith("cannot decode message "));
+}
+
+/**
+ * INVALID_ARGUMENT for a request that is not a message at all (a body that does not parse, an envelope that lies
+ * about its length), with the same google.rpc.BadRequest every other INVALID_ARGUMENT carries: one violation on
+ * the request as a whole (field ""), since no field of it could be read.
+ */
+export function malformedRequest(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument, undefined, [{ desc: BadRequestSchema, value: { fieldViolations: [{ field: "", description: message }] } }]);
 }
 
 /**
@@ -133,7 +143,7 @@ export function toConnectError(e: unknown): { error: ConnectError; unexpected: b
   }
   if (e instanceof ConnectError) {
     // A streaming call's messages are parsed inside the handler's stream: the client's fault, not a bug.
-    if (isParseFailure(e.code, e.rawMessage)) return { error: new ConnectError(e.rawMessage, Code.InvalidArgument, e.metadata, undefined, e), unexpected: false };
+    if (isParseFailure(e.code, e.rawMessage)) return { error: malformedRequest(e.rawMessage), unexpected: false };
     return { error: e, unexpected: e.code === Code.Internal || e.code === Code.Unknown };
   }
   if (isDatabaseUnavailable(e)) {

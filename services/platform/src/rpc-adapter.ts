@@ -3,9 +3,12 @@ import type http2 from "node:http2";
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { codeFromString, errorToJson, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { trailerParse, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { kRequestId } from "./context.js";
 import { envelope } from "./envelope.js";
-import { codeName, isParseFailure } from "./errors.js";
+import { codeName, isParseFailure, malformedRequest } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { guardBody, requestedTimeoutMs, type BodyLimits } from "./request-body.js";
 import { acceptCompression, compressMinBytes, jsonOptions } from "./wire-format.js";
@@ -104,23 +107,24 @@ export function createRpcAdapter(options: RpcAdapterOptions): (req: NodeRequest,
 }
 
 /**
- * Rewrites INTERNAL parse failures to INVALID_ARGUMENT wherever the protocol carries the status: a Connect unary
- * error body, gRPC trailers, the trailer frame of gRPC-web, or a Connect end-of-stream message.
+ * Rewrites connect's answers to a request that does not parse (isParseFailure) as malformedRequest() wherever the
+ * protocol carries the status: a Connect unary error body, gRPC trailers, the trailer frame of gRPC-web, or a
+ * Connect end-of-stream message. An answer that already carries details came through our own error mapping.
  */
 function remapParseFailures(uRes: UniversalServerResponse, onRemap: (code: Code, message: string) => void): UniversalServerResponse {
   const body = uRes.body;
   if (body === undefined || !(Symbol.asyncIterator in Object(body))) return uRes;
   const contentType = uRes.header?.get("content-type") ?? "";
   const chunks = body as AsyncIterable<Uint8Array>;
-  if (contentType === "application/json" && uRes.status === 500) {
+  if (contentType === "application/json" && (uRes.status === 500 || uRes.status === 400)) {
     // The adapter writes the status after the first chunk is read, so setting it while reading is in time.
     const out: UniversalServerResponse = { ...uRes };
     out.body = (async function* () {
       const bytes = Buffer.concat(await collect(chunks));
-      const parsed = safeJson(bytes) as { code?: string; message?: string } | undefined;
-      if (parsed?.code === "internal" && typeof parsed.message === "string" && isParseFailure(Code.Internal, parsed.message)) {
+      const parsed = safeJson(bytes) as { code?: string; message?: string; details?: unknown } | undefined;
+      if (typeof parsed?.code === "string" && typeof parsed.message === "string" && parsed.details === undefined && isParseFailure(codeFromString(parsed.code) ?? Code.Unknown, parsed.message)) {
         out.status = 400;
-        const json = Buffer.from(JSON.stringify({ code: "invalid_argument", message: parsed.message }));
+        const json = errorToJsonBytes(malformedRequest(parsed.message), jsonOptions);
         out.header?.set("content-length", String(json.length));
         onRemap(Code.InvalidArgument, parsed.message);
         yield json;
@@ -140,8 +144,8 @@ function remapParseFailures(uRes: UniversalServerResponse, onRemap: (code: Code,
         yield* chunks;
         const trailer = uRes.trailer;
         const message = decodeURIComponent(trailer?.get("grpc-message") ?? "");
-        if (trailer && isParseFailure(Number(trailer.get("grpc-status")), message)) {
-          trailer.set("grpc-status", String(Code.InvalidArgument));
+        if (trailer && !trailer.has("grpc-status-details-bin") && isParseFailure(Number(trailer.get("grpc-status")), message)) {
+          setTrailerStatus(trailer, malformedRequest(message));
           onRemap(Code.InvalidArgument, message);
         }
       })(),
@@ -169,37 +173,39 @@ async function* mapFrames(chunks: AsyncIterable<Uint8Array>, flag: number, rewri
 }
 
 function remapTrailerBlock(payload: Buffer, onRemap: (code: Code, message: string) => void): Buffer | undefined {
-  const lines = payload.toString("latin1").split("\r\n");
-  const value = (name: string) => lines.find((l) => l.toLowerCase().startsWith(name + ":"))?.slice(name.length + 1).trim();
-  const message = decodeURIComponent(value("grpc-message") ?? "");
-  if (!isParseFailure(Number(value("grpc-status")), message)) return undefined;
+  const trailer = trailerParse(payload);
+  const message = decodeURIComponent(trailer.get("grpc-message") ?? "");
+  if (trailer.has("grpc-status-details-bin") || !isParseFailure(Number(trailer.get("grpc-status")), message)) return undefined;
   onRemap(Code.InvalidArgument, message);
-  return Buffer.from(lines.map((l) => (l.toLowerCase().startsWith("grpc-status:") ? `grpc-status: ${Code.InvalidArgument}` : l)).join("\r\n"), "latin1");
+  setTrailerStatus(trailer, malformedRequest(message));
+  return Buffer.from(trailerSerialize(trailer));
 }
 
 function remapEndStream(payload: Buffer, onRemap: (code: Code, message: string) => void): Buffer | undefined {
-  const end = safeJson(payload) as { error?: { code?: string; message?: string } } | undefined;
+  const end = safeJson(payload) as { error?: { code?: string; message?: string; details?: unknown } } | undefined;
   const message = end?.error?.message;
-  if (end?.error?.code !== "internal" || typeof message !== "string" || !isParseFailure(Code.Internal, message)) return undefined;
+  const code = typeof end?.error?.code === "string" ? codeFromString(end.error.code) : undefined;
+  if (code === undefined || typeof message !== "string" || end?.error?.details !== undefined || !isParseFailure(code, message)) return undefined;
   onRemap(Code.InvalidArgument, message);
-  return Buffer.from(JSON.stringify({ ...end, error: { ...end.error, code: "invalid_argument" } }));
+  return Buffer.from(JSON.stringify({ ...end, error: errorToJson(malformedRequest(message), jsonOptions) }));
 }
 
 /** Answers a call the handlers never saw, in the caller's protocol: Trailers-Only gRPC, or Connect's JSON error. */
 function answerStatus(req: NodeRequest, res: NodeResponse, code: Code, message: string, requestId: string): void {
   const contentType = String(req.headers["content-type"] ?? "");
   res.setHeader("x-request-id", requestId);
+  const error = code === Code.InvalidArgument ? malformedRequest(message) : new ConnectError(message, code);
   if (contentType.startsWith("application/grpc")) {
-    res.writeHead(200, {
-      "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
-      "grpc-status": String(code),
-      "grpc-message": encodeURIComponent(message),
-    });
+    const status = new Headers();
+    setTrailerStatus(status, error);
+    const headers: Record<string, string> = { "content-type": contentType.startsWith("application/grpc-web") ? contentType : "application/grpc" };
+    status.forEach((value, name) => (headers[name] = value));
+    res.writeHead(200, headers);
     res.end();
     return;
   }
   res.writeHead(code === Code.Unimplemented ? 404 : 400, { "content-type": "application/json" });
-  res.end(JSON.stringify({ code: codeName(code), message }));
+  res.end(errorToJsonBytes(error, jsonOptions));
 }
 
 /**

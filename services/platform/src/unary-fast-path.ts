@@ -25,7 +25,7 @@ import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grp
 import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { kRequestId } from "./context.js";
 import { envelope } from "./envelope.js";
-import { codeName, isParseFailure } from "./errors.js";
+import { codeName, isParseFailure, malformedRequest } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { nextChunkWait, type BodyLimits } from "./request-body.js";
 import { acceptCompression, compressMinBytes, jsonOptions } from "./wire-format.js";
@@ -344,7 +344,7 @@ function parseMessage(entry: UnaryEntry, wire: Wire, bytes: Uint8Array) {
   } catch (e) {
     // connect raises a protobuf that does not parse as INTERNAL; it is the client's error.
     const error = ConnectError.from(e);
-    if (isParseFailure(error.code, error.rawMessage)) throw new ConnectError(error.rawMessage, Code.InvalidArgument);
+    if (isParseFailure(error.code, error.rawMessage)) throw malformedRequest(error.rawMessage);
     throw error;
   }
 }
@@ -452,7 +452,7 @@ function receiveBody(
       chunks.push(chunk);
       size += chunk.length;
       if (!o.enveloped) {
-        if (declared >= 0 && size > declared) return settle(new ConnectError(`protocol error: promised ${declared} bytes, received ${size}`, Code.InvalidArgument));
+        if (declared >= 0 && size > declared) return settle(malformedRequest(`protocol error: promised ${declared} bytes, received ${size}`));
         if (size > o.readMaxBytes) return settle(tooLarge(size, false));
       } else {
         if (declared < 0 && size >= 5) {
@@ -465,7 +465,7 @@ function receiveBody(
     };
     const onEnd = () => {
       if (!o.enveloped && declared >= 0 && size < declared) {
-        return settle(new ConnectError(`protocol error: promised ${declared} bytes, received ${size}`, Code.InvalidArgument));
+        return settle(malformedRequest(`protocol error: promised ${declared} bytes, received ${size}`));
       }
       settle(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     };
@@ -492,12 +492,8 @@ function unenvelope(data: Buffer): Buffer {
   if (data.length < 5) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented);
   if ((data[0]! & 0b1) === 0b1) throw new ConnectError("protocol error: received compressed message without grpc-encoding", Code.Internal);
   const length = data.readUInt32BE(1);
-  if (data.length !== 5 + length) {
-    throw new ConnectError(
-      data.length < 5 + length ? "protocol error: incomplete envelope" : "protocol error: received extra input message for unary method",
-      data.length < 5 + length ? Code.InvalidArgument : Code.Unimplemented,
-    );
-  }
+  if (data.length < 5 + length) throw malformedRequest("protocol error: incomplete envelope");
+  if (data.length > 5 + length) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented);
   return data.subarray(5);
 }
 

@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { after, before, describe, it } from "node:test";
+import { fromBinary } from "@bufbuild/protobuf";
+import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
+import { BadRequestSchema } from "@local-e-grocery/gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "@local-e-grocery/gen/google/rpc/status_pb.js";
 import { CartService } from "@local-e-grocery/gen/grocery/cart/v1/cart_service_pb.js";
 import { clientFor, bearer } from "../../../test/clients.js";
 import { registerAndLogin, startTestPlatform, type TestPlatform } from "../../../test/harness.js";
@@ -15,6 +19,27 @@ import { grpcFrame, h2Call, h2Session, rawPeer } from "../../../test/hostile-pee
 import { createHealthRegistry } from "../src/health.js";
 import { createLogger } from "../src/logger.js";
 import { createRpcServer } from "../src/server.js";
+
+/** The fields of the google.rpc.BadRequest in a grpc-status-details-bin value (a google.rpc.Status). */
+function violationsOfStatusBin(value: string): string[] {
+  assert.notEqual(value, "", "grpc-status-details-bin is sent");
+  const status = fromBinary(StatusSchema, Buffer.from(value, "base64"));
+  const requests = status.details.flatMap((any) => {
+    const unpacked = anyUnpack(any, BadRequestSchema);
+    return unpacked ? [unpacked] : [];
+  });
+  assert.equal(requests.length, 1, "one google.rpc.BadRequest");
+  return requests[0]!.fieldViolations.map((v) => (assert.notEqual(v.description, ""), v.field));
+}
+
+/** The fields of the google.rpc.BadRequest in a Connect error body. */
+function violationsOfConnectJson(body: unknown): string[] {
+  const { code, details } = body as { code: string; details?: { type: string; value: string }[] };
+  assert.equal(code, "invalid_argument");
+  const requests = (details ?? []).filter((d) => d.type === BadRequestSchema.typeName);
+  assert.equal(requests.length, 1, `one google.rpc.BadRequest in ${JSON.stringify(body)}`);
+  return fromBinary(BadRequestSchema, Buffer.from(requests[0]!.value, "base64")).fieldViolations.map((v) => v.field);
+}
 
 /** Bytes that are not a protobuf message: field 1, length 5, but one byte of it. */
 const notProtobuf = Buffer.from([0x0a, 0x05, 0x61]);
@@ -73,6 +98,34 @@ describe("malformed requests answer the right code on every protocol", () => {
       corrupt[0] = 1;
       const bad = await h2Call(session, "/grocery.identity.v1.AuthService/Login", corrupt, { headers: { "grpc-encoding": "gzip" } });
       assert.equal(bad.grpcStatus, String(Code.InvalidArgument));
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("every INVALID_ARGUMENT for a body that is no message carries a google.rpc.BadRequest, on every protocol", async () => {
+    const connectProto = await post("grocery.identity.v1.AuthService/Login", notProtobuf, { "content-type": "application/proto" });
+    assert.deepEqual(violationsOfConnectJson(await connectProto.json()), [""], "Connect protobuf");
+    const connectJson = await post("grocery.identity.v1.AuthService/Login", '{"login":', { "content-type": "application/json" });
+    assert.deepEqual(violationsOfConnectJson(await connectJson.json()), [""], "Connect JSON");
+
+    const grpcWeb = await post("grocery.identity.v1.AuthService/Login", grpcFrame(notProtobuf), { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" });
+    const block = Buffer.from(await grpcWeb.arrayBuffer()).toString("latin1");
+    const webDetails = grpcWeb.headers.get("grpc-status-details-bin") ?? /grpc-status-details-bin: ?([A-Za-z0-9+/=_-]+)/.exec(block)?.[1] ?? "";
+    assert.deepEqual(violationsOfStatusBin(webDetails), [""], `gRPC-web: ${block}`);
+
+    const session = await h2Session(tp.url);
+    try {
+      const plain = await h2Call(session, "/grocery.identity.v1.AuthService/Login", grpcFrame(notProtobuf));
+      assert.deepEqual(violationsOfStatusBin(plain.statusDetails), [""], "gRPC (the unary fast path)");
+      const compressed = grpcFrame(gzipSync(notProtobuf));
+      compressed[0] = 1;
+      const gz = await h2Call(session, "/grocery.identity.v1.AuthService/Login", compressed, { headers: { "grpc-encoding": "gzip" } });
+      assert.deepEqual(violationsOfStatusBin(gz.statusDetails), [""], "gRPC compressed (connect-node's path)");
+      const short = grpcFrame(Buffer.from("abc")).subarray(0, 6);
+      const incomplete = await h2Call(session, "/grocery.identity.v1.AuthService/Login", short);
+      assert.equal(incomplete.grpcStatus, String(Code.InvalidArgument));
+      assert.deepEqual(violationsOfStatusBin(incomplete.statusDetails), [""], "gRPC, an envelope longer than its body");
     } finally {
       session.destroy();
     }
