@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { roleToClaim } from "@local-e-grocery/platform/auth/roles.js";
@@ -17,7 +16,7 @@ export interface AccessTokenClaims {
 export type AccessTokenSigner = (claims: AccessTokenClaims) => Promise<{ token: string; expiresIn: number }>;
 
 /** Signs RFC 9068-shaped access tokens: ES256, `typ: at+jwt`, iss/aud/sub/roles/sid/jti/iat/exp. */
-export function createAccessTokenSigner(options: { keys: SigningKeyRing; clock: Clock; issuer: string; audience: string; ttlSeconds: number }): AccessTokenSigner {
+export function createAccessTokenSigner(options: { keys: SigningKeyRing; clock: Clock; newId: () => string; issuer: string; audience: string; ttlSeconds: number }): AccessTokenSigner {
   return async (claims) => {
     const key = await options.keys.current();
     const iat = Math.floor(options.clock() / 1000);
@@ -26,7 +25,7 @@ export function createAccessTokenSigner(options: { keys: SigningKeyRing; clock: 
       aud: options.audience,
       sub: claims.subject,
       roles: claims.roles.map(roleToClaim),
-      jti: randomUUID(),
+      jti: options.newId(),
       iat,
       exp: iat + options.ttlSeconds,
     };

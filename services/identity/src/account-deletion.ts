@@ -9,12 +9,12 @@ import { recordUserDeleted } from "./user-events.js";
  * `user.deleted` event in the outbox in the same transaction, owed to each service in `destinations`.
  * NOT_FOUND when there is no such user; FAILED_PRECONDITION for the last enabled administrator.
  */
-export async function deleteAccount(store: IdentityStore, clock: Clock, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
+export async function deleteAccount(store: IdentityStore, clock: Clock, newId: () => string, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
   await store.write(async (tx) => {
     const user = await tx.lockUser(userId);
     if (!user) throw notFound("user");
     await keepAnAdmin(tx, user, "delete");
     await tx.deleteUser(userId);
-    await recordUserDeleted(tx, clock, destinations, userId, by);
+    await recordUserDeleted(tx, clock, newId, destinations, userId, by);
   });
 }

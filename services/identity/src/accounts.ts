@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import type { Principal } from "@local-e-grocery/platform/context.js";
@@ -23,6 +22,8 @@ import { checkPassword, normaliseDisplayName, normaliseEmail, normaliseUsername 
 export interface AccountsDeps {
   store: IdentityStore;
   clock: Clock;
+  /** Ids of new users and sessions (and of the mail queued for them). */
+  newId: () => string;
   logger: Logger;
   signAccessToken: AccessTokenSigner;
   sessionPolicy: SessionPolicy;
@@ -52,7 +53,7 @@ const loginFailed = () => unauthenticated("invalid login or password");
 
 /** Registration, login and the session/token lifecycle. */
 export function createAccounts(deps: AccountsDeps) {
-  const { store, clock } = deps;
+  const { store, clock, newId } = deps;
   const direct = store.direct;
   const hooks = deps.hooks ?? noHooks;
 
@@ -99,8 +100,8 @@ export function createAccounts(deps: AccountsDeps) {
       const passwordHash = await deps.passwords.hash(input.password);
       // The welcome mail is queued in the same transaction: no mail for an account that was never stored.
       const user = await store.write(async (tx) => {
-        const created = await tx.insertUser({ id: randomUUID(), username, email, passwordHash, roles: roleClaims([role]), displayName, createTime: now, updateTime: now });
-        await enqueueMail(tx, clock, welcomeMail(created));
+        const created = await tx.insertUser({ id: newId(), username, email, passwordHash, roles: roleClaims([role]), displayName, createTime: now, updateTime: now });
+        await enqueueMail(tx, clock, newId, welcomeMail(created));
         return created;
       });
       hooks.mailQueued();
@@ -140,7 +141,7 @@ export function createAccounts(deps: AccountsDeps) {
       // records it in one transaction.
       const signedIn = user;
       const open = async (tx: IdentityTx) => {
-        const opened = await openSessionIn(tx, clock, deps.sessionPolicy, { userId: signedIn.id, userAgent: input.userAgent, ip: input.ip });
+        const opened = await openSessionIn(tx, clock, newId, deps.sessionPolicy, { userId: signedIn.id, userAgent: input.userAgent, ip: input.ip });
         await recordActivity(tx, clock, { userId: signedIn.id, kind: "login.succeeded", client, sessionId: opened.session.id });
         return opened;
       };

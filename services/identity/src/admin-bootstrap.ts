@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { RegisterRequestSchema } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
@@ -43,7 +42,7 @@ export function validateAdminBootstrap(admin: AdminBootstrap): AdminBootstrap {
  * password is used only when creating. An existing account with the configured username or email is never
  * promoted (someone may have registered the name first); that is logged as an error.
  */
-export async function bootstrapAdmin(deps: { store: IdentityStore; clock: Clock; logger: Logger; passwords: PasswordHasher }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
+export async function bootstrapAdmin(deps: { store: IdentityStore; clock: Clock; newId: () => string; logger: Logger; passwords: PasswordHasher }, admin: AdminBootstrap): Promise<"created" | "exists" | "conflict"> {
   const passwordHash = await deps.passwords.hash(admin.password);
   const outcome = await deps.store.write(async (tx) => {
     await tx.lockAdminBootstrap();
@@ -51,7 +50,7 @@ export async function bootstrapAdmin(deps: { store: IdentityStore; clock: Clock;
     if ((await tx.findUserByLogin(admin.username)) ?? (await tx.findUserByLogin(admin.email))) return "conflict";
     const now = new Date(deps.clock());
     await tx.insertUser({
-      id: randomUUID(),
+      id: deps.newId(),
       username: admin.username,
       email: admin.email,
       passwordHash,

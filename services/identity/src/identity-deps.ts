@@ -28,6 +28,8 @@ export const noHooks: AccountHooks = { sessionsEnded: () => {}, principalChanged
 export interface IdentityDeps {
   store: IdentityStore;
   clock: Clock;
+  /** New ids (random UUIDs in the service). */
+  newId: () => string;
   logger: Logger;
   config: IdentityConfig;
   signAccessToken: AccessTokenSigner;

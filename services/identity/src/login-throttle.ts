@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { detachedFromCall } from "@local-e-grocery/platform/call-scope.js";
@@ -55,8 +55,8 @@ const RESERVATION_TTL_MS = 60_000;
  * threshold therefore succeed, queued behind at most `threshold` hashes at a time, while wrong ones cannot
  * exceed it.
  */
-export function createLoginThrottle(options: { store: IdentityStore; clock: Clock; config: ThrottleConfig }) {
-  const { store, clock, config } = options;
+export function createLoginThrottle(options: { store: IdentityStore; clock: Clock; newId: () => string; config: ThrottleConfig }) {
+  const { store, clock, newId, config } = options;
   const hashed = (raw: string) => createHash("sha256").update(raw).digest("base64url");
   // One order for every transaction that locks counter rows, so two attempts sharing keys cannot deadlock.
   const sortedIds = (keys: readonly ThrottleKey[]) => [...new Set(keys.map((k) => k.id))].sort();
@@ -84,7 +84,7 @@ export function createLoginThrottle(options: { store: IdentityStore; clock: Cloc
       }
       if (until > now) throw throttled(Math.ceil((until - now) / 1000));
       if (full) return "full";
-      const attemptId = randomUUID();
+      const attemptId = newId();
       const expireTime = new Date(now + RESERVATION_TTL_MS);
       await tx.insertReservations(attemptId, ids, expireTime);
       return attemptId;

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "@local-e-grocery/platform/logger.js";
@@ -20,14 +19,14 @@ export interface Mailer {
  * Development transport: each message becomes an RFC 5322 `.eml` file under `dir` (written to a temporary name
  * and renamed, so readers never see half a file), and a log line says where.
  */
-export function createFileMailer(options: { dir: string; from: string; logger: Logger; now?: () => number }): Mailer {
+export function createFileMailer(options: { dir: string; from: string; logger: Logger; now?: () => number; newId: () => string }): Mailer {
   const now = options.now ?? Date.now;
   let ready: Promise<unknown> | undefined;
   return {
     async send(mail) {
       ready ??= mkdir(options.dir, { recursive: true });
       await ready;
-      const id = randomUUID();
+      const id = options.newId();
       const date = new Date(now());
       const name = `${date.toISOString().replace(/[:.]/g, "-")}-${id}.eml`;
       const headers = [

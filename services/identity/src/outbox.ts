@@ -6,8 +6,8 @@ import type { Mail, Mailer } from "./mailer.js";
 import type { IdentityStore, IdentityTx } from "./store.js";
 
 /** Queues `mail` in the caller's transaction; it is sent after commit by the dispatcher. */
-export async function enqueueMail(tx: IdentityTx, clock: Clock, mail: Mail): Promise<void> {
-  await tx.insertMail(mail, new Date(clock()));
+export async function enqueueMail(tx: IdentityTx, clock: Clock, newId: () => string, mail: Mail): Promise<void> {
+  await tx.insertMail(newId(), mail, new Date(clock()));
 }
 
 /**
@@ -15,9 +15,9 @@ export async function enqueueMail(tx: IdentityTx, clock: Clock, mail: Mail): Pro
  * `destinations`; the event dispatcher (event-dispatcher.ts) delivers it to each after commit. The request id of
  * the call that caused it goes with it, so each delivery's log lines, here and at the destination, name that call.
  */
-export async function enqueueEvent(tx: IdentityTx, clock: Clock, destinations: readonly string[], topic: string, payload: Record<string, unknown>): Promise<void> {
+export async function enqueueEvent(tx: IdentityTx, clock: Clock, newId: () => string, destinations: readonly string[], topic: string, payload: Record<string, unknown>): Promise<void> {
   const requestId = currentRequestId();
-  await tx.insertEvent({ topic, payload: requestId ? { ...payload, request_id: requestId } : payload, destinations, now: new Date(clock()) });
+  await tx.insertEvent({ id: newId(), topic, payload: requestId ? { ...payload, request_id: requestId } : payload, destinations, now: new Date(clock()) });
 }
 
 export interface MailDispatcherOptions {

@@ -37,7 +37,7 @@ export interface PasswordManagementOptions {
 
 /** ChangePassword, RequestPasswordReset and ResetPassword. */
 export function createPasswordManagement(deps: IdentityDeps, options: PasswordManagementOptions = {}) {
-  const { store, clock, logger, config, hooks } = deps;
+  const { store, clock, newId, logger, config, hooks } = deps;
   const direct = store.direct;
   const checkRequest = createRequestCheck();
   /**
@@ -62,7 +62,7 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
     const ended = await revokeAllSessions(tx, clock, user.id, how === "reset" ? "password_reset" : "password_changed", keepSessionId);
     await spendResetTokens(tx, clock, user.id);
     await recordActivity(tx, clock, { userId: user.id, kind: how === "reset" ? "password.reset" : "password.changed", client, sessionId });
-    await enqueueMail(tx, clock, passwordChangedMail(user, how));
+    await enqueueMail(tx, clock, newId, passwordChangedMail(user, how));
     return ended;
   };
 
@@ -78,7 +78,7 @@ export function createPasswordManagement(deps: IdentityDeps, options: PasswordMa
         createTime: new Date(now),
         expireTime: new Date(now + config.passwordResetTtl * 1000),
       });
-      await enqueueMail(tx, clock, passwordResetMail(user, { token, publicUrl: config.mail.publicUrl, ttlSeconds: config.passwordResetTtl }));
+      await enqueueMail(tx, clock, newId, passwordResetMail(user, { token, publicUrl: config.mail.publicUrl, ttlSeconds: config.passwordResetTtl }));
       await recordActivity(tx, clock, { userId: user.id, kind: "password.reset_requested", client });
       return true;
     });

@@ -46,7 +46,7 @@ type UserUpdate = ProfileChange;
 
 /** UpdateMe and DeleteMe. */
 export function createProfiles(deps: IdentityDeps) {
-  const { store, clock, hooks } = deps;
+  const { store, clock, newId, hooks } = deps;
 
   const currentUser = async (principal: Principal): Promise<UserRecord> => {
     const user = await store.direct.findUserById(principal.subject);
@@ -102,7 +102,7 @@ export function createProfiles(deps: IdentityDeps) {
         if (emailChange) {
           await recordActivity(tx, clock, { userId: user.id, kind: "email.changed", client, sessionId: principal.sessionId, changedFields: ["email"] });
           await spendResetTokens(tx, clock, user.id);
-          await enqueueMail(tx, clock, emailChangedMail({ oldEmail: user.email, newEmail: row.email, displayName: row.displayName }));
+          await enqueueMail(tx, clock, newId, emailChangedMail({ oldEmail: user.email, newEmail: row.email, displayName: row.displayName }));
         }
         return row;
       });
@@ -117,7 +117,7 @@ export function createProfiles(deps: IdentityDeps) {
     async deleteMe(principal: Principal, password: string, client: ClientInfo): Promise<void> {
       const user = await currentUser(principal);
       await confirmPassword(deps, user, password, client, "password");
-      await deleteAccount(store, clock, deps.config.events.destinations, user.id, "self");
+      await deleteAccount(store, clock, newId, deps.config.events.destinations, user.id, "self");
       hooks.principalChanged(user.id);
       hooks.eventQueued();
     },

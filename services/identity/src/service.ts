@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { AuthService } from "@local-e-grocery/gen/grocery/identity/v1/auth_service_pb.js";
 import { UserService } from "@local-e-grocery/gen/grocery/identity/v1/user_service_pb.js";
@@ -32,18 +33,20 @@ export const identityService: ServiceDefinition = {
   migrationsFolder: fileURLToPath(new URL("../migrations", import.meta.url)),
   async build({ db, env, logger, clock, mesh }) {
     const config = readIdentityConfig(env);
+    // Every module below takes its ids from here, none from node:crypto, so each can be given its own in a test.
+    const newId: () => string = randomUUID;
     const admin = config.admin && validateAdminBootstrap(config.admin);
     const store = createIdentityStore(db);
     const keys = createSigningKeyRing({ store, clock, retainSeconds: config.accessTokenTtl + 60, refreshMs: config.keyRefreshMs, publishAheadSeconds: config.signingKeyPublishAhead });
     await keys.reload();
-    const signAccessToken = createAccessTokenSigner({ keys, clock, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtl });
+    const signAccessToken = createAccessTokenSigner({ keys, clock, newId, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtl });
     const sessionPolicy = { idleTimeoutSeconds: config.sessionIdleTimeout, maxLifetimeSeconds: config.sessionMaxLifetime, refreshReuseGraceSeconds: config.refreshReuseGrace };
-    const throttle = createLoginThrottle({ store, clock, config: config.throttle });
+    const throttle = createLoginThrottle({ store, clock, newId, config: config.throttle });
     const registrationThrottle = createRegistrationThrottle({ store, clock, config: config.registrationThrottle });
     const mailer =
       config.mail.transport === "smtp" && config.mail.smtpUrl
         ? await createSmtpMailer({ url: config.mail.smtpUrl, from: config.mail.from, logger })
-        : createFileMailer({ dir: config.mail.fileDir, from: config.mail.from, logger, now: clock });
+        : createFileMailer({ dir: config.mail.fileDir, from: config.mail.from, logger, now: clock, newId });
     const dispatcher = createMailDispatcher({
       store,
       clock,
@@ -80,7 +83,7 @@ export const identityService: ServiceDefinition = {
       eventQueued: () => events.kick(),
     };
     const passwordHasher = createPasswordHasher(config.passwordCost);
-    const deps: IdentityDeps = { store, clock, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, passwords: passwordHasher, hooks };
+    const deps: IdentityDeps = { store, clock, newId, logger, config, signAccessToken, sessionPolicy, throttle, registrationThrottle, passwords: passwordHasher, hooks };
     const accounts = createAccounts(deps);
     const serviceAccounts = createServiceAccounts(deps);
     const passwords = createPasswordManagement(deps);
@@ -127,7 +130,7 @@ export const identityService: ServiceDefinition = {
       serviceToken: ownToken.token,
       checkPrincipal: sessionCheck.check,
       async start() {
-        if (admin) await bootstrapAdmin({ store, clock, logger, passwords: passwordHasher }, admin);
+        if (admin) await bootstrapAdmin({ store, clock, newId, logger, passwords: passwordHasher }, admin);
         dispatcher.start();
         events.start();
       },

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Clock } from "@local-e-grocery/platform/service-module.js";
 import type { RefreshTokenRecord, SessionRecord } from "./model.js";
 import { hashRefreshToken, newRefreshToken, openSuccessor, sealSuccessor } from "./refresh-tokens.js";
@@ -30,13 +29,14 @@ export function refreshExpiresIn(session: SessionRecord, now: number, policy: Se
 export async function openSessionIn(
   tx: IdentityTx,
   clock: Clock,
+  newId: () => string,
   policy: SessionPolicy,
   input: { userId: string; userAgent: string; ip: string },
 ): Promise<{ session: SessionRecord; refreshToken: string }> {
   const now = new Date(clock());
   const refresh = newRefreshToken();
   const session: SessionRecord = {
-    id: randomUUID(),
+    id: newId(),
     userId: input.userId,
     createTime: now,
     lastUsedTime: now,

@@ -27,7 +27,7 @@ const grantable = [Role.CUSTOMER, Role.SHOP_OWNER, Role.ADMIN];
  * user_id that is not a UUID names no user, so it is NOT_FOUND here rather than a rule.
  */
 export function createUserAdmin(deps: IdentityDeps) {
-  const { store, clock, hooks } = deps;
+  const { store, clock, newId, hooks } = deps;
   const destinations = deps.config.events.destinations;
 
   const lockedUser = async (tx: IdentityTx, userId: string): Promise<UserRecord> => {
@@ -74,7 +74,7 @@ export function createUserAdmin(deps: IdentityDeps) {
         const row = await tx.updateUser(user.id, { roles: claims, updateTime: new Date(clock()) });
         await recordActivity(tx, clock, { userId: user.id, kind: "roles.changed", client: actor.subject === user.id ? client : undefined, changedFields: granted.map((r) => `ROLE_${Role[r]}`) });
         // Other services care about SHOP_OWNER alone (address lists an owner's shops only while it is held).
-        if (row && row.roles.includes("shop_owner") !== user.roles.includes("shop_owner")) await recordStanding(tx, clock, destinations, "user.roles_changed", row);
+        if (row && row.roles.includes("shop_owner") !== user.roles.includes("shop_owner")) await recordStanding(tx, clock, newId, destinations, "user.roles_changed", row);
         return row ?? user;
       });
       hooks.principalChanged(userId);
@@ -94,7 +94,7 @@ export function createUserAdmin(deps: IdentityDeps) {
         const row = await tx.updateUser(current.id, { disabled, updateTime: new Date(clock()) });
         const endedIds = disabled ? await revokeAllSessions(tx, clock, current.id, "disabled") : [];
         await recordActivity(tx, clock, { userId: current.id, kind: disabled ? "account.disabled" : "account.enabled", client: actor.subject === current.id ? client : undefined });
-        if (row) await recordStanding(tx, clock, destinations, disabled ? "user.disabled" : "user.enabled", row);
+        if (row) await recordStanding(tx, clock, newId, destinations, disabled ? "user.disabled" : "user.enabled", row);
         return { user: row ?? current, ended: endedIds };
       });
       hooks.sessionsEnded(ended);
@@ -106,7 +106,7 @@ export function createUserAdmin(deps: IdentityDeps) {
     /** Deletes a user as DeleteMe does. NOT_FOUND when absent; FAILED_PRECONDITION for the last enabled administrator. */
     async delete(userId: string): Promise<void> {
       if (!isUuid(userId)) throw notFound("user");
-      await deleteAccount(store, clock, destinations, userId, "admin");
+      await deleteAccount(store, clock, newId, destinations, userId, "admin");
       hooks.principalChanged(userId);
       hooks.eventQueued();
     },

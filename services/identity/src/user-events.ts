@@ -13,11 +13,11 @@ import type { IdentityTx } from "./store.js";
 export const userEventTopics = ["user.deleted", "user.disabled", "user.enabled", "user.roles_changed"] as const;
 export type UserEventTopic = (typeof userEventTopics)[number];
 
-export async function recordUserDeleted(tx: IdentityTx, clock: Clock, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
-  await enqueueEvent(tx, clock, destinations, "user.deleted", { user_id: userId, deleted_by: by, delete_time: new Date(clock()).toISOString() });
+export async function recordUserDeleted(tx: IdentityTx, clock: Clock, newId: () => string, destinations: readonly string[], userId: string, by: "self" | "admin"): Promise<void> {
+  await enqueueEvent(tx, clock, newId, destinations, "user.deleted", { user_id: userId, deleted_by: by, delete_time: new Date(clock()).toISOString() });
 }
 
 /** What receivers need of a user's standing after `topic` happened to them. */
-export async function recordStanding(tx: IdentityTx, clock: Clock, destinations: readonly string[], topic: Exclude<UserEventTopic, "user.deleted">, user: UserRecord): Promise<void> {
-  await enqueueEvent(tx, clock, destinations, topic, { user_id: user.id, enabled: !user.disabled, shop_owner: user.roles.includes("shop_owner") });
+export async function recordStanding(tx: IdentityTx, clock: Clock, newId: () => string, destinations: readonly string[], topic: Exclude<UserEventTopic, "user.deleted">, user: UserRecord): Promise<void> {
+  await enqueueEvent(tx, clock, newId, destinations, topic, { user_id: user.id, enabled: !user.disabled, shop_owner: user.roles.includes("shop_owner") });
 }

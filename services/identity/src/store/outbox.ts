@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { and, eq, inArray, lte, lt, ne, sql } from "drizzle-orm";
 import { rowsOf, type Db } from "@local-e-grocery/platform/db.js";
 import type { ClaimedDelivery, ClaimedMail, PendingDelivery } from "../model.js";
@@ -6,13 +5,13 @@ import { outbox, outboxDeliveries } from "../schema.js";
 
 /** Queries over identity.outbox and identity.outbox_deliveries. */
 export interface OutboxQueries {
-  /** Queues a mail (its payload), sendable from `now`. */
-  insertMail(payload: unknown, now: Date): Promise<void>;
+  /** Queues a mail (its payload) as outbox row `id`, sendable from `now`. */
+  insertMail(id: string, payload: unknown, now: Date): Promise<void>;
   /**
    * Records an event owed to each of `destinations`, one delivery row per destination; with none it is stored
    * as delivered already.
    */
-  insertEvent(event: { topic: string; payload: Record<string, unknown>; destinations: readonly string[]; now: Date }): Promise<void>;
+  insertEvent(event: { id: string; topic: string; payload: Record<string, unknown>; destinations: readonly string[]; now: Date }): Promise<void>;
   /**
    * Claims up to `limit` pending mails due at `now` (FOR UPDATE SKIP LOCKED, so concurrent claimers take
    * different ones), oldest first, leasing them until `leaseUntil` and counting the attempt.
@@ -40,11 +39,10 @@ export interface OutboxQueries {
 
 export function outboxQueries(db: Db): OutboxQueries {
   return {
-    async insertMail(payload, now) {
-      await db.insert(outbox).values({ id: randomUUID(), topic: "mail", payload, createTime: now, availableTime: now });
+    async insertMail(id, payload, now) {
+      await db.insert(outbox).values({ id, topic: "mail", payload, createTime: now, availableTime: now });
     },
-    async insertEvent({ topic, payload, destinations, now }) {
-      const id = randomUUID();
+    async insertEvent({ id, topic, payload, destinations, now }) {
       await db.insert(outbox).values({ id, topic, payload, createTime: now, availableTime: now, ...(destinations.length === 0 ? { status: "delivered", deliverTime: now } : {}) });
       if (destinations.length > 0) await db.insert(outboxDeliveries).values(destinations.map((destination) => ({ eventId: id, destination, availableTime: now })));
     },
