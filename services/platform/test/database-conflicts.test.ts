@@ -16,6 +16,13 @@ import { toConnectError } from "../src/errors.js";
 const adminUrl = process.env["TEST_DATABASE_URL"];
 const skip = adminUrl === undefined && "needs PostgreSQL (TEST_DATABASE_URL): PGlite runs one transaction at a time, so nothing conflicts";
 
+/** A promise and the function that resolves it, for steps of two transactions that must happen in order. */
+function gate(): { open: () => void; opened: Promise<void> } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { open, opened };
+}
+
 /** The error `work` fails with; fails the test when it succeeds. */
 async function failureOf(work: Promise<unknown>): Promise<unknown> {
   try {
@@ -58,10 +65,8 @@ describe("PostgreSQL conflicts and statement timeouts as status codes", { skip }
   });
 
   it("maps a lock not available to ABORTED", async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
+    const { open: release, opened: held } = gate();
+    const { open: locked, opened: isLocked } = gate();
     const holder = a.begin(async (tx) => {
       await tx`select * from slots where id = 1 for update`;
       locked();
@@ -76,10 +81,8 @@ describe("PostgreSQL conflicts and statement timeouts as status codes", { skip }
 
   it("maps a deadlock to ABORTED", async () => {
     // Each transaction holds one row and then asks for the other's: PostgreSQL breaks the cycle by failing one.
-    let aHolds!: () => void;
-    const aHeld = new Promise<void>((r) => (aHolds = r));
-    let bHolds!: () => void;
-    const bHeld = new Promise<void>((r) => (bHolds = r));
+    const { open: aHolds, opened: aHeld } = gate();
+    const { open: bHolds, opened: bHeld } = gate();
     const results = await Promise.allSettled([
       a.begin(async (tx) => {
         await tx`update slots set n = n + 1 where id = 1`;
@@ -100,10 +103,8 @@ describe("PostgreSQL conflicts and statement timeouts as status codes", { skip }
   });
 
   it("maps a serialization failure to ABORTED", async () => {
-    let aRead!: () => void;
-    const aHasRead = new Promise<void>((r) => (aRead = r));
-    let bDone!: () => void;
-    const bCommitted = new Promise<void>((r) => (bDone = r));
+    const { open: aRead, opened: aHasRead } = gate();
+    const { open: bDone, opened: bCommitted } = gate();
     const first = a.begin("isolation level repeatable read", async (tx) => {
       await tx`select n from slots where id = 1`;
       aRead();
@@ -137,10 +138,8 @@ describe("a call behind a lock held elsewhere", { skip }, () => {
     const cartId = cart?.id ?? "";
     const milk = { productId: "milk", shopId: "shop-1", name: "Milk", unitPrice: { currencyCode: "EUR", amountMinor: 129n }, quantity: 1 };
 
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
+    const { open: release, opened: held } = gate();
+    const { open: locked, opened: isLocked } = gate();
     const holder = side.begin(async (tx) => {
       await tx`select id from cart.carts where id = ${cartId} for update`;
       locked();
