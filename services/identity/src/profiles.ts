@@ -30,19 +30,24 @@ export interface ProfileInput {
   };
 }
 
-/** The fields UpdateMe may change, in proto field names: what its update_mask resolves to (user-proto.ts). */
-export const profilePaths = [
-  "display_name",
-  "phone_number",
-  "email",
-  "preferences.language_code",
-  "preferences.currency_code",
-  "preferences.marketing_opt_in",
-  "preferences.notification_channels",
-] as const;
-export type ProfilePath = (typeof profilePaths)[number];
-
 type UserUpdate = ProfileChange;
+
+/**
+ * The fields UpdateMe may change: each record field with its proto path, the path its update_mask names
+ * (user-proto.ts) and the user's history records.
+ */
+const profileFields = {
+  displayName: "display_name",
+  phoneNumber: "phone_number",
+  email: "email",
+  languageCode: "preferences.language_code",
+  currencyCode: "preferences.currency_code",
+  marketingOptIn: "preferences.marketing_opt_in",
+  notificationChannels: "preferences.notification_channels",
+} as const satisfies Record<keyof UserUpdate, string>;
+
+export type ProfilePath = (typeof profileFields)[keyof UserUpdate];
+export const profilePaths: readonly ProfilePath[] = Object.values(profileFields);
 
 /** UpdateMe and DeleteMe. */
 export function createProfiles(deps: IdentityDeps) {
@@ -93,7 +98,7 @@ export function createProfiles(deps: IdentityDeps) {
         const taken = await store.direct.findUserByLogin(update.email ?? "");
         if (taken && taken.id !== user.id) throw alreadyExists("email");
       }
-      const names = changed.filter((k) => k !== "email").map((k) => fieldNames[k]);
+      const names = changed.filter((k) => k !== "email").map((k) => profileFields[k]);
       // A taken email (a race past the check above) is ALREADY_EXISTS from the store.
       const updated = await store.write(async (tx) => {
         const row = await tx.updateUser(user.id, { ...update, updateTime: new Date(clock()) });
@@ -124,14 +129,5 @@ export function createProfiles(deps: IdentityDeps) {
   };
 }
 
-const fieldNames: Record<keyof UserUpdate, string> = {
-  displayName: "display_name",
-  phoneNumber: "phone_number",
-  email: "email",
-  languageCode: "preferences.language_code",
-  currencyCode: "preferences.currency_code",
-  marketingOptIn: "preferences.marketing_opt_in",
-  notificationChannels: "preferences.notification_channels",
-};
 
 export type Profiles = ReturnType<typeof createProfiles>;
