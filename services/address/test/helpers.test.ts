@@ -96,10 +96,10 @@ describe("geo", () => {
 
 describe("readAddressConfig", () => {
   it("has the documented defaults", () => {
-    assert.deepEqual(readAddressConfig({}), { maxPerOwner: 20, defaultRadiusKm: 10, maxRadiusKm: 50, purgeTombstoneTtlMs: 900_000 });
+    assert.deepEqual(readAddressConfig({}), { maxPerOwner: 20, defaultRadiusKm: 10, maxRadiusKm: 50, purgeTombstoneTtlMs: 990_000 });
   });
   it("reads overrides and names the variable at fault", () => {
-    assert.deepEqual(readAddressConfig({ ADDRESS_MAX_PER_OWNER: "5", ADDRESS_MAX_RADIUS_KM: "8" }), { maxPerOwner: 5, defaultRadiusKm: 8, maxRadiusKm: 8, purgeTombstoneTtlMs: 900_000 });
+    assert.deepEqual(readAddressConfig({ ADDRESS_MAX_PER_OWNER: "5", ADDRESS_MAX_RADIUS_KM: "8" }), { maxPerOwner: 5, defaultRadiusKm: 8, maxRadiusKm: 8, purgeTombstoneTtlMs: 990_000 });
     assert.throws(() => readAddressConfig({ ADDRESS_MAX_PER_OWNER: "0" }), (e: unknown) => e instanceof ConfigError && e.message.includes("ADDRESS_MAX_PER_OWNER"));
     assert.throws(() => readAddressConfig({ ADDRESS_MAX_RADIUS_KM: "ten" }), (e: unknown) => e instanceof ConfigError && e.message.includes("ADDRESS_MAX_RADIUS_KM"));
     assert.throws(

@@ -44,7 +44,7 @@ describe("page size and tokens (AIP-158)", () => {
 describe("cart config", () => {
   it("has the documented defaults", () => {
     assert.deepEqual(readCartConfig({}), defaultCartConfig);
-    assert.deepEqual(defaultCartConfig, { maxCarts: 20, maxLines: 100, maxQuantity: 999, maxNameLength: 64, requestIdTtlSeconds: 86400, purgeTombstoneTtlMs: 900_000 });
+    assert.deepEqual(defaultCartConfig, { maxCarts: 20, maxLines: 100, maxQuantity: 999, maxNameLength: 64, requestIdTtlSeconds: 86400, purgeTombstoneTtlMs: 990_000 });
   });
   it("reads overrides", () => {
     const c = readCartConfig({ CART_MAX_CARTS: "3", CART_MAX_LINES: "5", CART_MAX_QUANTITY: "10", CART_MAX_NAME_LENGTH: "8", CART_REQUEST_ID_TTL: "48h", PURGE_TOMBSTONE_TTL: "20m" });
