@@ -14,7 +14,7 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "@local-e-gr
 import { ServerReflectionRequestSchema } from "@local-e-grocery/gen/grpc/reflection/v1/reflection_pb.js";
 import { clientFor } from "../clients.js";
 import { openTestDatabase, startTestPlatform, uniqueName, type TestPlatform } from "../harness.js";
-import { grpcFrame, H2, h2Body, h2Call, h2Frame, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle } from "../hostile-peers.js";
+import { grpcFrame, H2, h2Body, h2Call, h2Frame, h2Preface, h2Session, healthCheckFrame, rawPeer, sessionClosedWithin, trickle, until } from "../hostile-peers.js";
 import { sql } from "drizzle-orm";
 import { rowsOf } from "@local-e-grocery/platform/db.js";
 import { proofReport } from "./report.js";
@@ -207,6 +207,8 @@ describe("hostile transport", () => {
     const rssBefore = process.memoryUsage().rss;
     /** One round of 10 zero-window sessions × 100 streams; resolves with the peak RSS growth while it ran. */
     const round = async () => {
+      // The streams of a round before count against MAX_CALLS_IN_FLIGHT until the server has seen them close.
+      await until(() => tp.platform.inFlight === 0, 5_000, "earlier streams to close");
       const sessions = await Promise.all(Array.from({ length: 10 }, () => h2Session(tp.url, { initialWindowSize: 0 })));
       try {
         const calls = sessions.flatMap((s) => Array.from({ length: 100 }, () => h2Call(s, "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", request)));
