@@ -26,7 +26,8 @@ if (compiled.status !== 0) {
 }
 process.env.GROCERY_TEST_DIST = compiled.stdout.trim();
 
-const result = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
+// --expose-gc: the hostile transport suite collects garbage before it measures what memory stays held.
+const result = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files], {
   stdio: "inherit",
   // Durability and fault claims are proven on PostgreSQL; the suites use this server unless told otherwise.
   env: { TEST_DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres", ...process.env, PROOF_REPORT_DIR: reportDir },

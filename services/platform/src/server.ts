@@ -148,12 +148,26 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       return;
     }
     inFlight++;
-    if (res instanceof http.ServerResponse) h1Running.add(res);
-    res.once("close", () => {
-      if (res instanceof http.ServerResponse) h1Running.delete(res);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (res instanceof http.ServerResponse) {
+        h1Running.delete(res);
+        socket?.off("close", release);
+      }
       inFlight--;
       if (inFlight === 0) idle?.();
-    });
+    };
+    // An HTTP/1.1 response queued behind earlier pipelined ones has no socket yet and emits no "close" when the
+    // connection goes: without the socket's own "close" it would count as in flight for ever, and a client that
+    // pipelines and hangs up, again and again, would push the process to its call limit.
+    const socket = res instanceof http.ServerResponse ? req.socket : undefined;
+    if (res instanceof http.ServerResponse) {
+      h1Running.add(res);
+      socket?.once("close", release);
+    }
+    res.once("close", release);
     const path = req.url?.split("?")[0] ?? "";
     const route = req.method === "GET" ? options.httpRoutes?.[path] : undefined;
     if (route) {
