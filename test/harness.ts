@@ -227,6 +227,27 @@ async function freshPostgresDatabase(): Promise<DataHandle> {
   };
 }
 
+/**
+ * For a service run alone (`npm run start:<service>`): identity on a platform of its own, an empty database
+ * for the service, and the environment that points the service at both (DATA_DIR or DATABASE_URL, and
+ * IDENTITY_JWKS_URL). `close` stops identity and drops both databases.
+ */
+export async function identityAndEmptyDatabase(backend: Backend): Promise<{ identity: TestPlatform; env: Record<string, string>; close(): Promise<void> }> {
+  const identity = await startTestPlatform({ backend, services: servicesNamed("identity") });
+  const db = await emptyDatabase(backend).catch(async (e: unknown) => {
+    await identity.close();
+    throw e;
+  });
+  return {
+    identity,
+    env: { ...db.env, IDENTITY_JWKS_URL: `${identity.url}/.well-known/jwks.json` },
+    close: async () => {
+      await identity.close();
+      await db.drop();
+    },
+  };
+}
+
 /** Opens the platform's database directly, for assertions on stored state (PGlite: only while stopped). */
 export async function openTestDatabase(tp: TestPlatform): Promise<Database> {
   const { databaseUrl, dataDir } = tp.platform.config;

@@ -7,26 +7,20 @@ import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { Role } from "@local-e-grocery/gen/grocery/auth/v1/auth_pb.js";
 import { codeOf } from "../../../test/clients.js";
-import { backends, registerAndLogin, servicesNamed, startTestPlatform, emptyDatabase, type DataHandle, type TestPlatform } from "../../../test/harness.js";
+import { backends, identityAndEmptyDatabase, registerAndLogin } from "../../../test/harness.js";
 import { startServiceProcess } from "../../../test/service-process.js";
 import { addressClient, home, shop } from "./support.js";
 
 for (const backend of backends) {
   describe(`the address service alone on ${backend}`, () => {
-    let identity: TestPlatform;
-    let db: DataHandle;
-
+    let alone: Awaited<ReturnType<typeof identityAndEmptyDatabase>>;
     before(async () => {
-      identity = await startTestPlatform({ backend, services: servicesNamed("identity") });
-      db = await emptyDatabase(backend);
+      alone = await identityAndEmptyDatabase(backend);
     });
-    after(async () => {
-      await identity?.close();
-      await db?.drop();
-    });
+    after(() => alone?.close());
 
     it("verifies identity's tokens through its JWKS and keeps addresses across a process restart", async () => {
-      const env = { ...db.env, IDENTITY_JWKS_URL: `${identity.url}/.well-known/jwks.json` };
+      const { identity, env } = alone;
       const customer = await registerAndLogin(identity.url);
       const owner = await registerAndLogin(identity.url, { role: Role.SHOP_OWNER });
       const at = { latitude: 12.9784, longitude: 77.6408 };
@@ -53,7 +47,7 @@ for (const backend of backends) {
     });
 
     it("refuses to start on a bad limit, naming the variable (exit 78)", async () => {
-      const env = { ...db.env, IDENTITY_JWKS_URL: "http://127.0.0.1:1/jwks", ADDRESS_MAX_PER_OWNER: "lots" };
+      const env = { ...alone.env, IDENTITY_JWKS_URL: "http://127.0.0.1:1/jwks", ADDRESS_MAX_PER_OWNER: "lots" };
       await assert.rejects(startServiceProcess("services/address/src/main.ts", env), /exited with 78.*ADDRESS_MAX_PER_OWNER/s);
     });
   });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { backends, registerAndLogin, servicesNamed, startTestPlatform, emptyDatabase, type DataHandle, type TestPlatform } from "../../../test/harness.js";
+import { backends, identityAndEmptyDatabase, registerAndLogin, type TestPlatform } from "../../../test/harness.js";
 import { startServiceProcess } from "../../../test/service-process.js";
 import { Clients, item, newRequestId, rejectsWith, startCartPlatform } from "./helpers.js";
 
@@ -41,20 +41,14 @@ for (const backend of backends) {
     });
 
     describe("the cart service alone", () => {
-      let identity: TestPlatform;
-      let db: DataHandle;
-
+      let alone: Awaited<ReturnType<typeof identityAndEmptyDatabase>>;
       before(async () => {
-        identity = await startTestPlatform({ backend, services: servicesNamed("identity") });
-        db = await emptyDatabase(backend);
+        alone = await identityAndEmptyDatabase(backend);
       });
-      after(async () => {
-        await identity?.close();
-        await db?.drop();
-      });
+      after(() => alone?.close());
 
       it("verifies identity's tokens through its JWKS and keeps carts across a process restart", async () => {
-        const env = { ...db.env, IDENTITY_JWKS_URL: `${identity.url}/.well-known/jwks.json` };
+        const { identity, env } = alone;
         const user = await registerAndLogin(identity.url);
         let proc = await startServiceProcess("services/cart/src/main.ts", env);
         let id: string;
@@ -79,7 +73,7 @@ for (const backend of backends) {
       });
 
       it("refuses to start on a bad limit, naming the variable (exit 78)", async () => {
-        await assert.rejects(startServiceProcess("services/cart/src/main.ts", { ...db.env, IDENTITY_JWKS_URL: "http://127.0.0.1:1/jwks", CART_MAX_CARTS: "lots" }), /exited with 78.*CART_MAX_CARTS/s);
+        await assert.rejects(startServiceProcess("services/cart/src/main.ts", { ...alone.env, IDENTITY_JWKS_URL: "http://127.0.0.1:1/jwks", CART_MAX_CARTS: "lots" }), /exited with 78.*CART_MAX_CARTS/s);
       });
     });
   });
