@@ -2,6 +2,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { backoffDelayMs } from "./backoff.js";
 import { throwIfCallCancelled } from "./call-scope.js";
 
 /** The drizzle handle services use; the same type whether it runs on postgres.js or PGlite. */
@@ -35,12 +36,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (options.url) {
     const { default: postgres } = await import("postgres");
     const { drizzle } = await import("drizzle-orm/postgres-js");
-    const maxDelayS = (options.maxReconnectDelayMs ?? 1000) / 1000;
+    const maxReconnectDelayMs = options.maxReconnectDelayMs ?? 1000;
     const settings = {
       onnotice: () => {},
       connect_timeout: (options.connectTimeoutMs ?? 2000) / 1000,
       // Bounded, jittered: after an outage the pool is back within a second of the database.
-      backoff: (retries: number) => Math.min(maxDelayS, 0.05 * 2 ** retries) * (0.5 + Math.random() / 2),
+      // postgres.js counts retries from 0 and wants seconds.
+      backoff: (retries: number) => backoffDelayMs(retries + 1, { initialMs: 50, maxMs: maxReconnectDelayMs }) / 1000,
       // Detects a silently dropped connection (no RST) at the TCP level instead of never.
       keep_alive: 10,
       idle_timeout: 60,

@@ -121,10 +121,11 @@ export function malformedRequest(message: string): ConnectError {
  * deadlock is ABORTED (a concurrency conflict, AIP-193); a statement cut by DATABASE_STATEMENT_TIMEOUT, typically
  * waiting for a lock held too long, is DEADLINE_EXCEEDED.
  */
+const conflict = { code: Code.Aborted, message: "conflicting concurrent change, try again" };
 const conflictStates: ReadonlyMap<string, { code: Code; message: string }> = new Map([
-  ["40001", { code: Code.Aborted, message: "conflicting concurrent change, try again" }],
-  ["40P01", { code: Code.Aborted, message: "conflicting concurrent change, try again" }],
-  ["55P03", { code: Code.Aborted, message: "conflicting concurrent change, try again" }],
+  ["40001", conflict],
+  ["40P01", conflict],
+  ["55P03", conflict],
   ["57014", { code: Code.DeadlineExceeded, message: "the database did not answer in time, try again" }],
 ]);
 
@@ -149,8 +150,8 @@ export function toConnectError(e: unknown): { error: ConnectError; unexpected: b
   if (isDatabaseUnavailable(e)) {
     return { error: new ConnectError("service unavailable, try again", Code.Unavailable, undefined, undefined, e), unexpected: false };
   }
-  const conflict = conflictStates.get(sqlState(e) ?? "");
-  if (conflict) return { error: new ConnectError(conflict.message, conflict.code, undefined, undefined, e), unexpected: false };
+  const given = conflictStates.get(sqlState(e) ?? "");
+  if (given) return { error: new ConnectError(given.message, given.code, undefined, undefined, e), unexpected: false };
   if (e instanceof Error && e.name === "AbortError") return { error: ConnectError.from(e), unexpected: false };
   return { error: new ConnectError("internal error", Code.Internal, undefined, undefined, e), unexpected: true };
 }

@@ -34,7 +34,8 @@ export function createIdempotencyKeyInterceptor(): Interceptor {
     if (!fields.has(req.method)) fields.set(req.method, (field = requestIdField(req.method)));
     if (!field) return next(req);
     const id = (req.message as unknown as Record<string, unknown>)[field.localName];
-    if (typeof id !== "string" || id.toLowerCase() !== key.trim().toLowerCase()) {
+    // An empty header with no id would match, and let the edge repeat a write that has nothing to be known by.
+    if (typeof id !== "string" || id === "" || id.toLowerCase() !== key.trim().toLowerCase()) {
       throw invalidArgument(field.name, `must equal the ${idempotencyKeyHeader} header when the call sends one`);
     }
     return next(req);

@@ -35,6 +35,7 @@ describe("the Idempotency-Key header (pglite)", () => {
       const mismatch = await errorOf(carts.addItem({ cartId, item: milk, requestId }, headers(randomUUID())));
       assert.deepEqual(badRequestFields(mismatch), ["request_id"], mismatch.message);
       assert.deepEqual(badRequestFields(await errorOf(carts.addItem({ cartId, item: milk }, headers(requestId)))), ["request_id"], "a header without a request_id in the body");
+      assert.deepEqual(badRequestFields(await errorOf(carts.addItem({ cartId, item: milk }, headers("")))), ["request_id"], "an empty header without a request_id");
       assert.equal((await carts.getCart({ cartId }, headers())).cart?.version, cart?.version, "the refused calls changed nothing");
 
       const first = await carts.addItem({ cartId, item: milk, requestId }, headers(requestId.toUpperCase()));
